@@ -1,0 +1,1 @@
+"""The pure rules of chatd: no asyncio, no database, no clock (the time is passed in)."""

@@ -1,0 +1,45 @@
+"""`evolve(state, event) -> state`: how each event changes a chat."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from chatd.domain.model import ChatState
+from chatd.domain.returns import evolve_claims
+from protocol.events import ChatOpened, Event
+
+# Kinds with which the shop answers everything the buyer wrote before (PROTOCOL.md 7).
+_SHOP_ANSWERS = frozenset({"return.approved", "return.rejected", "return.initiated"})
+
+
+def opened_state(event: Event) -> ChatState:
+    data: ChatOpened = event.data
+    return ChatState(chat=event.stream, buyer=data.buyer, seller=data.seller, seq=event.seq)
+
+
+def evolve(state: ChatState | None, event: Event) -> ChatState:
+    """The chat after `event`; the claims part is `chatd.domain.returns.evolve_claims`."""
+    if state is None:
+        return opened_state(event)
+    waiting_since = state.waiting_since
+    if event.kind == "message":
+        if event.author.role == "buyer":
+            waiting_since = waiting_since or event.at
+        elif event.author.role == "seller":
+            waiting_since = None
+    elif event.kind == "return.requested":
+        waiting_since = waiting_since or event.at
+    elif event.kind in _SHOP_ANSWERS:
+        waiting_since = None
+    managers_from = state.managers_from
+    if event.kind == "return.disputed" and managers_from is None:
+        managers_from = event.seq
+    state = replace(state, seq=event.seq, waiting_since=waiting_since, managers_from=managers_from)
+    return evolve_claims(state, event)
+
+
+def fold(events: list[Event]) -> ChatState | None:
+    state: ChatState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state

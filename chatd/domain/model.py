@@ -1,0 +1,49 @@
+"""The state of one chat stream and its claims (folded from events by `chatd.domain.evolve`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from protocol.events import (
+    ClaimState,
+    GoodsState,
+    Money,
+    OrderCard,
+    Party,
+    ReturnMode,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A return claim on one order. One per order, ever: its id derives from the order's."""
+
+    id: str
+    order: OrderCard
+    state: ClaimState
+    amount: Money
+    mode: ReturnMode | None = None
+    goods: GoodsState | None = None
+    refunded: bool = False
+    requested_by_buyer: bool = False
+    disputed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChatState:
+    chat: str
+    buyer: Party
+    seller: Party
+    seq: int
+    # The time of the oldest buyer message or return request the shop has not answered.
+    waiting_since: datetime | None = None
+    # Set once a claim of this chat is disputed: managers see the chat from this seq on.
+    managers_from: int | None = None
+    claims: dict[str, Claim] = field(default_factory=dict)
+
+    def claim_for_order(self, order_id: str) -> Claim | None:
+        for claim in self.claims.values():
+            if claim.order.id == order_id:
+                return claim
+        return None

@@ -1,0 +1,72 @@
+"""The service texts a chat shows (PROTOCOL.md section 6), character for character.
+
+Clients and outside test suites compare these strings exactly, so they live in one module
+and nothing else spells them. Texts that name the marketplace or an order are small render
+functions; the rest are constants.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+
+from protocol.events import OrderCard
+
+# return.initiated, as the shop (and a manager) reads it; the buyer reads `offer_text`.
+AWAITING_BUYER = "Ожидание подтверждения возврата покупателем."
+APPROVED = "Процедура возврата согласована."
+REJECTED = "Процедура возврата отменена продавцом."
+HANDED_IN = "Товар сдан в пункт выдачи."
+ARRIVED = "Товар поступил на склад."
+REFUND_ISSUED = "Денежные средства возвращены на баланс покупателя."
+INSPECTED_DEFECT = "Склад обнаружил недостатки, товар будет возвращён продавцу."
+INSPECTED_NO_DEFECT = "Недостатков не обнаружено, товар будет отправлен на продажу."
+
+
+def return_request_text(order: OrderCard, timezone: tzinfo) -> str:
+    """T1: the buyer's return request, built from the order card.
+
+    The date is the day the goods were received in the marketplace's time zone, which is
+    the day the buyer saw on the marketplace, not necessarily the UTC day.
+    """
+    if order.received_at is None:
+        raise ValueError(f"order {order.id} is not bought out: it has no received_at")
+    received = as_utc(order.received_at).astimezone(timezone)
+    size = f", размер {order.size}" if order.size else ""
+    return (
+        f'Здравствуйте! Хочу вернуть товар "{order.name}, бренд {order.brand}{size}, '
+        f'артикул {order.article}, товар получен {received:%d.%m.%Y}"'
+    )
+
+
+def offer_text(order: OrderCard) -> str:
+    """T2: how the buyer reads the shop's offer to return an order (return.initiated)."""
+    return (
+        f"Продавец предлагает оформить возврат товара «{order.name}». "
+        "Чтобы продолжить, нажмите «Вернуть товар»."
+    )
+
+
+def disputed_text(marketplace: str) -> str:
+    return (
+        "Покупатель оспорил решение продавца. "
+        f"Заявка передана на рассмотрение менеджеру {marketplace}."
+    )
+
+
+def resolved_approved_text(marketplace: str) -> str:
+    return f"Менеджер {marketplace} одобрил возврат."
+
+
+def resolved_rejected_text(marketplace: str) -> str:
+    return f"Менеджер {marketplace} отклонил возврат. Товар остаётся у покупателя."
+
+
+def inspected_text(defect: bool) -> str:
+    return INSPECTED_DEFECT if defect else INSPECTED_NO_DEFECT
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` as an aware UTC datetime; a naive one is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -1,0 +1,151 @@
+"""Projection rows derived from events: pure, used by every append and by `chatd rebuild`.
+
+The same function serves both, so a rebuilt projection equals the live one by construction;
+`tests/` checks it anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from chatd.domain.evolve import evolve
+from chatd.domain.model import ChatState
+from chatd.domain.returns import claim_state_label
+from chatd.search_text import normalise
+from chatd.store.base import Stored
+from chatd.store.rows import (
+    ChatActivityRow,
+    ChatRow,
+    ClaimRow,
+    FileRow,
+    LedgerRow,
+    OrderRow,
+    Row,
+    SearchRow,
+)
+from protocol.events import ChatOpened, MessagePosted, OrderRegistered, RefundIssued
+
+_card_encoder = msgspec.msgpack.Encoder()
+
+REFUND_REASON = "Возврат"
+
+
+def chat_rows(before: ChatState | None, stored: list[Stored]) -> tuple[ChatState | None, list[Row]]:
+    """Rows for events appended to one chat, and the state after them."""
+    rows: list[Row] = []
+    state = before
+    for item in stored:
+        event = item.event
+        state = evolve(state, event)
+        if isinstance(event.data, ChatOpened):
+            rows.append(
+                ChatRow(
+                    chat=event.stream,
+                    buyer_id=event.data.buyer.id,
+                    buyer_name=event.data.buyer.name,
+                    seller_id=event.data.seller.id,
+                    seller_name=event.data.seller.name,
+                )
+            )
+        if event.text:
+            text = event.text if event.text_buyer is None else f"{event.text}\n{event.text_buyer}"
+            rows.append(SearchRow(pos=item.pos, chat=event.stream, text=normalise(text)))
+        if isinstance(event.data, MessagePosted):
+            rows.extend(
+                FileRow(
+                    chat=event.stream,
+                    pos=item.pos,
+                    seq=event.seq,
+                    file=a.id,
+                    name=a.name,
+                    mime=a.mime,
+                    size=a.size,
+                    at=event.at,
+                )
+                for a in event.data.attachments
+            )
+        claim_id = getattr(event.data, "claim", None)
+        if claim_id is not None and claim_id in state.claims:
+            claim = state.claims[claim_id]
+            rows.append(
+                ClaimRow(
+                    claim=claim.id,
+                    chat=event.stream,
+                    order=claim.order.id,
+                    state=claim_state_label(claim),
+                )
+            )
+            if isinstance(event.data, RefundIssued):
+                rows.append(
+                    LedgerRow(
+                        claim=claim.id,
+                        order=claim.order.id,
+                        buyer_id=state.buyer.id,
+                        seller_id=state.seller.id,
+                        value=event.data.amount.value,
+                        currency=event.data.amount.currency,
+                        at=event.at,
+                        article=claim.order.article,
+                        name=claim.order.name,
+                        reason=REFUND_REASON,
+                    )
+                )
+    if state is not None and stored:
+        last = stored[-1]
+        rows.append(
+            ChatActivityRow(
+                chat=state.chat,
+                last_pos=last.pos,
+                last_seq=last.event.seq,
+                waiting_since=state.waiting_since,
+                managers_from=state.managers_from,
+            )
+        )
+    return state, rows
+
+
+def order_rows(stored: list[Stored]) -> list[Row]:
+    rows: list[Row] = []
+    for item in stored:
+        data = item.event.data
+        if isinstance(data, OrderRegistered):
+            order = data.order
+            rows.append(
+                OrderRow(
+                    order=order.id,
+                    buyer_id=order.buyer.id,
+                    buyer_name=order.buyer.name,
+                    seller_id=order.seller.id,
+                    seller_name=order.seller.name,
+                    pos=item.pos,
+                    card=_card_encoder.encode(order),
+                )
+            )
+    return rows
+
+
+def for_chat(before: ChatState | None) -> Callable[[list[Stored]], list[Row]]:
+    """The projector of one append to a chat whose state before it is `before`."""
+
+    def project(stored: list[Stored]) -> list[Row]:
+        return chat_rows(before, stored)[1]
+
+    return project
+
+
+class LogProjector:
+    """Derives the rows of the whole log event by event (for `chatd rebuild`)."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, ChatState] = {}
+
+    def __call__(self, stored: Stored) -> list[Row]:
+        stream = stored.event.stream
+        if stored.event.kind == "order.registered":
+            return order_rows([stored])
+        state, rows = chat_rows(self._states.get(stream), [stored])
+        if state is not None:
+            self._states[stream] = state
+        return rows

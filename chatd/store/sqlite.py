@@ -1,0 +1,653 @@
+"""The default EventStore: SQLite in WAL mode through aiosqlite.
+
+One writer task owns the write connection and commits in batches (group commit): it takes
+every append waiting in its queue, writes them in one transaction with a handful of
+`executemany` calls, commits, and only then resolves the appends' futures, so an `ack` always
+follows a commit. Reads use a second connection, which WAL lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+from chatd.store import sqlite_schema as schema
+from chatd.store.base import (
+    Appended,
+    AppendRequest,
+    ChatListEntry,
+    Conflict,
+    EventStore,
+    FileEntryRow,
+    LedgerEntry,
+    StoreClosed,
+    Stored,
+)
+from chatd.store.rows import (
+    ChatActivityRow,
+    ChatRow,
+    ClaimRow,
+    FileRow,
+    LedgerRow,
+    OrderRow,
+    Row,
+    SearchRow,
+)
+from chatd.store.stats import StoreStats
+from protocol.events import Event, decode_event, encode_event
+
+log = logging.getLogger(__name__)
+
+Synchronous = Literal["full", "normal"]
+
+# Projection rows: the SQL that writes each type, in the order they are written within a
+# commit (a chat's row exists before its activity is updated).
+_ROW_SQL: dict[type[Row], str] = {
+    ChatRow: "INSERT OR IGNORE INTO chats (chat, buyer_id, buyer_name, seller_id, seller_name)"
+    " VALUES (?, ?, ?, ?, ?)",
+    ChatActivityRow: "UPDATE chats SET last_pos = ?, last_seq = ?, waiting_since = ?,"
+    " managers_from = ? WHERE chat = ?",
+    SearchRow: "INSERT INTO search (rowid, text, chat) VALUES (?, ?, ?)",
+    ClaimRow: "INSERT INTO claims (claim, chat, ord, state) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (claim) DO UPDATE SET state = excluded.state",
+    OrderRow: "INSERT OR REPLACE INTO orders"
+    " (ord, buyer_id, buyer_name, seller_id, seller_name, pos, card) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    LedgerRow: "INSERT INTO ledger (claim, ord, buyer_id, seller_id, value, currency, at,"
+    " article, name, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    FileRow: "INSERT OR IGNORE INTO files (chat, pos, file, seq, name, mime, size, at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _params(row: Row) -> tuple[Any, ...]:
+    match row:
+        case ChatRow():
+            return (row.chat, row.buyer_id, row.buyer_name, row.seller_id, row.seller_name)
+        case ChatActivityRow():
+            since = _iso(row.waiting_since)
+            return (row.last_pos, row.last_seq, since, row.managers_from, row.chat)
+        case SearchRow():
+            return (row.pos, row.text, row.chat)
+        case ClaimRow():
+            return (row.claim, row.chat, row.order, row.state)
+        case OrderRow():
+            return (
+                row.order,
+                row.buyer_id,
+                row.buyer_name,
+                row.seller_id,
+                row.seller_name,
+                row.pos,
+                row.card,
+            )
+        case LedgerRow():
+            return (
+                row.claim,
+                row.order,
+                row.buyer_id,
+                row.seller_id,
+                row.value,
+                row.currency,
+                row.at.isoformat(),
+                row.article,
+                row.name,
+                row.reason,
+            )
+        case FileRow():
+            return (
+                row.chat,
+                row.pos,
+                row.file,
+                row.seq,
+                row.name,
+                row.mime,
+                row.size,
+                _iso(row.at),
+            )
+    raise TypeError(f"not a projection row: {row!r}")
+
+
+@dataclass(eq=False)
+class _Append:
+    request: AppendRequest
+    future: asyncio.Future[Appended]
+
+
+@dataclass(eq=False)
+class _Mark:
+    chat: str
+    side: str
+    seq: int
+    future: asyncio.Future[int]
+
+
+@dataclass
+class _Batch:
+    appends: list[_Append] = field(default_factory=list)
+    marks: list[_Mark] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.appends) + len(self.marks)
+
+
+def _side(event: Event) -> str:
+    role = event.author.role
+    return role if role in ("buyer", "seller") else "system"
+
+
+class SqliteStore(EventStore):
+    """SQLite at `path` (":memory:" is not supported: the reader needs a second connection)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "full",
+        max_batch: int = 512,
+        stats: StoreStats | None = None,
+    ) -> None:
+        self._path = str(path)
+        self._synchronous = synchronous
+        self._max_batch = max_batch
+        self._stats = stats or StoreStats()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[_Append | _Mark | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._log_id = ""
+        self._closing = False
+
+    @property
+    def log_id(self) -> str:
+        return self._log_id
+
+    # ---- life cycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await aiosqlite.connect(self._path, isolation_level=None)
+        await self._writer.execute("PRAGMA journal_mode = WAL")
+        await self._writer.execute(f"PRAGMA synchronous = {self._synchronous.upper()}")
+        await self._writer.execute("PRAGMA busy_timeout = 10000")
+        await self._writer.executescript(schema.LOG + schema.PROJECTIONS)
+        await self._writer.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)",
+            (secrets.token_hex(8),),
+        )
+        async with self._writer.execute("SELECT value FROM meta WHERE key = 'log_id'") as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        self._log_id = str(row[0])
+        self._reader = await aiosqlite.connect(self._path, isolation_level=None)
+        await self._reader.execute("PRAGMA busy_timeout = 10000")
+        await self._reader.execute("PRAGMA query_only = 1")
+        self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    async def append(self, request: AppendRequest) -> Appended:
+        if self._closing:
+            raise StoreClosed("the store is closing")
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Append(request, future))
+        return await future
+
+    async def set_read_mark(self, chat: str, side: str, seq: int) -> int:
+        if self._closing:
+            raise StoreClosed("the store is closing")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Mark(chat, side, seq, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            batch = _Batch()
+            while True:
+                if item is None:
+                    stop = True
+                elif isinstance(item, _Append):
+                    batch.appends.append(item)
+                else:
+                    batch.marks.append(item)
+                if len(batch) >= self._max_batch or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: _Batch) -> None:
+        started = time.perf_counter()
+        try:
+            outcomes, marks = await self._write(batch.appends, batch.marks)
+        except sqlite3.IntegrityError:
+            # A constraint the batch did not foresee (another process wrote the same file, a
+            # second refund for a claim): write each append alone, so only the culprit fails.
+            log.warning("batch of %d hit a constraint; retrying one by one", len(batch))
+            outcomes, marks = await self._write_one_by_one(batch)
+        except Exception as exc:
+            log.exception("commit of %d failed", len(batch))
+            for item in [*batch.appends, *batch.marks]:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        self._stats.observe_commit(time.perf_counter() - started, len(batch))
+        for append, outcome in zip(batch.appends, outcomes, strict=True):
+            if append.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                append.future.set_exception(outcome)
+            else:
+                append.future.set_result(outcome)
+        for mark, value in zip(batch.marks, marks, strict=True):
+            if not mark.future.done():
+                mark.future.set_result(value)
+
+    async def _write_one_by_one(
+        self, batch: _Batch
+    ) -> tuple[list[Appended | BaseException], list[int]]:
+        outcomes: list[Appended | BaseException] = []
+        for append in batch.appends:
+            try:
+                one, _ = await self._write([append], [])
+                outcomes.extend(one)
+            except sqlite3.IntegrityError as exc:
+                outcomes.append(Conflict(append.request.stream, append.request.expected_seq, -1))
+                log.warning("append to %s refused by a constraint: %s", append.request.stream, exc)
+        _, marks = await self._write([], batch.marks)
+        return outcomes, marks
+
+    async def _write(
+        self, appends: Sequence[_Append], marks: Sequence[_Mark]
+    ) -> tuple[list[Appended | BaseException], list[int]]:
+        db = self._require(self._writer)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = await self._write_appends(db, appends) if appends else []
+            marks_now = await self._write_marks(db, marks) if marks else []
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return outcomes, marks_now
+
+    async def _write_appends(
+        self, db: aiosqlite.Connection, appends: Sequence[_Append]
+    ) -> list[Appended | BaseException]:
+        heads = await self._heads(db, {a.request.stream for a in appends})
+        seen = await self._nonces(db, [a.request.nonce for a in appends if a.request.nonce])
+        async with db.execute("SELECT coalesce(max(pos), 0) FROM events") as cur:
+            row = await cur.fetchone()
+        pos = int(row[0]) if row else 0
+
+        outcomes: list[Appended | BaseException] = []
+        event_rows: list[tuple[Any, ...]] = []
+        feed_rows: list[tuple[str, int]] = []
+        nonce_rows: list[tuple[str, str, str, int, int]] = []
+        projection: dict[type[Row], list[tuple[Any, ...]]] = {t: [] for t in _ROW_SQL}
+        for append in appends:
+            request = append.request
+            if request.nonce is not None and request.nonce in seen:
+                stream, seq, first_pos = seen[request.nonce]
+                outcomes.append(
+                    Appended(events=[], duplicate=True, stream=stream, seq=seq, pos=first_pos)
+                )
+                continue
+            head = heads.get(request.stream, 0)
+            if head != request.expected_seq:
+                outcomes.append(Conflict(request.stream, request.expected_seq, head))
+                continue
+            stored: list[Stored] = []
+            for event in request.events:
+                pos += 1
+                stored.append(Stored(pos, event))
+                event_rows.append(
+                    (
+                        pos,
+                        event.stream,
+                        event.seq,
+                        event.kind,
+                        _side(event),
+                        event.text is not None,
+                        encode_event(event),
+                    )
+                )
+                feed_rows.extend((a.key, pos) for a in request.audiences if event.seq >= a.from_seq)
+            if stored:
+                heads[request.stream] = stored[-1].event.seq
+                if request.nonce is not None:
+                    user, nonce = request.nonce
+                    first = stored[0]
+                    nonce_rows.append((user, nonce, request.stream, first.event.seq, first.pos))
+                    seen[request.nonce] = (request.stream, first.event.seq, first.pos)
+                if request.project is not None:
+                    for row in request.project(stored):
+                        projection[type(row)].append(_params(row))
+            first_seq = stored[0].event.seq if stored else request.expected_seq
+            first_pos = stored[0].pos if stored else 0
+            outcomes.append(
+                Appended(events=stored, stream=request.stream, seq=first_seq, pos=first_pos)
+            )
+
+        if event_rows:
+            await db.executemany(
+                "INSERT INTO events (pos, stream, seq, kind, side, has_text, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                event_rows,
+            )
+        if feed_rows:
+            await db.executemany("INSERT OR IGNORE INTO feed (key, pos) VALUES (?, ?)", feed_rows)
+        if nonce_rows:
+            await db.executemany(
+                "INSERT INTO nonces (user, nonce, stream, seq, pos) VALUES (?, ?, ?, ?, ?)",
+                nonce_rows,
+            )
+        for row_type, params in projection.items():
+            if params:
+                await db.executemany(_ROW_SQL[row_type], params)
+        return outcomes
+
+    async def _heads(self, db: aiosqlite.Connection, streams: set[str]) -> dict[str, int]:
+        heads: dict[str, int] = {}
+        names = list(streams)
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            async with db.execute(
+                f"SELECT stream, max(seq) FROM events WHERE stream IN ({marks}) GROUP BY stream",
+                chunk,
+            ) as cur:
+                heads.update({str(s): int(q) for s, q in await cur.fetchall()})
+        return heads
+
+    async def _nonces(
+        self, db: aiosqlite.Connection, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int, int]]:
+        found: dict[tuple[str, str], tuple[str, int, int]] = {}
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            values = ",".join("(?, ?)" for _ in chunk)
+            flat = [part for key in chunk for part in key]
+            async with db.execute(
+                f"SELECT user, nonce, stream, seq, pos FROM nonces"
+                f" WHERE (user, nonce) IN (VALUES {values})",
+                flat,
+            ) as cur:
+                for user, nonce, stream, seq, pos in await cur.fetchall():
+                    found[(user, nonce)] = (stream, int(seq), int(pos))
+        return found
+
+    async def _write_marks(self, db: aiosqlite.Connection, marks: Sequence[_Mark]) -> list[int]:
+        await db.executemany(
+            "INSERT INTO read_marks (chat, side, seq) VALUES (?, ?, ?)"
+            " ON CONFLICT (chat, side) DO UPDATE SET seq = max(seq, excluded.seq)",
+            [(m.chat, m.side, m.seq) for m in marks],
+        )
+        keys = list({(m.chat, m.side) for m in marks})
+        values = ",".join("(?, ?)" for _ in keys)
+        async with db.execute(
+            f"SELECT chat, side, seq FROM read_marks WHERE (chat, side) IN (VALUES {values})",
+            [part for key in keys for part in key],
+        ) as cur:
+            now = {(c, s): int(q) for c, s, q in await cur.fetchall()}
+        return [now[(m.chat, m.side)] for m in marks]
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def _require(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise StoreClosed("the store is not open")
+        return conn
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        db = self._require(self._reader)
+        async with db.execute(sql, tuple(params)) as cur:
+            rows = await cur.fetchall()
+        return list(rows)
+
+    @staticmethod
+    def _stored(rows: Iterable[Any]) -> list[Stored]:
+        return [Stored(int(pos), decode_event(body)) for pos, body in rows]
+
+    async def read_stream(
+        self, stream: str, *, after: int = 0, before: int | None = None, limit: int | None = None
+    ) -> list[Stored]:
+        upper = before if before is not None else 2**62
+        if limit is None:
+            rows = await self._fetch(
+                "SELECT pos, body FROM events WHERE stream = ? AND seq > ? AND seq < ?"
+                " ORDER BY seq",
+                (stream, after, upper),
+            )
+            return self._stored(rows)
+        rows = await self._fetch(
+            "SELECT pos, body FROM events WHERE stream = ? AND seq > ? AND seq < ?"
+            " ORDER BY seq DESC LIMIT ?",
+            (stream, after, upper, limit),
+        )
+        return self._stored(reversed(rows))
+
+    async def last_position(self) -> int:
+        rows = await self._fetch("SELECT coalesce(max(pos), 0) FROM events")
+        return int(rows[0][0])
+
+    async def read_feed(self, keys: list[str], after: int, limit: int) -> list[Stored]:
+        marks = ",".join("?" * len(keys))
+        rows = await self._fetch(
+            f"SELECT DISTINCT e.pos, e.body FROM feed f JOIN events e ON e.pos = f.pos"
+            f" WHERE f.key IN ({marks}) AND f.pos > ? ORDER BY f.pos LIMIT ?",
+            (*keys, after, limit),
+        )
+        return self._stored(rows)
+
+    async def read_all(self, after: int, limit: int) -> list[Stored]:
+        rows = await self._fetch(
+            "SELECT pos, body FROM events WHERE pos > ? ORDER BY pos LIMIT ?", (after, limit)
+        )
+        return self._stored(rows)
+
+    async def read_marks(self, chat: str) -> dict[str, int]:
+        rows = await self._fetch("SELECT side, seq FROM read_marks WHERE chat = ?", (chat,))
+        return {str(side): int(seq) for side, seq in rows}
+
+    # ---- projections -------------------------------------------------------------------------
+
+    _CHAT_COLUMNS = (
+        "chat, buyer_id, buyer_name, seller_id, seller_name, last_pos, last_seq,"
+        " waiting_since, managers_from"
+    )
+
+    @staticmethod
+    def _chat_entry(row: Sequence[Any]) -> ChatListEntry:
+        return ChatListEntry(
+            chat=row[0],
+            buyer_id=row[1],
+            buyer_name=row[2],
+            seller_id=row[3],
+            seller_name=row[4],
+            last_pos=int(row[5]),
+            last_seq=int(row[6]),
+            waiting_since=None if row[7] is None else datetime.fromisoformat(row[7]),
+            managers_from=None if row[8] is None else int(row[8]),
+        )
+
+    async def list_chats(self, key: str, before_pos: int | None, limit: int) -> list[ChatListEntry]:
+        kind, _, ident = key.partition(":")
+        below = before_pos if before_pos is not None else 2**62
+        if kind == "b":
+            where, params = "buyer_id = ? AND last_pos < ?", (ident, below)
+        elif kind == "s":
+            where, params = "seller_id = ? AND last_pos < ?", (ident, below)
+        else:
+            where, params = "managers_from IS NOT NULL AND last_pos < ?", (below,)
+        rows = await self._fetch(
+            f"SELECT {self._CHAT_COLUMNS} FROM chats WHERE {where} ORDER BY last_pos DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [self._chat_entry(r) for r in rows]
+
+    async def chat_entry(self, chat: str) -> ChatListEntry | None:
+        rows = await self._fetch(f"SELECT {self._CHAT_COLUMNS} FROM chats WHERE chat = ?", (chat,))
+        return self._chat_entry(rows[0]) if rows else None
+
+    async def count_unread(self, chat: str, side: str, after_seq: int) -> int:
+        rows = await self._fetch(
+            "SELECT count(*) FROM events WHERE stream = ? AND seq > ? AND has_text AND side != ?",
+            (chat, after_seq, side),
+        )
+        return int(rows[0][0])
+
+    async def claims_of_chat(self, chat: str) -> list[tuple[str, str, str]]:
+        rows = await self._fetch(
+            "SELECT claim, ord, state FROM claims WHERE chat = ? ORDER BY claim", (chat,)
+        )
+        return [(str(c), str(o), str(s)) for c, o, s in rows]
+
+    async def chat_of_claim(self, claim: str) -> str | None:
+        rows = await self._fetch("SELECT chat FROM claims WHERE claim = ?", (claim,))
+        return str(rows[0][0]) if rows else None
+
+    async def order_card(self, order: str) -> bytes | None:
+        rows = await self._fetch("SELECT card FROM orders WHERE ord = ?", (order,))
+        return bytes(rows[0][0]) if rows else None
+
+    async def orders_between(self, buyer: str, seller: str) -> list[bytes]:
+        rows = await self._fetch(
+            "SELECT card FROM orders WHERE buyer_id = ? AND seller_id = ? ORDER BY pos DESC",
+            (buyer, seller),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def party_name(self, key: str) -> str | None:
+        kind, _, ident = key.partition(":")
+        column = {"b": "buyer", "s": "seller"}.get(kind)
+        if column is None:
+            return None
+        rows = await self._fetch(
+            f"SELECT {column}_name FROM orders WHERE {column}_id = ? ORDER BY pos DESC LIMIT 1",
+            (ident,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def search(self, key: str, query: str, chat: str | None, limit: int) -> list[Stored]:
+        kind, _, ident = key.partition(":")
+        sql = (
+            "SELECT e.pos, e.body FROM search s JOIN chats c ON c.chat = s.chat"
+            " JOIN events e ON e.pos = s.rowid WHERE search MATCH ?"
+        )
+        params: list[Any] = [query]
+        if kind == "b":
+            sql += " AND c.buyer_id = ?"
+            params.append(ident)
+        elif kind == "s":
+            sql += " AND c.seller_id = ?"
+            params.append(ident)
+        else:
+            sql += " AND c.managers_from IS NOT NULL AND e.seq >= c.managers_from"
+        if chat is not None:
+            sql += " AND s.chat = ?"
+            params.append(chat)
+        sql += " ORDER BY s.rowid DESC LIMIT ?"
+        params.append(limit)
+        return self._stored(await self._fetch(sql, params))
+
+    async def files_of_chat(self, chat: str) -> list[FileEntryRow]:
+        rows = await self._fetch(
+            "SELECT pos, seq, file, name, mime, size, at FROM files WHERE chat = ?"
+            " ORDER BY pos DESC, file",
+            (chat,),
+        )
+        return [
+            FileEntryRow(
+                pos=int(p),
+                seq=int(q),
+                file=f,
+                name=n,
+                mime=m,
+                size=int(z),
+                at=datetime.fromisoformat(a),
+            )
+            for p, q, f, n, m, z, a in rows
+        ]
+
+    async def balances(self, key: str) -> dict[str, int]:
+        kind, _, ident = key.partition(":")
+        if kind == "b":
+            sql = "SELECT currency, sum(value) FROM ledger WHERE buyer_id = ? GROUP BY currency"
+        else:
+            sql = "SELECT currency, -sum(value) FROM ledger WHERE seller_id = ? GROUP BY currency"
+        return {str(c): int(v) for c, v in await self._fetch(sql, (ident,))}
+
+    async def sales_report(self, seller: str) -> list[LedgerEntry]:
+        rows = await self._fetch(
+            "SELECT at, ord, article, name, value, currency, reason FROM ledger"
+            " WHERE seller_id = ? ORDER BY at, claim",
+            (seller,),
+        )
+        return [
+            LedgerEntry(
+                at=datetime.fromisoformat(at),
+                order=o,
+                article=a,
+                name=n,
+                value=-int(v),
+                currency=c,
+                reason=r,
+            )
+            for at, o, a, n, v, c, r in rows
+        ]
+
+    # ---- rebuild -----------------------------------------------------------------------------
+
+    async def rebuild(self, project: Callable[[Stored], list[Row]]) -> None:
+        db = self._require(self._writer)
+        # The writer task is idle for the duration: rebuild runs on a store no server uses.
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in schema.PROJECTION_TABLES:
+                await db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in schema.PROJECTIONS.split(";"):
+                if statement.strip():
+                    await db.execute(statement)
+            after = 0
+            while True:
+                async with db.execute(
+                    "SELECT pos, body FROM events WHERE pos > ? ORDER BY pos LIMIT 2000", (after,)
+                ) as cur:
+                    chunk = self._stored(await cur.fetchall())
+                if not chunk:
+                    break
+                for stored in chunk:
+                    for row in project(stored):
+                        await db.execute(_ROW_SQL[type(row)], _params(row))
+                after = chunk[-1].pos
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise

@@ -1,0 +1,104 @@
+"""The SQLite schema: the log (events, feed, nonces, read marks) and the projections."""
+
+LOG = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    pos      INTEGER PRIMARY KEY,
+    stream   TEXT    NOT NULL,
+    seq      INTEGER NOT NULL,
+    kind     TEXT    NOT NULL,
+    side     TEXT    NOT NULL,      -- the author's side: buyer, seller or system
+    has_text INTEGER NOT NULL,
+    body     BLOB    NOT NULL,      -- protocol.events.encode_event
+    UNIQUE (stream, seq)            -- racing writers get a conflict, never a fork
+);
+-- One row per event and routing key that may see it: the per-user feed is a range scan.
+CREATE TABLE IF NOT EXISTS feed (
+    key TEXT    NOT NULL,
+    pos INTEGER NOT NULL,
+    PRIMARY KEY (key, pos)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nonces (
+    user   TEXT    NOT NULL,
+    nonce  TEXT    NOT NULL,
+    stream TEXT    NOT NULL,
+    seq    INTEGER NOT NULL,
+    pos    INTEGER NOT NULL,
+    PRIMARY KEY (user, nonce)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS read_marks (
+    chat TEXT    NOT NULL,
+    side TEXT    NOT NULL,
+    seq  INTEGER NOT NULL,
+    PRIMARY KEY (chat, side)
+) WITHOUT ROWID;
+"""
+
+PROJECTIONS = """
+CREATE TABLE IF NOT EXISTS chats (
+    chat          TEXT PRIMARY KEY,
+    buyer_id      TEXT NOT NULL,
+    buyer_name    TEXT NOT NULL,
+    seller_id     TEXT NOT NULL,
+    seller_name   TEXT NOT NULL,
+    last_pos      INTEGER NOT NULL DEFAULT 0,
+    last_seq      INTEGER NOT NULL DEFAULT 0,
+    waiting_since TEXT,
+    managers_from INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chats_by_buyer ON chats (buyer_id, last_pos);
+CREATE INDEX IF NOT EXISTS chats_by_seller ON chats (seller_id, last_pos);
+CREATE INDEX IF NOT EXISTS chats_disputed ON chats (last_pos) WHERE managers_from IS NOT NULL;
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5 (
+    text, chat UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE TABLE IF NOT EXISTS claims (
+    claim TEXT PRIMARY KEY,
+    chat  TEXT NOT NULL,
+    ord   TEXT NOT NULL,
+    state TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claims_by_chat ON claims (chat);
+CREATE TABLE IF NOT EXISTS orders (
+    ord         TEXT PRIMARY KEY,
+    buyer_id    TEXT NOT NULL,
+    buyer_name  TEXT NOT NULL,
+    seller_id   TEXT NOT NULL,
+    seller_name TEXT NOT NULL,
+    pos         INTEGER NOT NULL,
+    card        BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS orders_by_parties ON orders (buyer_id, seller_id, pos);
+CREATE INDEX IF NOT EXISTS orders_by_seller ON orders (seller_id, pos);
+-- One refund per claim, enforced here rather than trusted to the rules above.
+CREATE TABLE IF NOT EXISTS ledger (
+    claim     TEXT PRIMARY KEY,
+    ord       TEXT NOT NULL,
+    buyer_id  TEXT NOT NULL,
+    seller_id TEXT NOT NULL,
+    value     INTEGER NOT NULL,
+    currency  TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    article   TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    reason    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ledger_by_buyer ON ledger (buyer_id);
+CREATE INDEX IF NOT EXISTS ledger_by_seller ON ledger (seller_id, at);
+CREATE TABLE IF NOT EXISTS files (
+    chat TEXT    NOT NULL,
+    pos  INTEGER NOT NULL,
+    file TEXT    NOT NULL,
+    seq  INTEGER NOT NULL,
+    name TEXT    NOT NULL,
+    mime TEXT    NOT NULL,
+    size INTEGER NOT NULL,
+    at   TEXT    NOT NULL,
+    PRIMARY KEY (chat, pos, file)
+) WITHOUT ROWID;
+"""
+
+PROJECTION_TABLES = ("chats", "search", "claims", "orders", "ledger", "files")

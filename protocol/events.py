@@ -1,0 +1,251 @@
+"""Event kinds, their `data`, money and the order card (PROTOCOL.md sections 4, 6 and 8).
+
+An event is what the log keeps; the wire `event` frame is built from it for one viewer
+(see `protocol.frames.EventFrame`). `data` is a Struct of the kind's own type; on the wire
+it is a plain object with no tag, so storage keeps the kind beside it and decodes `data`
+with the kind's decoder.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Role = Literal["buyer", "seller", "manager", "system"]
+Side = Literal["buyer", "seller"]
+ReturnMode = Literal["pvz", "no_return"]
+Decision = Literal["approve", "reject"]
+ClaimState = Literal[
+    "awaiting_buyer",
+    "requested",
+    "approved",
+    "rejected",
+    "disputed",
+    "resolved_approved",
+    "resolved_rejected",
+]
+GoodsState = Literal["handed_in", "arrived", "inspected"]
+
+Id = Annotated[str, Meta(min_length=1, max_length=128)]
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$")]
+
+
+class Money(Struct, frozen=True, kw_only=True):
+    """An amount in integer minor units: 1 186 руб is Money(value=118600, currency="RUB")."""
+
+    value: int
+    currency: Currency
+
+
+class Party(Struct, frozen=True, kw_only=True):
+    id: Id
+    name: Annotated[str, Meta(max_length=256)]
+
+
+class Operator(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+
+
+class Author(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who wrote an event. A shop's event names the shop, and the operator who acted for it."""
+
+    role: Role
+    id: str
+    name: str
+    operator: Operator | None = None
+
+
+class OrderCard(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An order as the marketplace registers it; the same fields travel in events."""
+
+    id: Id
+    buyer: Party
+    seller: Party
+    article: Annotated[str, Meta(min_length=1, max_length=64)]
+    name: Annotated[str, Meta(min_length=1, max_length=512)]
+    brand: Annotated[str, Meta(max_length=256)]
+    price: Money
+    purchased_at: datetime
+    size: Annotated[str, Meta(max_length=64)] | None = None
+    color: Annotated[str, Meta(max_length=64)] | None = None
+    received_at: datetime | None = None
+    non_returnable: bool = False
+
+
+class Attachment(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    mime: str
+    size: int
+
+
+# ---- the data of each event kind ----------------------------------------------------------
+
+
+class ChatOpened(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    buyer: Party
+    seller: Party
+    order: OrderCard | None = None
+
+
+class MessagePosted(Struct, frozen=True, kw_only=True):
+    attachments: list[Attachment] = []
+
+
+class ReturnRequested(Struct, frozen=True, kw_only=True):
+    claim: str
+    order: OrderCard
+    amount: Money
+
+
+class ReturnInitiated(Struct, frozen=True, kw_only=True):
+    claim: str
+    order: OrderCard
+
+
+class ReturnApproved(Struct, frozen=True, kw_only=True):
+    claim: str
+    mode: ReturnMode
+    amount: Money
+
+
+class ReturnRejected(Struct, frozen=True, kw_only=True):
+    claim: str
+
+
+class ReturnDisputed(Struct, frozen=True, kw_only=True):
+    claim: str
+
+
+class ReturnResolved(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    claim: str
+    decision: Decision
+    mode: ReturnMode | None = None
+
+
+class ReturnHandedIn(Struct, frozen=True, kw_only=True):
+    claim: str
+
+
+class ReturnArrived(Struct, frozen=True, kw_only=True):
+    claim: str
+
+
+class RefundIssued(Struct, frozen=True, kw_only=True):
+    claim: str
+    amount: Money
+
+
+class ReturnInspected(Struct, frozen=True, kw_only=True):
+    claim: str
+    defect: bool
+
+
+class OrderRegistered(Struct, frozen=True, kw_only=True):
+    """Not a chat event: the marketplace registered an order (stream `order:{id}`)."""
+
+    order: OrderCard
+
+
+EventData = (
+    ChatOpened
+    | MessagePosted
+    | ReturnRequested
+    | ReturnInitiated
+    | ReturnApproved
+    | ReturnRejected
+    | ReturnDisputed
+    | ReturnResolved
+    | ReturnHandedIn
+    | ReturnArrived
+    | RefundIssued
+    | ReturnInspected
+    | OrderRegistered
+)
+
+# kind -> the type of its data. Chat event kinds are those of PROTOCOL.md section 6.
+DATA_TYPES: dict[str, type[Struct]] = {
+    "chat.opened": ChatOpened,
+    "message": MessagePosted,
+    "return.requested": ReturnRequested,
+    "return.initiated": ReturnInitiated,
+    "return.approved": ReturnApproved,
+    "return.rejected": ReturnRejected,
+    "return.disputed": ReturnDisputed,
+    "return.resolved": ReturnResolved,
+    "return.handed_in": ReturnHandedIn,
+    "return.arrived": ReturnArrived,
+    "refund.issued": RefundIssued,
+    "return.inspected": ReturnInspected,
+    "order.registered": OrderRegistered,
+}
+KIND_OF: dict[type[Struct], str] = {t: k for k, t in DATA_TYPES.items()}
+CHAT_KINDS = frozenset(k for k in DATA_TYPES if k != "order.registered")
+
+
+class Event(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One entry of a stream's log. `text` is the shop's (and the manager's) wording;
+    `text_buyer` is the buyer's where it differs (only `return.initiated`)."""
+
+    stream: str
+    seq: int
+    at: datetime
+    kind: str
+    author: Author
+    data: Any
+    text: str | None = None
+    text_buyer: str | None = None
+
+    def text_for(self, role: Role) -> str | None:
+        if role == "buyer" and self.text_buyer is not None:
+            return self.text_buyer
+        return self.text
+
+
+def kind_of(data: Struct) -> str:
+    return KIND_OF[type(data)]
+
+
+class _StoredEvent(Struct, frozen=True, kw_only=True):
+    stream: str
+    seq: int
+    at: datetime
+    kind: str
+    author: Author
+    data: msgspec.Raw
+    text: str | None = None
+    text_buyer: str | None = None
+
+
+_event_encoder = msgspec.msgpack.Encoder()
+_stored_decoder = msgspec.msgpack.Decoder(_StoredEvent)
+_data_decoders = {kind: msgspec.msgpack.Decoder(t) for kind, t in DATA_TYPES.items()}
+
+
+def encode_event(event: Event) -> bytes:
+    """The event as the log stores it (MessagePack)."""
+    return _event_encoder.encode(event)
+
+
+def decode_event(body: bytes) -> Event:
+    stored = _stored_decoder.decode(body)
+    data = _data_decoders[stored.kind].decode(stored.data)
+    return Event(
+        stream=stored.stream,
+        seq=stored.seq,
+        at=stored.at,
+        kind=stored.kind,
+        author=stored.author,
+        data=data,
+        text=stored.text,
+        text_buyer=stored.text_buyer,
+    )
+
+
+def parse_data(kind: str, data: Any) -> Struct:
+    """Typed `data` of a received event frame (for clients that decoded it as a dict)."""
+    return msgspec.convert(data, DATA_TYPES[kind])

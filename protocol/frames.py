@@ -1,0 +1,279 @@
+"""Every client and server frame as a frozen, tagged msgspec Struct (PROTOCOL.md sections 3-4).
+
+The tag field is `type`. Unknown fields are ignored by the decoders. Field constraints here
+are the contract's ranges: a frame outside them is `bad_frame` before any rule runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
+
+from protocol.events import Money, Party, ReturnMode, Role, Side
+
+RequestId = Annotated[str, Meta(max_length=64)]
+Nonce = Annotated[str, Meta(min_length=1, max_length=64)]
+Ref = Annotated[str, Meta(min_length=1, max_length=128)]
+Seq = Annotated[int, Meta(ge=0, le=2**53)]
+Limit = Annotated[int, Meta(ge=1, le=100)]
+# The length rule of a message (1-1000 characters after trimming) is a domain rule with its
+# own message; the frame bound only keeps absurd payloads out of the domain.
+Text = Annotated[str, Meta(max_length=16_000)]
+Query = Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class _Frame(Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=False):
+    pass
+
+
+class _Request(_Frame, frozen=True, kw_only=True):
+    id: RequestId | None = None
+
+
+# ---- client frames -------------------------------------------------------------------------
+
+
+class Hello(_Request, frozen=True, kw_only=True, tag="hello"):
+    token: Annotated[str, Meta(min_length=1, max_length=4096)]
+    since: Annotated[str, Meta(max_length=256)] | None = None
+
+
+class Open(_Request, frozen=True, kw_only=True, tag="open"):
+    seller: Ref
+    order: Ref | None = None
+
+
+class Send(_Request, frozen=True, kw_only=True, tag="send"):
+    chat: Ref
+    text: Text = ""
+    attachments: Annotated[list[Ref], Meta(max_length=10)] = []
+    nonce: Nonce | None = None
+
+
+class Read(_Request, frozen=True, kw_only=True, tag="read"):
+    chat: Ref
+    seq: Seq
+
+
+class History(_Request, frozen=True, kw_only=True, tag="history"):
+    chat: Ref
+    before: Annotated[int, Meta(ge=1, le=2**53)] | None = None
+    limit: Limit = 50
+
+
+class Chats(_Request, frozen=True, kw_only=True, tag="chats"):
+    before: Annotated[str, Meta(max_length=128)] | None = None
+    limit: Limit = 50
+
+
+class Search(_Request, frozen=True, kw_only=True, tag="search"):
+    q: Query
+    chat: Ref | None = None
+
+
+class Attachments(_Request, frozen=True, kw_only=True, tag="attachments"):
+    chat: Ref
+
+
+class ReturnRequest(_Request, frozen=True, kw_only=True, tag="return.request"):
+    chat: Ref
+    order: Ref
+
+
+class ReturnApprove(_Request, frozen=True, kw_only=True, tag="return.approve"):
+    claim: Ref
+    mode: ReturnMode
+    amount: Money
+
+
+class ReturnReject(_Request, frozen=True, kw_only=True, tag="return.reject"):
+    claim: Ref
+
+
+class ReturnInitiate(_Request, frozen=True, kw_only=True, tag="return.initiate"):
+    chat: Ref
+    order: Ref
+
+
+class ReturnDispute(_Request, frozen=True, kw_only=True, tag="return.dispute"):
+    claim: Ref
+
+
+class ReturnResolve(_Request, frozen=True, kw_only=True, tag="return.resolve"):
+    claim: Ref
+    decision: Literal["approve", "reject"]
+    mode: ReturnMode | None = None
+
+
+class Ping(_Request, frozen=True, kw_only=True, tag="ping"):
+    pass
+
+
+ClientFrame = (
+    Hello
+    | Open
+    | Send
+    | Read
+    | History
+    | Chats
+    | Search
+    | Attachments
+    | ReturnRequest
+    | ReturnApprove
+    | ReturnReject
+    | ReturnInitiate
+    | ReturnDispute
+    | ReturnResolve
+    | Ping
+)
+
+# ---- server frames -------------------------------------------------------------------------
+
+
+class _Reply(_Frame, frozen=True, kw_only=True, omit_defaults=True):
+    pass
+
+
+class UserInfo(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    role: Role
+    name: str
+    seller: str | None = None
+
+
+class Welcome(_Reply, frozen=True, kw_only=True, tag="welcome"):
+    session: str
+    user: UserInfo
+    server_time: datetime
+    cursor: str
+    protocol: int = 1
+
+
+class OperatorRef(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+
+
+class AuthorInfo(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    role: Role
+    id: str
+    name: str
+    operator: OperatorRef | None = None
+
+
+class EventFrame(_Reply, frozen=True, kw_only=True, tag="event"):
+    """An event as one viewer sees it. `data` is the kind's data (protocol.events.parse_data)."""
+
+    chat: str
+    seq: int
+    cursor: str
+    at: datetime
+    kind: str
+    author: AuthorInfo
+    data: Any
+    text: str | None = None
+
+
+class Synced(_Reply, frozen=True, kw_only=True, tag="synced"):
+    cursor: str
+
+
+class Ack(_Reply, frozen=True, kw_only=True, tag="ack"):
+    chat: str
+    seq: int
+    cursor: str
+    id: str | None = None
+    claim: str | None = None
+
+
+class ReadMark(_Reply, frozen=True, kw_only=True, tag="read"):
+    chat: str
+    side: Side
+    seq: int
+
+
+class HistoryPage(_Reply, frozen=True, kw_only=True, tag="history"):
+    chat: str
+    events: list[EventFrame]
+    more: bool
+    id: str | None = None
+
+
+class ClaimSummary(Struct, frozen=True, kw_only=True):
+    claim: str
+    order: str
+    state: str
+
+
+class ChatSummary(Struct, frozen=True, kw_only=True):
+    chat: str
+    buyer: Party
+    seller: Party
+    last: EventFrame | None
+    unread: int
+    reply_due: datetime | None
+    claims: list[ClaimSummary]
+
+
+class ChatsPage(_Reply, frozen=True, kw_only=True, tag="chats"):
+    chats: list[ChatSummary]
+    before: str | None
+    id: str | None = None
+
+
+class Results(_Reply, frozen=True, kw_only=True, tag="results"):
+    events: list[EventFrame]
+    id: str | None = None
+
+
+class OrderEntry(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An order card in the `attachments` answer, with its claim if the order has one."""
+
+    order: Any
+    claim: str | None = None
+    state: str | None = None
+
+
+class FileEntry(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    mime: str
+    size: int
+    seq: int
+    at: datetime
+
+
+class AttachmentsPage(_Reply, frozen=True, kw_only=True, tag="attachments"):
+    chat: str
+    orders: list[OrderEntry]
+    photos: list[FileEntry]
+    files: list[FileEntry]
+    id: str | None = None
+
+
+class Error(_Reply, frozen=True, kw_only=True, tag="error"):
+    code: str
+    message: str
+    id: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class Pong(_Reply, frozen=True, kw_only=True, tag="pong"):
+    id: str | None = None
+
+
+ServerFrame = (
+    Welcome
+    | EventFrame
+    | Synced
+    | Ack
+    | ReadMark
+    | HistoryPage
+    | ChatsPage
+    | Results
+    | AttachmentsPage
+    | Error
+    | Pong
+)
