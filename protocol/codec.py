@@ -55,7 +55,7 @@ class Codec:
         try:
             frame: ClientFrame = self._client.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            return DecodeError(str(exc), self._request_id(data))
+            return DecodeError(str(exc), self.request_id(data))
         except Exception as exc:  # garbage must never escape the codec
             return DecodeError(f"undecodable frame: {type(exc).__name__}", None)
         return frame
@@ -65,7 +65,8 @@ class Codec:
         frame: ServerFrame = self._server.decode(data)
         return frame
 
-    def _request_id(self, data: bytes | str) -> str | None:
+    def request_id(self, data: bytes | str) -> str | None:
+        """The `id` of a frame that may be otherwise broken, when it has a valid one."""
         try:
             value = self._id_only.decode(data).id
         except Exception:  # best effort only

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from protocol.events import Money, Party, ReturnMode, Role, Side
+from protocol.events import Author, Money, Party, ReturnMode, Role, Side
 
 RequestId = Annotated[str, Meta(max_length=64)]
 Nonce = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -151,18 +151,6 @@ class Welcome(_Reply, frozen=True, kw_only=True, tag="welcome"):
     protocol: int = 1
 
 
-class OperatorRef(Struct, frozen=True, kw_only=True):
-    id: str
-    name: str
-
-
-class AuthorInfo(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    role: Role
-    id: str
-    name: str
-    operator: OperatorRef | None = None
-
-
 class EventFrame(_Reply, frozen=True, kw_only=True, tag="event"):
     """An event as one viewer sees it. `data` is the kind's data (protocol.events.parse_data)."""
 
@@ -171,7 +159,7 @@ class EventFrame(_Reply, frozen=True, kw_only=True, tag="event"):
     cursor: str
     at: datetime
     kind: str
-    author: AuthorInfo
+    author: Author
     data: Any
     text: str | None = None
 

@@ -253,9 +253,11 @@ class SqliteStore(EventStore):
             outcomes, marks = await self._write_one_by_one(batch)
         except Exception as exc:
             log.exception("commit of %d failed", len(batch))
-            for item in [*batch.appends, *batch.marks]:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            futures: list[asyncio.Future[Any]] = [a.future for a in batch.appends]
+            futures.extend(m.future for m in batch.marks)
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
             return
         self._stats.observe_commit(time.perf_counter() - started, len(batch))
         for append, outcome in zip(batch.appends, outcomes, strict=True):
@@ -303,8 +305,8 @@ class SqliteStore(EventStore):
         heads = await self._heads(db, {a.request.stream for a in appends})
         seen = await self._nonces(db, [a.request.nonce for a in appends if a.request.nonce])
         async with db.execute("SELECT coalesce(max(pos), 0) FROM events") as cur:
-            row = await cur.fetchone()
-        pos = int(row[0]) if row else 0
+            last = await cur.fetchone()
+        pos = int(last[0]) if last else 0
 
         outcomes: list[Appended | BaseException] = []
         event_rows: list[tuple[Any, ...]] = []
@@ -500,6 +502,7 @@ class SqliteStore(EventStore):
     async def list_chats(self, key: str, before_pos: int | None, limit: int) -> list[ChatListEntry]:
         kind, _, ident = key.partition(":")
         below = before_pos if before_pos is not None else 2**62
+        params: tuple[Any, ...]
         if kind == "b":
             where, params = "buyer_id = ? AND last_pos < ?", (ident, below)
         elif kind == "s":

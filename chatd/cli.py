@@ -1,0 +1,261 @@
+"""The `chatd` command: serve, token, demo, rebuild, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from chatd import auth
+from chatd.domain.rules import Rules
+
+DEFAULT_DB = "chatd.db"
+
+
+def _rules(args: argparse.Namespace) -> Rules:
+    return Rules(marketplace=args.marketplace_name, timezone=ZoneInfo(args.timezone))
+
+
+def _add_rules_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--marketplace-name",
+        default="Wildberries",
+        help="the marketplace's name in service messages and as the system author "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timezone",
+        default="Europe/Moscow",
+        help="the marketplace's time zone, for dates in service texts (default: %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatd",
+        description="Real-time chat between marketplace buyers and seller shops, "
+        "with returns decided in the chat.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve HTTP and /ws",
+        description="Serve the HTTP API and the WebSocket endpoint /ws. Needs CHATD_SECRET "
+        "(the HS256 token secret) unless --dev.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--db", default=DEFAULT_DB, help="SQLite database file (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode: make a secret if CHATD_SECRET is unset, load the demo data "
+        "into an empty database, and print ready-made links",
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an Origin allowed to open /ws from a browser (exact match; repeatable). "
+        "Default: an Origin whose host and port equal the request's Host",
+    )
+    serve.add_argument(
+        "--max-frame",
+        type=int,
+        default=64 * 1024,
+        help="largest frame in bytes, after inflation; larger closes with 1009 "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
+        "--deflate", action="store_true", help="enable permessage-deflate (off by default)"
+    )
+    serve.add_argument(
+        "--rate",
+        type=float,
+        default=20.0,
+        help="frames a second per connection (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--burst",
+        type=float,
+        default=40.0,
+        help="burst of frames per connection (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--queue",
+        type=int,
+        default=2048,
+        help="frames queued per connection before it is closed with 1013 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--sync",
+        choices=("full", "normal"),
+        default="full",
+        help="SQLite synchronous mode: full survives power loss, normal only a process crash "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="(default: %(default)s)",
+    )
+    _add_rules_options(serve)
+
+    token = sub.add_parser(
+        "token",
+        help="print a token signed with CHATD_SECRET",
+        description="Print a JWT (HS256, signed with CHATD_SECRET) for a user.",
+    )
+    token.add_argument("--role", required=True, choices=auth.ROLES, help="the user's role")
+    token.add_argument("--sub", required=True, help="the user id (for a seller: the operator)")
+    token.add_argument("--name", required=True, help="the display name")
+    token.add_argument("--seller", help="the shop id (required for --role seller)")
+    token.add_argument("--shop-name", help="the shop's display name (sellers, optional)")
+    token.add_argument(
+        "--ttl", type=float, default=3600, help="lifetime in seconds (default: %(default)s)"
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="load the demo data into a database",
+        description="Load the seller portal's examples (shops, buyers, orders, chats, returns).",
+    )
+    demo.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+    _add_rules_options(demo)
+
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="rebuild every projection from the log",
+        description="Drop the chat list, unread, claims, ledger, orders, files and search "
+        "projections and derive them again from the event log. Run it on a stopped server.",
+    )
+    rebuild.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "token":
+        return _token(args)
+    if args.command == "demo":
+        return asyncio.run(_demo(args))
+    if args.command == "rebuild":
+        return asyncio.run(_rebuild(args))
+    return 2
+
+
+def _secret(dev: bool) -> str | None:
+    secret = os.environ.get("CHATD_SECRET")
+    if secret:
+        return secret
+    if dev:
+        return secrets.token_urlsafe(32)
+    return None
+
+
+def _token(args: argparse.Namespace) -> int:
+    secret = os.environ.get("CHATD_SECRET")
+    if not secret:
+        print("chatd token: set CHATD_SECRET to the server's secret", file=sys.stderr)
+        return 2
+    try:
+        print(
+            auth.issue(
+                secret,
+                role=args.role,
+                sub=args.sub,
+                name=args.name,
+                seller=args.seller,
+                shop_name=args.shop_name,
+                ttl=args.ttl,
+            )
+        )
+    except ValueError as exc:
+        print(f"chatd token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from chatd.assemble import assemble
+    from chatd.server import ChatServer, uvicorn_config
+
+    secret = _secret(args.dev)
+    if secret is None:
+        print(
+            "chatd serve: set CHATD_SECRET (the token secret), or run with --dev",
+            file=sys.stderr,
+        )
+        return 2
+    chat_app = assemble(
+        db=Path(args.db),
+        secret=secret,
+        rules=_rules(args),
+        allow_origins=tuple(args.allow_origin),
+        rate=args.rate,
+        burst=args.burst,
+        max_queue=args.queue,
+        synchronous=args.sync,
+        dev=args.dev,
+        announce=(args.host, args.port) if args.dev else None,
+    )
+    config = uvicorn_config(
+        chat_app,
+        host=args.host,
+        port=args.port,
+        max_frame=args.max_frame,
+        deflate=args.deflate,
+        log_level=args.log_level,
+    )
+    ChatServer(config, chat_app).run()
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from chatd.demo import load_demo
+    from chatd.store.sqlite import SqliteStore
+
+    store = SqliteStore(Path(args.db))
+    await store.open()
+    try:
+        loaded = await load_demo(store, _rules(args))
+    finally:
+        await store.close()
+    print("demo data loaded" if loaded else "the database already has events: nothing loaded")
+    return 0
+
+
+async def _rebuild(args: argparse.Namespace) -> int:
+    from chatd.projection import LogProjector
+    from chatd.store.sqlite import SqliteStore
+
+    store = SqliteStore(Path(args.db))
+    await store.open()
+    try:
+        await store.rebuild(LogProjector())
+    finally:
+        await store.close()
+    print("projections rebuilt from the log")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

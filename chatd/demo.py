@@ -1,0 +1,204 @@
+"""Demo data from the seller portal's own help page: one shop, its buyers, their orders,
+chats and returns (Люда, Тимур with the skirt and the screen film, the Warm jeans,
+Светлана and Владислав)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from chatd.domain import commands as cmd
+from chatd.domain.actors import Actor
+from chatd.domain.errors import Rejection
+from chatd.domain.ids import chat_id, claim_id
+from chatd.domain.rules import Rules
+from chatd.hub.local import LocalHub
+from chatd.service import ChatService, Done
+from chatd.store.base import EventStore
+from protocol.events import Money, OrderCard, Party
+
+log = logging.getLogger(__name__)
+
+SHOP = Party(id="shop-kunchenko", name="ИП Кунченко С.А.")
+OPERATOR = Actor(role="seller", id="op-anna", name="Анна", shop=SHOP.id)
+SECOND_OPERATOR = Actor(role="seller", id="op-oleg", name="Олег", shop=SHOP.id)
+MANAGER = Actor(role="manager", id="mgr-1", name="Менеджер Wildberries")
+SYSTEM = Actor(role="system", id="marketplace", name="Wildberries")
+
+LYUDA = Party(id="buyer-lyuda", name="Люда")
+TIMUR = Party(id="buyer-timur", name="Тимур")
+SVETLANA = Party(id="buyer-svetlana", name="Светлана")
+VLADISLAV = Party(id="buyer-vladislav", name="Владислав")
+IVANOV = Party(id="buyer-ivanov", name="Иванов Иван Иванович")
+BUYERS = (LYUDA, TIMUR, SVETLANA, VLADISLAV, IVANOV)
+
+
+def _at(text: str) -> datetime:
+    """A Moscow wall-clock time of the portal's examples, as UTC."""
+    moscow = datetime.fromisoformat(text + "+03:00")
+    return moscow.astimezone(UTC)
+
+
+def buyer_actor(party: Party) -> Actor:
+    return Actor(role="buyer", id=party.id, name=party.name)
+
+
+SKIRT = OrderCard(
+    id="order-skirt",
+    buyer=TIMUR,
+    seller=SHOP,
+    article="140158860",
+    name="Юбка короткая плиссе со складками",
+    brand="SK - Line",
+    size="S",
+    color="черный",
+    price=Money(value=118600, currency="RUB"),
+    purchased_at=_at("2023-08-10T12:00:00"),
+    received_at=_at("2023-08-17T12:00:00"),
+)
+FILM = OrderCard(
+    id="order-film",
+    buyer=TIMUR,
+    seller=SHOP,
+    article="170589710",
+    name="защитная пленка для Galaxy S23",
+    brand="Samsung",
+    price=Money(value=2753, currency="BYN"),
+    purchased_at=_at("2023-08-10T12:00:00"),
+    received_at=_at("2023-08-17T12:00:00"),
+)
+JEANS = OrderCard(
+    id="order-jeans",
+    buyer=IVANOV,
+    seller=SHOP,
+    article="1234567895",
+    name="Джинсы женские суперслим",
+    brand="Warm",
+    size="42",
+    color="синий",
+    price=Money(value=349000, currency="RUB"),
+    purchased_at=_at("2022-09-05T12:00:00"),
+    received_at=_at("2022-09-12T12:00:00"),
+)
+SHIPPING = OrderCard(
+    id="order-lyuda",
+    buyer=LYUDA,
+    seller=SHOP,
+    article="98765432",
+    name="Платье летнее",
+    brand="SK - Line",
+    size="M",
+    color="белый",
+    price=Money(value=249900, currency="RUB"),
+    purchased_at=_at("2023-03-01T09:00:00"),
+)
+CARDIGAN = OrderCard(
+    id="order-svetlana",
+    buyer=SVETLANA,
+    seller=SHOP,
+    article="155432871",
+    name="Кардиган оверсайз",
+    brand="SK - Line",
+    size="L",
+    color="бежевый",
+    price=Money(value=289000, currency="RUB"),
+    purchased_at=_at("2023-02-20T10:00:00"),
+    received_at=_at("2023-02-24T15:00:00"),
+)
+ORDERS = (SKIRT, FILM, JEANS, SHIPPING, CARDIGAN)
+
+
+@dataclass
+class _Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class DemoError(Exception):
+    """A demo step was refused: the demo and the rules disagree."""
+
+
+def _check(outcome: Done | Rejection, step: str) -> Done:
+    if isinstance(outcome, Rejection):
+        raise DemoError(f"{step}: {outcome.code.value}: {outcome.message}")
+    return outcome
+
+
+async def load_demo(store: EventStore, rules: Rules) -> bool:
+    """Loads the demo into an empty log; False (and nothing written) when it has events."""
+    if await store.last_position() > 0:
+        return False
+    clock = _Clock(_at("2023-01-01T00:00:00"))
+    service = ChatService(store, LocalHub(), rules, clock=clock)
+
+    async def say(actor: Actor, buyer: Party, when: str, text: str) -> None:
+        clock.now = _at(when)
+        chat = chat_id(buyer.id, SHOP.id)
+        _check(await service.send(actor, chat, text, [], None), text)
+
+    async def open_chat(buyer: Party, when: str, order: str | None = None) -> None:
+        clock.now = _at(when)
+        _check(await service.open_chat(buyer_actor(buyer), SHOP.id, order), "open")
+
+    for order in ORDERS:
+        clock.now = order.purchased_at
+        await service.register_order(SYSTEM, order)
+
+    await open_chat(SVETLANA, "2023-02-27T11:20:00", CARDIGAN.id)
+    await say(
+        buyer_actor(SVETLANA),
+        SVETLANA,
+        "2023-02-27T11:20:00",
+        "Добрый день! Подскажите, кардиган сильно садится после стирки?",
+    )
+    await say(
+        OPERATOR,
+        SVETLANA,
+        "2023-02-27T12:05:00",
+        "Здравствуйте! Стирайте при 30 градусах, тогда размер сохранится.",
+    )
+    await say(buyer_actor(SVETLANA), SVETLANA, "2023-02-27T12:10:00", "Спасибо большое!")
+
+    await open_chat(VLADISLAV, "2023-03-01T18:40:00")
+    await say(
+        buyer_actor(VLADISLAV),
+        VLADISLAV,
+        "2023-03-01T18:40:00",
+        "Здравствуйте, будет ли юбка плиссе в размере XS?",
+    )
+    await say(
+        SECOND_OPERATOR,
+        VLADISLAV,
+        "2023-03-01T19:02:00",
+        "Здравствуйте! Поставка ожидается на следующей неделе.",
+    )
+
+    await open_chat(LYUDA, "2023-03-04T10:01:00", SHIPPING.id)
+    await say(buyer_actor(LYUDA), LYUDA, "2023-03-04T10:01:00", "Здравствуйте, товар не отправили.")
+
+    await open_chat(IVANOV, "2023-03-05T15:45:00", JEANS.id)
+    await say(
+        buyer_actor(IVANOV),
+        IVANOV,
+        "2023-03-05T15:45:00",
+        "Здравствуйте! Возместите деньги, джинсы бракованные.",
+    )
+
+    # Тимур: the screen film refused (the portal's refusal example), the skirt awaiting the
+    # shop's decision with the approve and refuse buttons.
+    await open_chat(TIMUR, "2023-09-01T12:38:00", FILM.id)
+    timur_chat = chat_id(TIMUR.id, SHOP.id)
+    clock.now = _at("2023-09-01T12:38:00")
+    _check(await service.request_return(buyer_actor(TIMUR), timur_chat, FILM.id), "film request")
+    clock.now = _at("2023-09-01T12:59:00")
+    _check(
+        await service.reject_return(cmd.RejectReturn(actor=OPERATOR, claim=claim_id(FILM.id))),
+        "film refusal",
+    )
+    clock.now = _at("2023-09-02T17:03:00")
+    _check(await service.request_return(buyer_actor(TIMUR), timur_chat, SKIRT.id), "skirt request")
+    log.info("demo data loaded: %d orders, %d chats", len(ORDERS), len(BUYERS))
+    return True

@@ -1,0 +1,536 @@
+"""Contacts filter: find phone numbers, e-mails, links, handles and platform names in a message.
+
+The wire contract forbids inviting the other side to another platform or exchanging
+contacts. ``find_contacts`` returns every forbidden fragment as a span of the *original*
+text; the caller refuses the message with ``contacts_forbidden`` when the list is not empty.
+
+How it works
+============
+
+1. **Normalise, keeping an index map.** The text is lowercased, ``ё`` becomes ``е``, dashes
+   and exotic spaces become ``-`` and ``' '``. Only when the text contains something unusual
+   (zero-width or other format characters, combining marks, fullwidth or "mathematical"
+   letters, circled digits) is it folded character by character with NFKC, and a list
+   mapping every normalised character back to its original index is kept. The common case
+   needs no map, because every step there keeps the length.
+
+2. **Homoglyph views.** A word that mixes Cyrillic and Latin letters ("тeлеграм" with a
+   Latin ``e``) is a typical evasion. Such words are folded both ways: once to Cyrillic, once
+   to Latin, giving two extra views of the same length. Words written in a single script are
+   never folded, so a Latin "BK" does not turn into "вк". Every detector runs on every view.
+
+3. **Detectors** (each a precompiled regex plus a little code):
+
+   * *phone*: a "run" is a sequence of digit groups (or digits spelled as words,
+     "восемь девятьсот шестнадцать ...") joined by short separators (spaces, dashes,
+     brackets, dots, commas). Inside a run, for every group we look for the longest sequence
+     of whole groups whose digits have a phone's **shape**: ``8`` + ten digits, ``+7`` + ten
+     digits (also ``7`` + ten digits when the national part starts with 9), ten digits
+     starting with ``9``, ``+375``/``+998`` + nine digits (without ``+`` only when written
+     in groups: a solid 12-digit run is more likely an article), or any ``+`` followed by
+     10-13 digits. Only whole groups count, so a list like "42 44 46" or a date can never be
+     cut into a phone.
+     A shaped number is still **not** a phone when it is *introduced* as an article, order or
+     tracking number (or a barcode / tax id): right before it, separated only by punctuation,
+     "№", "номер", marketplace tags ("WB") or other numbers of the same list, stands a
+     keyword such as "артикул", "арт.", "заказ", "трек". A keyword further away ("по заказу
+     звоните 8916...") or behind a full stop does not count, so it cannot be used as a
+     shield. A number with ``+`` is always a phone.
+   * *email*: ``local@domain.tld`` and spelled-out forms ("собака", "at", "(at)", "[dot]",
+     "точка"); the spelled forms need a known top-level domain.
+   * *link*: URLs with a scheme or ``www.``, and bare domains whose last label is a known
+     top-level domain. The TLD list is what keeps "т.е.", "и т.д.", "27.53" or
+     "04.03.2023" from looking like links.
+   * *handle*: ``@name``; and ``platform: name`` / ``тг @name`` / ``телеграм shop_2024``,
+     where the name after a platform word is taken into the span.
+   * *platform*: names of messengers, social networks and rival marketplaces in Russian and
+     Latin spelling with common slang and typos, as whole words only (Python's ``\\w`` is
+     Unicode-aware, so "вкус", "tgif", "maximum" and "Максим" pass). Words that are also
+     ordinary words are only flagged in context: "max"/"макс" and "signal"/"сигнал" next to
+     "мессенджер" or as "в максе"; "тг" not after a number (it is also the tenge sign).
+
+4. **Merge.** Spans are mapped back to the original text, sorted and overlapping ones merged;
+   the merged span keeps the most specific kind (email > link > phone > handle > platform).
+
+All regexes avoid nested unbounded quantifiers and use possessive quantifiers or lookbehind
+anchors where a pattern could otherwise be retried from every position, so the cost stays
+linear in the length of the message.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+__all__ = ["ContactFinding", "find_contacts"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFinding:
+    start: int  # character offset into the original text (Python str index), inclusive
+    end: int  # exclusive
+    kind: str  # "phone" | "email" | "link" | "handle" | "platform"
+
+
+# A span found in a normalised view: (start, end, kind), offsets into that view.
+_Span = tuple[int, int, str]
+
+# When overlapping findings are merged, the smaller number wins: an e-mail that contains
+# digits is reported as an e-mail, "vk.com/shop" as a link rather than a platform name.
+_KIND_PRIORITY: Final[Mapping[str, int]] = MappingProxyType(
+    {"email": 0, "link": 1, "phone": 2, "handle": 3, "platform": 4}
+)
+
+
+# --------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------
+
+# Characters that need the slow, character-by-character fold: soft hyphen, combining marks,
+# zero-width and bidi controls, super/subscripts, circled digits, fullwidth forms and
+# mathematical alphanumerics. Anything else is handled by lower() + translate().
+_NEEDS_FOLD: Final[re.Pattern[str]] = re.compile(
+    "[\u00ad\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u2070-\u209f\u20d0-\u20ff\u2460-\u24ff\ufe00-\ufe0f\ufe20-\ufe2f"
+    "\ufeff\uff00-\uffef\U0001d400-\U0001d7ff]"
+)
+
+# Length-preserving replacements of dashes and spaces, applied after lowercasing.
+# str.translate() with a table is slow on Cyrillic text, so it only runs when needed.
+_DASHES: Final = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+_SPACES: Final = "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_PUNCT_TABLE: Final[Mapping[int, str]] = MappingProxyType(
+    str.maketrans({**dict.fromkeys(_DASHES, "-"), **dict.fromkeys(_SPACES, " ")})
+)
+_NEEDS_PUNCT_TABLE: Final[re.Pattern[str]] = re.compile(f"[{_DASHES}{_SPACES}]")
+
+# Lowercase letters that look alike in Latin and Cyrillic (as typed, upper or lower case).
+_LATIN_LOOKALIKES: Final = "abcehkmoptxy"
+_CYRILLIC_LOOKALIKES: Final = "авсенкмортху"
+_TO_CYRILLIC: Final[Mapping[int, int]] = MappingProxyType(
+    str.maketrans(_LATIN_LOOKALIKES, _CYRILLIC_LOOKALIKES)
+)
+_TO_LATIN: Final[Mapping[int, int]] = MappingProxyType(
+    str.maketrans(_CYRILLIC_LOOKALIKES, _LATIN_LOOKALIKES)
+)
+
+# A Latin letter next to a Cyrillic one. Starting with a character class lets the regex
+# engine skip over Cyrillic text quickly; the common case is "no match".
+_SCRIPT_MIX: Final[re.Pattern[str]] = re.compile(r"[a-z](?:(?<=[а-я].)|[а-я])")
+# A word made of letters that contains both a Cyrillic and a Latin letter. The lookbehind
+# makes the lookaheads run only once per word, keeping the scan linear.
+_MIXED_WORD: Final[re.Pattern[str]] = re.compile(
+    r"(?<![^\W\d_])(?=[^\W\d_]*[а-я])(?=[^\W\d_]*[a-z])[^\W\d_]+"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Normalised:
+    """Views of the text to search, plus the way back to original offsets."""
+
+    views: tuple[str, ...]
+    # For every character of a view: the original index where it starts / ends.
+    # ``None`` means the views are index-aligned with the original text.
+    starts: tuple[int, ...] | None
+    ends: tuple[int, ...] | None
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+def _fold_slowly(text: str) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """NFKC-fold and lowercase character by character, recording original offsets."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category == "Cf":  # zero-width and bidi controls, soft hyphen: invisible padding
+            continue
+        if category == "Mn":
+            # A combining mark: compose it with the previous letter when a precomposed
+            # letter exists ("и" + breve = "й"), otherwise drop it (stress marks, etc.).
+            if chars:
+                composed = unicodedata.normalize("NFC", chars[-1] + char)
+                if len(composed) == 1:
+                    chars[-1] = composed
+                ends[-1] = index + 1
+            continue
+        for folded in unicodedata.normalize("NFKC", char).lower():
+            chars.append(folded)
+            starts.append(index)
+            ends.append(index + 1)
+    return "".join(chars), tuple(starts), tuple(ends)
+
+
+def _script_views(norm: str) -> tuple[str, ...]:
+    """The text itself, plus Cyrillic- and Latin-folded views when it has mixed words."""
+    if _SCRIPT_MIX.search(norm) is None:
+        return (norm,)
+    as_cyrillic = _MIXED_WORD.sub(lambda m: m.group().translate(_TO_CYRILLIC), norm)
+    as_latin = _MIXED_WORD.sub(lambda m: m.group().translate(_TO_LATIN), norm)
+    return (norm, as_cyrillic, as_latin)
+
+
+def _fold_cheaply(lowered: str) -> str:
+    """Length-preserving folds: "ё" to "е", dashes to "-", exotic spaces to " "."""
+    lowered = lowered.replace("ё", "е")
+    if _NEEDS_PUNCT_TABLE.search(lowered) is not None:
+        lowered = lowered.translate(_PUNCT_TABLE)
+    return lowered
+
+
+def _normalise(text: str) -> _Normalised:
+    lowered = text.lower()
+    # lower() never shortens a string, so equal length means a one-to-one mapping.
+    if len(lowered) == len(text) and _NEEDS_FOLD.search(text) is None:
+        return _Normalised(_script_views(_fold_cheaply(lowered)), None, None)
+    folded, starts, ends = _fold_slowly(text)
+    return _Normalised(_script_views(_fold_cheaply(folded)), starts, ends)
+
+
+# --------------------------------------------------------------------------------------
+# Shared vocabulary
+# --------------------------------------------------------------------------------------
+
+
+def _alternation(words: tuple[str, ...]) -> str:
+    """A regex alternation, longest alternative first so that prefixes do not win early."""
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+# Top-level domains that make "label.tld" a link. Deliberately a closed list: ordinary text
+# with dots ("т.е.", "27.53", "04.03.2023", "S.M") never ends in one of these.
+_TLDS: Final = _alternation(
+    (
+        "ru", "su", "com", "net", "org", "info", "biz", "pro", "by", "kz", "uz", "ua",
+        "kg", "tj", "am", "az", "ge", "md", "uk", "de", "eu", "us", "io", "co", "me",
+        "cc", "ly", "gl", "ee", "be", "gg", "fm", "ai", "tv", "app", "dev", "site",
+        "online", "shop", "store", "tech", "link", "page", "xyz", "top", "club", "space",
+        "blog", "website", "click", "vip", "icu",
+        "рф", "рус", "бел", "ру", "ком",
+    )
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# Phones
+# --------------------------------------------------------------------------------------
+
+# Digits spelled as words. Values >= 10 let "сто двадцать три" become one group "123".
+_NUMBER_WORDS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "ноль": 0, "нуль": 0, "один": 1, "одна": 1, "два": 2, "две": 2, "три": 3,
+        "четыре": 4, "пять": 5, "шесть": 6, "семь": 7, "восемь": 8, "девять": 9,
+        "десять": 10, "одиннадцать": 11, "двенадцать": 12, "тринадцать": 13,
+        "четырнадцать": 14, "пятнадцать": 15, "шестнадцать": 16, "семнадцать": 17,
+        "восемнадцать": 18, "девятнадцать": 19, "двадцать": 20, "тридцать": 30,
+        "сорок": 40, "пятьдесят": 50, "шестьдесят": 60, "семьдесят": 70,
+        "восемьдесят": 80, "девяносто": 90, "сто": 100, "двести": 200, "триста": 300,
+        "четыреста": 400, "пятьсот": 500, "шестьсот": 600, "семьсот": 700,
+        "восемьсот": 800, "девятьсот": 900,
+        "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+        "seven": 7, "eight": 8, "nine": 9,
+    }
+)  # fmt: skip
+
+# One token of a run: a solid digit group (possessive, so it is never split and re-tried)
+# or a number word.
+_NUMBER_TOKEN: Final = rf"[0-9]++|(?<!\w)(?:{_alternation(tuple(_NUMBER_WORDS))})(?!\w)"
+
+# What may stand between the tokens of a phone: "8 (916) 123-45-67", "8.916.123.45.67".
+# Newlines are excluded so that numbers on separate lines are not glued together.
+_PHONE_SEPARATOR: Final = r"[ \t.,()\-]"
+
+_PHONE_RUN: Final[re.Pattern[str]] = re.compile(
+    rf"(?:(?P<plus>\+|(?<!\w)(?:плюс|plus)(?!\w))[ \t]*)?"
+    # Not glued to a Latin letter or a digit: "SKU9161234567" is a code, not a phone.
+    rf"(?<![0-9a-z])\(?(?:{_NUMBER_TOKEN})(?:{_PHONE_SEPARATOR}{{1,4}}(?:{_NUMBER_TOKEN}))*"
+)
+_TOKEN: Final[re.Pattern[str]] = re.compile(_NUMBER_TOKEN)
+
+# No phone shape is longer than this; lets the group search stop early.
+_MAX_PHONE_DIGITS: Final = 13
+
+# "Introduced as an article, order or tracking number": such a keyword, then only glue
+# (punctuation, "№", "номер", marketplace tags, other numbers of the same list), then the
+# number. Anchored at the end of the text that precedes the number.
+_INTRO_KEYWORD: Final = _alternation(
+    (
+        r"артикул[а-я]*", r"арт\.?", r"art\.?", r"sku", r"заказ[а-я]{0,2}", r"order[a-z]?",
+        r"трек[а-я]*", r"track[a-z]*", r"отправлени[а-я]{0,2}", r"шпи",
+        r"накладн[а-я]{0,2}", r"посылк[а-я]{0,2}", r"штрих-?код[а-я]{0,2}", r"barcode",
+        r"ean", r"инн",
+    )
+)  # fmt: skip
+_INTRO_FILLER: Final = _alternation(
+    (
+        r"номер[а-я]{0,2}", r"no\.?", r"nr\.?", r"n", r"id", r"wb", r"вб", r"ozon", r"озон",
+        r"ym", r"товара", r"вашего", r"ваш", r"моего", r"мой", r"my", r"your", r"number",
+        r"[0-9]+",
+    )
+)  # fmt: skip
+_INTRO_GLUE: Final = r"[\s:#№=,;\-]*"
+_INTRODUCED: Final[re.Pattern[str]] = re.compile(
+    rf"(?<!\w)(?:{_INTRO_KEYWORD})(?:{_INTRO_GLUE}(?:{_INTRO_FILLER})(?!\w))*{_INTRO_GLUE}\Z"
+)
+# How far back to look for the keyword; a few words are enough.
+_INTRO_WINDOW: Final = 80
+
+
+@dataclass(frozen=True, slots=True)
+class _DigitGroup:
+    start: int
+    end: int
+    digits: str
+
+
+def _composes(left: int, right: int) -> bool:
+    """Whether word `right` continues a number whose last word was `left`.
+
+    "сто" + "двадцать" + "три" is one group 123; "девять" + "один" are two groups 9, 1.
+    """
+    if left >= 100 and left % 100 == 0:
+        return 1 <= right < 100
+    if 20 <= left < 100 and left % 10 == 0:
+        return 1 <= right <= 9
+    return False
+
+
+def _digit_groups(view: str, start: int, end: int) -> list[_DigitGroup]:
+    groups: list[_DigitGroup] = []
+    # A spelled number being assembled: (start, end, value so far, value of its last word).
+    spelled: tuple[int, int, int, int] | None = None
+    for token in _TOKEN.finditer(view, start, end):
+        text = token.group()
+        if text[0].isdigit():
+            if spelled is not None:
+                groups.append(_DigitGroup(spelled[0], spelled[1], str(spelled[2])))
+                spelled = None
+            groups.append(_DigitGroup(token.start(), token.end(), text))
+            continue
+        value = _NUMBER_WORDS[text]
+        if spelled is not None and _composes(spelled[3], value):
+            spelled = (spelled[0], token.end(), spelled[2] + value, value)
+        else:
+            if spelled is not None:
+                groups.append(_DigitGroup(spelled[0], spelled[1], str(spelled[2])))
+            spelled = (token.start(), token.end(), value, value)
+    if spelled is not None:
+        groups.append(_DigitGroup(spelled[0], spelled[1], str(spelled[2])))
+    return groups
+
+
+def _has_phone_shape(digits: str, *, plus: bool, grouped: bool) -> bool:
+    """Whether the digits look like a phone number (see the module docstring)."""
+    count = len(digits)
+    if count == 10 and digits[0] == "9":  # RU mobile without a trunk prefix
+        return True
+    if digits[0] == "7":  # RU / KZ: exactly 7 + ten digits
+        return count == 11 and (plus or digits[1] == "9")
+    if digits[0] == "8":  # RU / KZ / BY trunk prefix: 8 + ten digits
+        return count == 11
+    if digits.startswith(("375", "998")):  # Belarus, Uzbekistan: code + nine digits
+        return count == 12 and (plus or grouped)
+    return plus and 10 <= count <= _MAX_PHONE_DIGITS  # any other international number
+
+
+def _is_introduced(view: str, start: int) -> bool:
+    prefix = view[max(0, start - _INTRO_WINDOW) : start]
+    return _INTRODUCED.search(prefix) is not None
+
+
+def _phones_in_run(view: str, run: re.Match[str]) -> Iterator[_Span]:
+    groups = _digit_groups(view, run.start(), run.end())
+    first = 0
+    while first < len(groups):
+        plus = first == 0 and run.group("plus") is not None
+        digits = ""
+        last_fit: int | None = None
+        for last in range(first, len(groups)):
+            digits += groups[last].digits
+            if len(digits) > _MAX_PHONE_DIGITS:
+                break
+            if _has_phone_shape(digits, plus=plus, grouped=last > first):
+                last_fit = last  # keep going: prefer the longest phone
+        if last_fit is None:
+            first += 1
+            continue
+        start = run.start() if first == 0 else groups[first].start
+        if plus or not _is_introduced(view, start):
+            yield start, groups[last_fit].end, "phone"
+        first = last_fit + 1
+
+
+def _find_phones(view: str) -> Iterator[_Span]:
+    for run in _PHONE_RUN.finditer(view):
+        yield from _phones_in_run(view, run)
+
+
+# --------------------------------------------------------------------------------------
+# E-mails and links
+# --------------------------------------------------------------------------------------
+
+_EMAIL: Final[re.Pattern[str]] = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")
+
+# "ivan собака mail точка ru", "ivan at gmail dot com", "ivan(at)mail.ru", "ivan @ mail . ru".
+_SPELLED_AT: Final = (
+    r"(?:[ \t]*@[ \t]*"
+    r"|[ \t]*[(\[{<][ \t]*(?:at|собака|собачка)[ \t]*[)\]}>][ \t]*"
+    r"|[ \t]+(?:at|собака|собачка)[ \t]+)"
+)
+_SPELLED_DOT: Final = (
+    r"(?:[ \t]*\.[ \t]*"
+    r"|[ \t]*[(\[{<][ \t]*(?:dot|точка)[ \t]*[)\]}>][ \t]*"
+    r"|[ \t]+(?:dot|точка)[ \t]+)"
+)
+_SPELLED_EMAIL: Final[re.Pattern[str]] = re.compile(
+    rf"(?<![\w.+-])[\w.+-]++{_SPELLED_AT}(?:[\w-]++{_SPELLED_DOT})+(?:{_TLDS})(?![\w-])"
+)
+
+_SCHEME_LINK: Final[re.Pattern[str]] = re.compile(
+    r"(?<!\w)(?:(?:https?|ftp|tg|viber|whatsapp|skype)://|www\.)[^\s<>\"]+"
+)
+# A bare domain: "shop.ru", "t.me/shop", "vk.com/id1". The lookbehind keeps it from starting
+# inside a word, an e-mail or a path, so each candidate is tried once.
+_BARE_LINK: Final[re.Pattern[str]] = re.compile(
+    rf"(?<![\w.@/-])(?:[\w-]{{1,63}}\.)+(?:{_TLDS})(?![\w-])(?:[/?#][^\s<>\"]*)?"
+)
+# "shop точка ru", "shop[dot]ru".
+_SPELLED_LINK: Final[re.Pattern[str]] = re.compile(
+    rf"(?<![\w.@/-])[a-z0-9-]++(?:[ \t]*[(\[][ \t]*(?:dot|точка)[ \t]*[)\]][ \t]*"
+    rf"|[ \t]+(?:dot|точка)[ \t]+)(?:{_TLDS})(?![\w-])"
+)
+# A sentence may end right after a link: "пишите на shop.ru." The dot is not part of it.
+_TRAILING_PUNCTUATION: Final = ".,;:!?)]}»\"'"
+
+
+def _find_emails(view: str) -> Iterator[_Span]:
+    for pattern in (_EMAIL, _SPELLED_EMAIL):
+        for match in pattern.finditer(view):
+            yield match.start(), match.end(), "email"
+
+
+def _find_links(view: str) -> Iterator[_Span]:
+    for pattern in (_SCHEME_LINK, _BARE_LINK, _SPELLED_LINK):
+        for match in pattern.finditer(view):
+            end = match.end()
+            while end > match.start() and view[end - 1] in _TRAILING_PUNCTUATION:
+                end -= 1
+            yield match.start(), end, "link"
+
+
+# --------------------------------------------------------------------------------------
+# Handles and platform names
+# --------------------------------------------------------------------------------------
+
+# "@shop_name". At least one letter, so "@500" (a price) is not a handle.
+_HANDLE: Final[re.Pattern[str]] = re.compile(r"(?<![\w@.])@(?=[\w.]{0,31}[^\W\d_])[\w.]{2,32}")
+
+# A name after a platform word: "inst: shop_name", "тг @shop", "телеграм shop_2024".
+# Taken only after a ":"/"="/"@" marker or when it contains a digit or an underscore,
+# so "telegram please" does not swallow the next English word.
+_HANDLE_AFTER_PLATFORM: Final[re.Pattern[str]] = re.compile(
+    r"[ \t]*(?:(?P<mark>[:=]|[:=\-]?[ \t]*@)[ \t]*)?"
+    r"(?P<name>(?=[a-z0-9_.]*[a-z])[a-z0-9_.]{3,32})(?![\w@])"
+)
+_HANDLE_HINT: Final[re.Pattern[str]] = re.compile(r"[0-9_]")
+
+# Messengers, social networks and rival marketplaces, Russian and Latin, with the slang and
+# typos people use. Whole words only. Ordinary words sharing a prefix ("вкус", "тележка",
+# "инструкция", "озонатор", "tgif") do not match because of the word boundaries.
+_PLATFORM_NAMES: Final = _alternation(
+    (
+        # Telegram
+        r"телеграмм?[а-я]{0,4}", r"телег(?:а|и|е|у|ой)", r"тгк?", r"telegramm?", r"telega",
+        r"tg", r"tlgrm",
+        # WhatsApp: "ватсап", "вотсап", "ватс ап", "вацап", "whats app", "watsap"
+        r"[ву][ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}", r"w(?:h?a|o)t'?s[ \t]?app?",
+        # Viber
+        r"(?:вайбер|вибер)[а-я]{0,2}", r"viber",
+        # VK
+        r"вк", r"вконтакт[а-я]{0,2}", r"vk", r"vkontakt[a-z]{0,2}",
+        # Instagram
+        r"инстаграмм?[а-я]{0,4}", r"инст(?:а|у|ы|е|ой)?", r"instagramm?", r"insta", r"inst",
+        # Odnoklassniki: only the forms that name the network, not "a classmate"
+        r"одноклассник(?:и|ах)", r"odnoklassniki",
+        # Rival marketplaces as "buy it there" lures
+        r"авито", r"avito", r"озон(?:а|е|у|ом)?", r"ozon",
+        # Other messengers and networks
+        r"скайп[а-я]{0,2}", r"skype", r"дискорд[а-я]{0,2}", r"discord",
+        r"ф[еэ]йсбук[а-я]{0,2}", r"facebook", r"тикток[а-я]{0,2}", r"tik[ \t-]?tok",
+        r"snapchat", r"wechat",
+    )
+)  # fmt: skip
+_PLATFORM: Final[re.Pattern[str]] = re.compile(
+    # "тг" after a number is the tenge sign ("5000 тг"), not Telegram.
+    rf"(?<!\w)(?<![0-9] )(?<!тыс )(?<!тыс\. )(?:{_PLATFORM_NAMES})(?!\w)"
+)
+
+# Names that are ordinary words elsewhere ("макс. размер", "wi-fi signal"): flagged only
+# next to "мессенджер" or in "в максе" / "в max" / "в signal".
+_AMBIGUOUS_NAME: Final = r"(?:макс[а-я]{0,2}|max|signal|сигнал[а-я]{0,2})"
+_PLATFORM_IN_CONTEXT: Final[re.Pattern[str]] = re.compile(
+    rf"(?<!\w)(?:мессенджер[а-я]{{0,3}}|messenger)[ \t]+(?P<after>{_AMBIGUOUS_NAME})(?!\w)"
+    rf"|(?<!\w)(?P<before>{_AMBIGUOUS_NAME})[ \t]+(?:мессенджер[а-я]{{0,3}}|messenger)(?!\w)"
+    rf"|(?<!\w)в[ \t]+(?P<in>максе|max|signal)(?!\w)"
+)
+
+
+def _find_handles(view: str) -> Iterator[_Span]:
+    for match in _HANDLE.finditer(view):
+        yield match.start(), len(match.group().rstrip(".")) + match.start(), "handle"
+
+
+def _find_platforms(view: str) -> Iterator[_Span]:
+    for match in _PLATFORM.finditer(view):
+        after = _HANDLE_AFTER_PLATFORM.match(view, match.end())
+        if after is not None and (
+            after.group("mark") is not None or _HANDLE_HINT.search(after.group("name"))
+        ):
+            yield match.start(), after.end(), "handle"
+        else:
+            yield match.start(), match.end(), "platform"
+    for match in _PLATFORM_IN_CONTEXT.finditer(view):
+        name = match.lastgroup or "in"
+        yield match.start(name), match.end(name), "platform"
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+_DETECTORS: Final = (_find_phones, _find_emails, _find_links, _find_handles, _find_platforms)
+
+
+def _merge(spans: list[_Span]) -> list[ContactFinding]:
+    spans.sort(key=lambda span: (span[0], -span[1]))
+    merged: list[ContactFinding] = []
+    for start, end, kind in spans:
+        if merged and start < merged[-1].end:
+            last = merged[-1]
+            best = min(last.kind, kind, key=_KIND_PRIORITY.__getitem__)
+            merged[-1] = ContactFinding(last.start, max(last.end, end), best)
+        else:
+            merged.append(ContactFinding(start, end, kind))
+    return merged
+
+
+def find_contacts(text: str) -> list[ContactFinding]:
+    """All forbidden contact spans in `text`, sorted by start, non-overlapping (merge overlaps)."""
+    if not text:
+        return []
+    normalised = _normalise(text)
+    spans: list[_Span] = []
+    for view in normalised.views:
+        for detect in _DETECTORS:
+            for start, end, kind in detect(view):
+                if end > start:
+                    spans.append((*normalised.to_original(start, end), kind))
+    return _merge(spans)

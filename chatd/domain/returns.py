@@ -1,0 +1,559 @@
+"""Returns through the chat (PROTOCOL.md section 7): one table of claim transitions, and the
+two pure functions that read it.
+
+A claim is one order's return. Where it stands is its *stage*: the claim state, or the goods
+state once the goods have moved, with the return mode for approved claims (an approval to a
+pickup point waits for the goods, an approval without return is over at once). Every rule
+about what may happen next is a row of `TRANSITIONS`: from a stage, an action is allowed,
+appends these event kinds, after these guards pass, and leaves the claim at that stage.
+A stage with no row for an action refuses it; a stage with no row at all is final.
+
+Who may press which button, and which chat, claim and order a command may reach, are
+checked before the table, in that order, so that an outsider learns nothing from the
+refusal: a role that never may is `forbidden`, a chat or claim that is not the actor's is
+`not_found`, and only then does the claim's stage speak.
+
+`decide_return` reads the table to turn a command into events; `evolve_claims` folds those
+events back into the chat's claims. Both are pure: the time and the settings come in as
+arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from chatd.domain.access import first_visible_seq
+from chatd.domain.actors import Actor, author_of, system_author
+from chatd.domain.commands import (
+    ApproveReturn,
+    DisputeReturn,
+    InitiateReturn,
+    RejectReturn,
+    ReportLogistics,
+    RequestReturn,
+    ResolveReturn,
+    ReturnCommand,
+)
+from chatd.domain.drafts import Draft, stamp
+from chatd.domain.errors import Rejection, bad_frame, conflict, forbidden, not_found
+from chatd.domain.ids import claim_id
+from chatd.domain.model import ChatState, Claim
+from chatd.domain.rules import Rules
+from chatd.domain.texts import (
+    APPROVED,
+    ARRIVED,
+    AWAITING_BUYER,
+    HANDED_IN,
+    REFUND_ISSUED,
+    REJECTED,
+    as_utc,
+    disputed_text,
+    inspected_text,
+    offer_text,
+    resolved_approved_text,
+    resolved_rejected_text,
+    return_request_text,
+)
+from protocol.codes import ErrorCode
+from protocol.events import (
+    Decision,
+    Event,
+    Money,
+    OrderCard,
+    RefundIssued,
+    ReturnApproved,
+    ReturnArrived,
+    ReturnDisputed,
+    ReturnHandedIn,
+    ReturnInitiated,
+    ReturnInspected,
+    ReturnMode,
+    ReturnRejected,
+    ReturnRequested,
+    ReturnResolved,
+    Role,
+)
+
+Stage = Literal[
+    "none",  # no claim for the order yet
+    "awaiting_buyer",
+    "requested",
+    "approved pvz",
+    "approved no_return",
+    "rejected",
+    "disputed",
+    "resolved_approved pvz",
+    "resolved_approved no_return",
+    "resolved_rejected",
+    "handed_in",
+    "arrived",
+    "inspected",
+]
+
+# What a command asks for. Approvals name their mode, since the mode decides what follows.
+Action = Literal[
+    "request",
+    "initiate",
+    "approve pvz",
+    "approve no_return",
+    "reject",
+    "dispute",
+    "resolve approve pvz",
+    "resolve approve no_return",
+    "resolve reject",
+    "handed_in",
+    "arrived",
+    "inspected",
+]
+
+_MODE_OF: dict[Action, ReturnMode] = {
+    "approve pvz": "pvz",
+    "approve no_return": "no_return",
+    "resolve approve pvz": "pvz",
+    "resolve approve no_return": "no_return",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One return command read against the chat: what the guards and the event builders need."""
+
+    actor: Actor
+    action: Action
+    claim: Claim | None
+    claim_id: str
+    order: OrderCard
+    # The claim's amount: the order's full price, as the request (or the offer) recorded it.
+    amount: Money
+    now: datetime
+    rules: Rules
+    # The amount the shop confirmed with its approval.
+    offered: Money | None = None
+    defect: bool = False
+
+
+Guard = Callable[[Turn], Rejection | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One allowed transition: the event kinds it appends, in order, and where it leaves the
+    claim. Guards run in order; the first refusal wins."""
+
+    then: tuple[str, ...]
+    to: Stage
+    guards: tuple[Guard, ...] = ()
+
+
+# ---- guards: the rules that depend on more than the stage ---------------------------------
+
+
+def _bought_out(turn: Turn) -> Rejection | None:
+    if turn.order.received_at is not None:
+        return None
+    return conflict(f"order {turn.order.id} is not bought out yet: it has not been received")
+
+
+def _return_window_open(turn: Turn) -> Rejection | None:
+    """14 × 24 h after the goods were received, or at once for non-returnable goods."""
+    received = turn.order.received_at
+    if received is None:
+        return _bought_out(turn)
+    if turn.order.non_returnable:
+        return None
+    opens_at = as_utc(received) + turn.rules.return_opens_after
+    if as_utc(turn.now) >= opens_at:
+        return None
+    return Rejection(
+        ErrorCode.RETURN_TOO_EARLY,
+        "a return through the chat opens "
+        f"{turn.rules.return_opens_after.days} days after the goods were received",
+        {"opens_at": rfc3339(opens_at)},
+    )
+
+
+def _full_amount(turn: Turn) -> Rejection | None:
+    """Only a full refund: the value and the currency of the order's price."""
+    expected = turn.amount
+    if turn.offered == expected:
+        return None
+    return Rejection(
+        ErrorCode.AMOUNT_MISMATCH,
+        "a return through the chat refunds the order's full price",
+        {"expected": {"value": expected.value, "currency": expected.currency}},
+    )
+
+
+def _not_refunded(turn: Turn) -> Rejection | None:
+    # The stages already make a second refund unreachable; this keeps the money path safe
+    # even if a future row gets that wrong.
+    if turn.claim is None or not turn.claim.refunded:
+        return None
+    return conflict(f"claim {turn.claim_id} is already refunded")
+
+
+def rfc3339(moment: datetime) -> str:
+    """A UTC time as the wire writes it: `2023-08-31T12:00:00Z`."""
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+# ---- the table ----------------------------------------------------------------------------
+
+TRANSITIONS: dict[tuple[Stage, Action], Step] = {
+    # The buyer asks for a return; after the shop's offer the 14-day window does not apply.
+    ("none", "request"): Step(
+        ("return.requested",), "requested", (_bought_out, _return_window_open)
+    ),
+    ("awaiting_buyer", "request"): Step(("return.requested",), "requested"),
+    # The shop offers a return; the buyer's request takes it on.
+    ("none", "initiate"): Step(("return.initiated",), "awaiting_buyer", (_bought_out,)),
+    # The shop decides.
+    ("requested", "approve pvz"): Step(("return.approved",), "approved pvz", (_full_amount,)),
+    ("requested", "approve no_return"): Step(
+        ("return.approved", "refund.issued"), "approved no_return", (_full_amount, _not_refunded)
+    ),
+    ("requested", "reject"): Step(("return.rejected",), "rejected"),
+    # The buyer disputes a refusal once; a manager decides for good.
+    ("rejected", "dispute"): Step(("return.disputed",), "disputed"),
+    ("disputed", "resolve approve pvz"): Step(("return.resolved",), "resolved_approved pvz"),
+    ("disputed", "resolve approve no_return"): Step(
+        ("return.resolved", "refund.issued"), "resolved_approved no_return", (_not_refunded,)
+    ),
+    ("disputed", "resolve reject"): Step(("return.resolved",), "resolved_rejected"),
+    # The goods travel back; the money follows their arrival at the warehouse.
+    ("approved pvz", "handed_in"): Step(("return.handed_in",), "handed_in"),
+    ("resolved_approved pvz", "handed_in"): Step(("return.handed_in",), "handed_in"),
+    ("handed_in", "arrived"): Step(
+        ("return.arrived", "refund.issued"), "arrived", (_not_refunded,)
+    ),
+    ("arrived", "inspected"): Step(("return.inspected",), "inspected"),
+}
+
+# Who presses which button. Any other role is `forbidden`, whatever the chat.
+_ROLE_OF: dict[type[ReturnCommand], tuple[Role, str]] = {
+    RequestReturn: ("buyer", "only the buyer requests a return"),
+    DisputeReturn: ("buyer", "only the buyer disputes the shop's decision"),
+    InitiateReturn: ("seller", "only the shop offers a return"),
+    ApproveReturn: ("seller", "only the shop approves a return"),
+    RejectReturn: ("seller", "only the shop rejects a return"),
+    ResolveReturn: ("manager", "only a manager resolves a disputed return"),
+    ReportLogistics: ("system", "only the marketplace reports where the goods are"),
+}
+
+
+def stage_of(claim: Claim | None) -> Stage:
+    """The claim's row key in `TRANSITIONS`."""
+    if claim is None:
+        return "none"
+    if claim.goods is not None:
+        return claim.goods
+    if claim.state == "approved":
+        return "approved pvz" if claim.mode == "pvz" else "approved no_return"
+    if claim.state == "resolved_approved":
+        return "resolved_approved pvz" if claim.mode == "pvz" else "resolved_approved no_return"
+    return claim.state
+
+
+def claim_state_label(claim: Claim) -> str:
+    """What a chat summary shows: where the goods are once they moved, else the claim state."""
+    return claim.goods if claim.goods is not None else claim.state
+
+
+def action_of(command: ReturnCommand) -> Action | Rejection:
+    """The table's column for `command`; a resolve-approve without a mode is malformed."""
+    match command:
+        case RequestReturn():
+            return "request"
+        case InitiateReturn():
+            return "initiate"
+        case ApproveReturn(mode="pvz"):
+            return "approve pvz"
+        case ApproveReturn():
+            return "approve no_return"
+        case RejectReturn():
+            return "reject"
+        case DisputeReturn():
+            return "dispute"
+        case ResolveReturn(decision="reject"):
+            return "resolve reject"
+        case ResolveReturn(mode="pvz"):
+            return "resolve approve pvz"
+        case ResolveReturn(mode="no_return"):
+            return "resolve approve no_return"
+        case ResolveReturn():
+            return bad_frame("return.resolve with decision approve needs mode")
+        case ReportLogistics(step=step):
+            return step
+
+
+# ---- deciding -----------------------------------------------------------------------------
+
+
+def decide_return(
+    state: ChatState, command: ReturnCommand, now: datetime, rules: Rules
+) -> list[Event] | Rejection:
+    """The events a return command appends to the chat, or why it is refused."""
+    action = action_of(command)
+    if isinstance(action, Rejection):
+        return action
+    refusal = _check_actor(state, command.actor, type(command))
+    if refusal is not None:
+        return refusal
+    turn = _read(state, command, action, now, rules)
+    if isinstance(turn, Rejection):
+        return turn
+    step = TRANSITIONS.get((stage_of(turn.claim), action))
+    if step is None:
+        return _not_allowed(turn)
+    for guard in step.guards:
+        refusal = guard(turn)
+        if refusal is not None:
+            return refusal
+    drafts = [_DRAFTS[kind](turn) for kind in step.then]
+    return stamp(state.chat, state.seq, now, drafts)
+
+
+def _check_actor(
+    state: ChatState, actor: Actor, command_type: type[ReturnCommand]
+) -> Rejection | None:
+    role, why = _ROLE_OF[command_type]
+    if actor.role != role:
+        return forbidden(why)
+    # A foreign buyer or shop, or a manager before any dispute, must not learn the chat exists.
+    if first_visible_seq(state, actor) is None:
+        return not_found("chat")
+    return None
+
+
+def _read(
+    state: ChatState, command: ReturnCommand, action: Action, now: datetime, rules: Rules
+) -> Turn | Rejection:
+    """Find the order and claim the command is about, as far as this chat may show them."""
+    if isinstance(command, RequestReturn | InitiateReturn):
+        order = command.order
+        if order.buyer.id != state.buyer.id or order.seller.id != state.seller.id:
+            return not_found("order")
+        cid = claim_id(order.id)
+        claim = state.claims.get(cid)
+        amount = order.price
+    else:
+        found = state.claims.get(command.claim)
+        if found is None:
+            return not_found("claim")
+        claim, cid, order, amount = found, found.id, found.order, found.amount
+    return Turn(
+        actor=command.actor,
+        action=action,
+        claim=claim,
+        claim_id=cid,
+        order=order,
+        amount=amount,
+        now=now,
+        rules=rules,
+        offered=command.amount if isinstance(command, ApproveReturn) else None,
+        defect=command.defect if isinstance(command, ReportLogistics) else False,
+    )
+
+
+def _not_allowed(turn: Turn) -> Rejection:
+    claim = turn.claim
+    if claim is None:
+        return conflict(f"order {turn.order.id} has no claim: {turn.action} is not allowed")
+    where = claim_state_label(claim)
+    if claim.mode is not None:
+        where += f", mode {claim.mode}"
+    if claim.refunded:
+        where += ", refunded"
+    if turn.action == "request":
+        return Rejection(
+            ErrorCode.RETURN_ALREADY_REQUESTED,
+            f"a return of order {turn.order.id} was already requested through the chat "
+            f"(claim {claim.id} is {where})",
+        )
+    return conflict(f"claim {claim.id} is {where}: {turn.action} is not allowed in this state")
+
+
+# ---- the events each kind makes -----------------------------------------------------------
+
+
+def _system(turn: Turn, data: Any, text: str, text_buyer: str | None = None) -> Draft:
+    return Draft(
+        data=data,
+        author=system_author(turn.rules.marketplace),
+        text=text,
+        text_buyer=text_buyer,
+    )
+
+
+def _requested(turn: Turn) -> Draft:
+    return Draft(
+        data=ReturnRequested(claim=turn.claim_id, order=turn.order, amount=turn.amount),
+        author=author_of(turn.actor),
+        text=return_request_text(turn.order, turn.rules.timezone),
+    )
+
+
+def _initiated(turn: Turn) -> Draft:
+    data = ReturnInitiated(claim=turn.claim_id, order=turn.order)
+    return _system(turn, data, AWAITING_BUYER, text_buyer=offer_text(turn.order))
+
+
+def _approved(turn: Turn) -> Draft:
+    data = ReturnApproved(claim=turn.claim_id, mode=_MODE_OF[turn.action], amount=turn.amount)
+    return _system(turn, data, APPROVED)
+
+
+def _rejected(turn: Turn) -> Draft:
+    return _system(turn, ReturnRejected(claim=turn.claim_id), REJECTED)
+
+
+def _disputed(turn: Turn) -> Draft:
+    return _system(turn, ReturnDisputed(claim=turn.claim_id), disputed_text(turn.rules.marketplace))
+
+
+def _resolved(turn: Turn) -> Draft:
+    mode = _MODE_OF.get(turn.action)
+    decision: Decision = "reject" if mode is None else "approve"
+    data = ReturnResolved(claim=turn.claim_id, decision=decision, mode=mode)
+    marketplace = turn.rules.marketplace
+    text = (
+        resolved_rejected_text(marketplace) if mode is None else resolved_approved_text(marketplace)
+    )
+    return _system(turn, data, text)
+
+
+def _handed_in(turn: Turn) -> Draft:
+    return _system(turn, ReturnHandedIn(claim=turn.claim_id), HANDED_IN)
+
+
+def _arrived(turn: Turn) -> Draft:
+    return _system(turn, ReturnArrived(claim=turn.claim_id), ARRIVED)
+
+
+def _refund(turn: Turn) -> Draft:
+    return _system(turn, RefundIssued(claim=turn.claim_id, amount=turn.amount), REFUND_ISSUED)
+
+
+def _inspected(turn: Turn) -> Draft:
+    data = ReturnInspected(claim=turn.claim_id, defect=turn.defect)
+    return _system(turn, data, inspected_text(turn.defect))
+
+
+_DRAFTS: dict[str, Callable[[Turn], Draft]] = {
+    "return.requested": _requested,
+    "return.initiated": _initiated,
+    "return.approved": _approved,
+    "return.rejected": _rejected,
+    "return.disputed": _disputed,
+    "return.resolved": _resolved,
+    "return.handed_in": _handed_in,
+    "return.arrived": _arrived,
+    "refund.issued": _refund,
+    "return.inspected": _inspected,
+}
+
+
+# ---- folding events into claims -----------------------------------------------------------
+
+# How one event changes its claim (None before the claim exists). The events are facts the
+# table already allowed, so nothing is checked here.
+Effect = Callable[[Claim | None, Any], Claim | None]
+
+
+def _existing(change: Callable[[Claim, Any], Claim]) -> Effect:
+    """An effect on a claim that must exist already; without one there is nothing to change."""
+
+    def effect(claim: Claim | None, data: Any) -> Claim | None:
+        return None if claim is None else change(claim, data)
+
+    return effect
+
+
+def _on_requested(claim: Claim | None, data: ReturnRequested) -> Claim:
+    if claim is None:
+        return Claim(
+            id=data.claim,
+            order=data.order,
+            state="requested",
+            amount=data.amount,
+            requested_by_buyer=True,
+        )
+    return replace(
+        claim, state="requested", order=data.order, amount=data.amount, requested_by_buyer=True
+    )
+
+
+def _on_initiated(claim: Claim | None, data: ReturnInitiated) -> Claim:
+    order = data.order
+    return Claim(id=data.claim, order=order, state="awaiting_buyer", amount=order.price)
+
+
+@_existing
+def _on_approved(claim: Claim, data: ReturnApproved) -> Claim:
+    return replace(claim, state="approved", mode=data.mode)
+
+
+@_existing
+def _on_rejected(claim: Claim, data: ReturnRejected) -> Claim:
+    return replace(claim, state="rejected")
+
+
+@_existing
+def _on_disputed(claim: Claim, data: ReturnDisputed) -> Claim:
+    return replace(claim, state="disputed", disputed=True)
+
+
+@_existing
+def _on_resolved(claim: Claim, data: ReturnResolved) -> Claim:
+    if data.decision == "approve":
+        return replace(claim, state="resolved_approved", mode=data.mode)
+    return replace(claim, state="resolved_rejected")
+
+
+@_existing
+def _on_handed_in(claim: Claim, data: ReturnHandedIn) -> Claim:
+    return replace(claim, goods="handed_in")
+
+
+@_existing
+def _on_arrived(claim: Claim, data: ReturnArrived) -> Claim:
+    return replace(claim, goods="arrived")
+
+
+@_existing
+def _on_refund(claim: Claim, data: RefundIssued) -> Claim:
+    return replace(claim, refunded=True)
+
+
+@_existing
+def _on_inspected(claim: Claim, data: ReturnInspected) -> Claim:
+    return replace(claim, goods="inspected")
+
+
+_EFFECTS: dict[str, Effect] = {
+    "return.requested": _on_requested,
+    "return.initiated": _on_initiated,
+    "return.approved": _on_approved,
+    "return.rejected": _on_rejected,
+    "return.disputed": _on_disputed,
+    "return.resolved": _on_resolved,
+    "return.handed_in": _on_handed_in,
+    "return.arrived": _on_arrived,
+    "refund.issued": _on_refund,
+    "return.inspected": _on_inspected,
+}
+
+
+def evolve_claims(state: ChatState, event: Event) -> ChatState:
+    """The chat's claims after `event`; `state` itself for every other kind of event."""
+    effect = _EFFECTS.get(event.kind)
+    if effect is None:
+        return state
+    claim = effect(state.claims.get(event.data.claim), event.data)
+    if claim is None:
+        # An event about a claim this stream never opened: nothing to fold it into.
+        return state
+    return replace(state, claims={**state.claims, claim.id: claim})

@@ -1,0 +1,48 @@
+"""The in-process hub: fan-out to the sockets of this process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from chatd.hub.base import Hub, Outgoing, Subscriber
+
+
+class LocalHub(Hub):
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscriber]] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._subscribers.clear()
+
+    def subscribe(self, keys: Iterable[str], subscriber: Subscriber) -> None:
+        for key in keys:
+            self._subscribers.setdefault(key, set()).add(subscriber)
+
+    def unsubscribe(self, keys: Iterable[str], subscriber: Subscriber) -> None:
+        for key in keys:
+            group = self._subscribers.get(key)
+            if group is not None:
+                group.discard(subscriber)
+                if not group:
+                    del self._subscribers[key]
+
+    async def publish(self, items: list[Outgoing], keys: tuple[str, ...]) -> None:
+        self.deliver(items, keys)
+
+    def deliver(self, items: list[Outgoing], keys: tuple[str, ...]) -> None:
+        """Push to this process's subscribers (also what a cross-node hub calls on receipt)."""
+        if len(keys) == 1:
+            targets: Iterable[Subscriber] = tuple(self._subscribers.get(keys[0], ()))
+        else:
+            # A subscriber listening on several of the keys still gets each item once.
+            merged: dict[int, Subscriber] = {}
+            for key in keys:
+                for subscriber in self._subscribers.get(key, ()):
+                    merged[id(subscriber)] = subscriber
+            targets = merged.values()
+        for subscriber in targets:
+            for item in items:
+                subscriber.push(item)

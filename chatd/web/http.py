@@ -1,0 +1,175 @@
+"""The HTTP API (PROTOCOL.md section 8): orders and logistics from the marketplace back end,
+balances and the sales report; /healthz and /metrics."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+from typing import Any, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from chatd.auth import TokenError, verify
+from chatd.domain.actors import Actor
+from chatd.domain.errors import Rejection
+from chatd.service import ChatService, Done, OrderMismatch
+from chatd.web.metrics import Metrics
+from protocol.codes import HTTP_STATUS, ErrorCode
+from protocol.events import OrderCard
+
+_json = msgspec.json.Encoder()
+_order_decoder = msgspec.json.Decoder(OrderCard)
+
+
+class Logistics(msgspec.Struct, frozen=True, kw_only=True):
+    event: Literal["handed_in", "arrived", "inspected"]
+    defect: bool = False
+
+
+_logistics_decoder = msgspec.json.Decoder(Logistics)
+
+
+class ApiError(Exception):
+    def __init__(self, code: ErrorCode, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(_json.encode(body), status_code=status, media_type="application/json")
+
+
+def error_response(
+    code: ErrorCode, message: str, details: dict[str, Any] | None = None
+) -> Response:
+    error: dict[str, Any] = {"code": code.value, "message": message}
+    if details:
+        error["details"] = details
+    return json_response({"error": error}, HTTP_STATUS[code])
+
+
+def from_rejection(rejection: Rejection) -> Response:
+    return error_response(rejection.code, rejection.message, rejection.details)
+
+
+class Api:
+    def __init__(
+        self,
+        service: ChatService,
+        secret: str,
+        metrics: Metrics,
+        metrics_allow: tuple[str, ...],
+    ) -> None:
+        self.service = service
+        self.secret = secret
+        self.metrics = metrics
+        self.metrics_allow = tuple(ip_network(n, strict=False) for n in metrics_allow)
+        self.ready = False
+
+    def actor(self, request: Request) -> Actor:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(ErrorCode.UNAUTHORIZED, "a Bearer token is required")
+        try:
+            return verify(self.secret, token.strip()).actor
+        except TokenError as exc:
+            raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
+
+    @staticmethod
+    def _require(actor: Actor, *roles: str) -> None:
+        if actor.role not in roles:
+            raise ApiError(ErrorCode.FORBIDDEN, f"this needs the role {' or '.join(roles)}")
+
+    async def healthz(self, request: Request) -> Response:
+        if not self.ready:
+            return error_response(ErrorCode.UNAVAILABLE, "the store is not open yet")
+        return json_response({"status": "ok"})
+
+    async def metrics_page(self, request: Request) -> Response:
+        host = request.client.host if request.client else ""
+        try:
+            allowed = any(ip_address(host) in net for net in self.metrics_allow)
+        except ValueError:
+            allowed = False
+        if not allowed:
+            return error_response(ErrorCode.FORBIDDEN, "metrics are not served to this address")
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def register_order(self, request: Request) -> Response:
+        actor = self.actor(request)
+        self._require(actor, "system")
+        try:
+            card = _order_decoder.decode(await request.body())
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ApiError(ErrorCode.BAD_FRAME, f"not a valid order: {exc}") from exc
+        try:
+            status, stored = await self.service.register_order(actor, card)
+        except OrderMismatch as exc:
+            raise ApiError(ErrorCode.CONFLICT, str(exc), {"order": exc.order}) from exc
+        return json_response(stored, status)
+
+    async def logistics(self, request: Request) -> Response:
+        actor = self.actor(request)
+        self._require(actor, "system")
+        try:
+            body = _logistics_decoder.decode(await request.body())
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ApiError(ErrorCode.BAD_FRAME, f"not a valid logistics event: {exc}") from exc
+        order = request.path_params["order"]
+        outcome = await self.service.report_logistics(actor, order, body.event, body.defect)
+        if isinstance(outcome, Rejection):
+            return from_rejection(outcome)
+        return json_response(_done(outcome))
+
+    async def balance(self, request: Request) -> Response:
+        actor = self.actor(request)
+        self._require(actor, "buyer", "seller")
+        balances = await self.service.balance(actor)
+        if isinstance(balances, Rejection):
+            return from_rejection(balances)
+        money = [{"value": v, "currency": c} for c, v in sorted(balances.items())]
+        return json_response({"balances": money})
+
+    async def sales_report(self, request: Request) -> Response:
+        actor = self.actor(request)
+        self._require(actor, "seller")
+        rows = await self.service.store.sales_report(actor.shop or "")
+        return json_response(
+            {
+                "rows": [
+                    {
+                        "at": r.at,
+                        "order": r.order,
+                        "article": r.article,
+                        "name": r.name,
+                        "amount": {"value": r.value, "currency": r.currency},
+                        "reason": r.reason,
+                    }
+                    for r in rows
+                ]
+            }
+        )
+
+
+def _done(done: Done) -> dict[str, Any]:
+    body: dict[str, Any] = {"chat": done.chat, "seq": done.seq, "cursor": done.cursor}
+    if done.claim is not None:
+        body["claim"] = done.claim
+    return body
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.code, exc.message, exc.details)
+
+
+async def not_found_handler(request: Request, exc: Exception) -> Response:
+    return error_response(ErrorCode.NOT_FOUND, "no such resource")
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    return error_response(ErrorCode.INTERNAL, "internal error")

@@ -1,0 +1,332 @@
+"""`GET /ws`: the handshake, `hello`, the replay after a cursor, and the frame loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chatd import cursor
+from chatd.auth import Identity, TokenError, verify
+from chatd.domain import commands as cmd
+from chatd.domain.actors import Actor
+from chatd.domain.errors import Rejection
+from chatd.render import view_of
+from chatd.service import ChatService, Done, keys_of
+from chatd.web.connection import Connection
+from chatd.web.metrics import Metrics
+from chatd.web.origin import origin_allowed
+from chatd.web.ratelimit import TokenBucket
+from protocol import frames as f
+from protocol.codec import SUBPROTOCOLS, Codec, DecodeError, codec_for
+from protocol.codes import CloseCode, ErrorCode
+
+log = logging.getLogger(__name__)
+
+REPLAY_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SocketSettings:
+    secret: str
+    allow_origins: tuple[str, ...] = ()
+    hello_timeout: float = 10.0
+    rate: float = 20.0
+    burst: float = 40.0
+    max_queue: int = 2048
+
+
+def _error(code: ErrorCode, message: str, request_id: str | None = None, **details: Any) -> f.Error:
+    return f.Error(code=code.value, message=message, id=request_id, details=details or None)
+
+
+def _rejected(rejection: Rejection, request_id: str | None) -> f.Error:
+    return f.Error(
+        code=rejection.code.value,
+        message=rejection.message,
+        id=request_id,
+        details=rejection.details,
+    )
+
+
+class Sockets:
+    """Serves every WebSocket of one app and knows them all (to close them at shutdown)."""
+
+    def __init__(self, service: ChatService, settings: SocketSettings, metrics: Metrics) -> None:
+        self.service = service
+        self.settings = settings
+        self.metrics = metrics
+        self.open: set[Connection] = set()
+        self.accepting = True
+
+    async def close_all(self, code: int = CloseCode.GOING_AWAY) -> None:
+        """Closes every socket after what is queued for it (SIGTERM: 1001)."""
+        self.accepting = False
+        connections = list(self.open)
+        for connection in connections:
+            connection.close(code, "server going away")
+        if connections:
+            await asyncio.wait(
+                [asyncio.create_task(c.closed.wait()) for c in connections], timeout=5
+            )
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        headers = websocket.headers
+        if not self.accepting or not origin_allowed(
+            headers.get("origin"), headers.get("host"), self.settings.allow_origins
+        ):
+            await websocket.close(CloseCode.POLICY)  # before accept: HTTP 403
+            return
+        offered = websocket.scope.get("subprotocols") or []
+        chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
+        await websocket.accept(subprotocol=chosen)
+        codec = codec_for(chosen)
+        connection = Connection(
+            websocket, codec, max_queue=self.settings.max_queue, metrics=self.metrics
+        )
+        self.open.add(connection)
+        self.metrics.connections.inc()
+        try:
+            await Session(self, connection).run()
+        finally:
+            self.open.discard(connection)
+            self.metrics.connections.dec()
+
+
+class Session:
+    """The life of one authenticated connection."""
+
+    def __init__(self, sockets: Sockets, connection: Connection) -> None:
+        self.sockets = sockets
+        self.service = sockets.service
+        self.connection = connection
+        self.codec: Codec = connection.codec
+        self.metrics = sockets.metrics
+        self.bucket = TokenBucket(sockets.settings.rate, sockets.settings.burst)
+        self.actor: Actor | None = None
+        self._warned_bad_frame = False
+
+    async def run(self) -> None:
+        websocket = self.connection.websocket
+        identity = await self._hello()
+        if identity is None:
+            return
+        actor = identity.actor
+        self.actor = actor
+        self.connection.view = view_of(actor.role)
+        keys = keys_of(actor)
+        hub = self.service.hub
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, identity.expires_at - time.time()),
+            self.connection.close,
+            CloseCode.UNAUTHORIZED,
+            "token expired",
+        )
+        try:
+            await self._frames(websocket, actor)
+        finally:
+            expiry.cancel()
+            hub.unsubscribe(keys, self.connection)
+            await self.connection.finish()
+
+    async def _receive(self, websocket: WebSocket) -> bytes | str | None:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        data = message.get("bytes")
+        if data is None:
+            data = message.get("text")
+        return data if data is not None else b""
+
+    # ---- hello -------------------------------------------------------------------------------
+
+    async def _refuse(self, message: str, request_id: str | None = None) -> None:
+        await self.connection.send_now(_error(ErrorCode.UNAUTHORIZED, message, request_id))
+        await self.connection.websocket.close(CloseCode.UNAUTHORIZED, "unauthorized")
+
+    async def _hello(self) -> Identity | None:
+        websocket = self.connection.websocket
+        try:
+            async with asyncio.timeout(self.sockets.settings.hello_timeout):
+                data = await self._receive(websocket)
+        except TimeoutError:
+            await self._refuse("no hello within the time allowed")
+            return None
+        except WebSocketDisconnect:
+            return None
+        if data is None:
+            return None
+        frame = self.codec.decode_client(data)
+        if not isinstance(frame, f.Hello):
+            await self._refuse("the first frame must be hello with a valid token", frame.id)
+            return None
+        self.metrics.count_in("hello")
+        try:
+            identity = verify(self.sockets.settings.secret, frame.token)
+        except TokenError as exc:
+            await self._refuse(str(exc), frame.id)
+            return None
+        if identity.actor.role == "system":
+            await self._refuse("the system role uses the HTTP API only", frame.id)
+            return None
+        await self._welcome(identity.actor, frame)
+        return identity
+
+    async def _welcome(self, actor: Actor, hello: f.Hello) -> None:
+        """Subscribes, then replays what `hello.since` missed, so no event falls between."""
+        connection = self.connection
+        store = self.service.store
+        # Subscribe before reading the log: an event committed meanwhile is queued live and
+        # skipped by position if the replay already sent it.
+        self.service.hub.subscribe(keys_of(actor), connection)
+        head = await store.last_position()
+        user = f.UserInfo(id=actor.id, role=actor.role, name=actor.name, seller=actor.shop)
+        welcome = f.Welcome(
+            session=secrets.token_hex(8),
+            user=user,
+            server_time=self.service.now(),
+            cursor=self.service.cursor(head),
+        )
+        await connection.send_now(welcome)
+        if hello.since is None:
+            connection.start(replayed_upto=head)
+            return
+        since = cursor.parse(store.log_id, hello.since)
+        if since is None or since > head:
+            await connection.send_now(
+                _error(
+                    ErrorCode.BAD_CURSOR,
+                    "unknown cursor: reload your chats; live events follow welcome.cursor",
+                    hello.id,
+                )
+            )
+            connection.start(replayed_upto=head)
+            return
+        upto = since
+        while True:
+            page = await self.service.feed(actor, upto, REPLAY_PAGE)
+            for stored in page:
+                await connection.send_now(self.service.frame_of(stored, connection.view))
+            if len(page) < REPLAY_PAGE:
+                break
+            upto = page[-1].pos
+        if page:
+            upto = page[-1].pos
+        # Every event up to `head` visible to this user was in the feed; the replay may have
+        # read further, and anything after `upto` arrives through the queue.
+        replayed = max(upto, head)
+        await connection.send_now(f.Synced(cursor=self.service.cursor(replayed)))
+        connection.start(replayed_upto=replayed)
+
+    # ---- frames ------------------------------------------------------------------------------
+
+    async def _frames(self, websocket: WebSocket, actor: Actor) -> None:
+        while not self.connection.closing:
+            try:
+                data = await self._receive(websocket)
+            except WebSocketDisconnect:
+                return
+            if data is None:
+                return
+            wait = self.bucket.take()
+            if wait > 0:
+                self.connection.reply(
+                    _error(
+                        ErrorCode.RATE_LIMITED,
+                        "too many frames: slow down",
+                        self.codec.request_id(data),
+                        retry_after=max(0.001, round(wait, 3)),
+                    )
+                )
+                continue
+            frame = self.codec.decode_client(data)
+            if isinstance(frame, DecodeError):
+                self._bad_frame(frame)
+                continue
+            self.metrics.count_in(str(type(frame).__struct_config__.tag))
+            try:
+                reply = await self._dispatch(actor, frame)
+            except Exception:
+                log.exception("frame %s failed", type(frame).__name__)
+                reply = _error(ErrorCode.INTERNAL, "internal error", frame.id)
+            if reply is not None:
+                self.connection.reply(reply)
+
+    def _bad_frame(self, error: DecodeError) -> None:
+        if not self._warned_bad_frame:
+            # One line per connection, not per frame: garbage must not flood the log.
+            log.info("bad frame from %s: %s", self.actor.id if self.actor else "?", error.message)
+            self._warned_bad_frame = True
+        self.connection.reply(_error(ErrorCode.BAD_FRAME, error.message, error.id))
+
+    def _ack(self, outcome: Done | Rejection, request_id: str | None) -> f.Ack | f.Error:
+        if isinstance(outcome, Rejection):
+            return _rejected(outcome, request_id)
+        return f.Ack(
+            id=request_id,
+            chat=outcome.chat,
+            seq=outcome.seq,
+            cursor=outcome.cursor,
+            claim=outcome.claim,
+        )
+
+    async def _dispatch(self, actor: Actor, frame: f.ClientFrame) -> Any:
+        service = self.service
+        rid = frame.id
+        match frame:
+            case f.Ping():
+                return f.Pong(id=rid)
+            case f.Send():
+                outcome = await service.send(
+                    actor, frame.chat, frame.text, frame.attachments, frame.nonce
+                )
+                return self._ack(outcome, rid)
+            case f.Read():
+                rejection = await service.mark_read(actor, frame.chat, frame.seq)
+                return _rejected(rejection, rid) if rejection is not None else None
+            case f.Open():
+                return self._ack(await service.open_chat(actor, frame.seller, frame.order), rid)
+            case f.History():
+                page = await service.history(actor, frame.chat, frame.before, frame.limit)
+                return self._answer(page, rid)
+            case f.Chats():
+                return self._answer(await service.chats(actor, frame.before, frame.limit), rid)
+            case f.Search():
+                return self._answer(await service.search(actor, frame.q, frame.chat), rid)
+            case f.Attachments():
+                return self._answer(await service.attachments(actor, frame.chat), rid)
+            case f.ReturnRequest():
+                return self._ack(await service.request_return(actor, frame.chat, frame.order), rid)
+            case f.ReturnInitiate():
+                return self._ack(await service.initiate_return(actor, frame.chat, frame.order), rid)
+            case f.ReturnApprove():
+                command = cmd.ApproveReturn(
+                    actor=actor, claim=frame.claim, mode=frame.mode, amount=frame.amount
+                )
+                return self._ack(await service.approve_return(command), rid)
+            case f.ReturnReject():
+                reject = cmd.RejectReturn(actor=actor, claim=frame.claim)
+                return self._ack(await service.reject_return(reject), rid)
+            case f.ReturnDispute():
+                dispute = cmd.DisputeReturn(actor=actor, claim=frame.claim)
+                return self._ack(await service.dispute_return(dispute), rid)
+            case f.ReturnResolve():
+                resolve = cmd.ResolveReturn(
+                    actor=actor, claim=frame.claim, decision=frame.decision, mode=frame.mode
+                )
+                return self._ack(await service.resolve_return(resolve), rid)
+            case f.Hello():
+                return _error(ErrorCode.BAD_FRAME, "already authenticated", rid)
+        return _error(ErrorCode.BAD_FRAME, "unsupported frame", rid)
+
+    @staticmethod
+    def _answer(page: Any, request_id: str | None) -> Any:
+        if isinstance(page, Rejection):
+            return _rejected(page, request_id)
+        return msgspec.structs.replace(page, id=request_id)
