@@ -25,17 +25,22 @@ class Actor:
         return "system"
 
 
-def author_of(actor: Actor, shop: Party | None = None) -> Author:
-    """The event author for an actor; a shop's events name the shop and the operator."""
+def author_of(actor: Actor, buyer: Party, shop: Party) -> Author:
+    """The event author for a participant of the chat between `buyer` and `shop`.
+
+    Display names come from the marketplace (the chat's parties, named by their orders),
+    not from the token; a shop's events also name the operator who acted for it. A token's
+    `shop_name` stands in while no order has named the shop.
+    """
     if actor.role == "seller":
-        shop_id = actor.shop or ""
-        shop_name = shop.name if shop is not None else (actor.shop_name or shop_id)
+        name = shop.name
+        if name == shop.id and actor.shop_name:
+            name = actor.shop_name
         return Author(
-            role="seller",
-            id=shop_id,
-            name=shop_name,
-            operator=Operator(id=actor.id, name=actor.name),
+            role="seller", id=shop.id, name=name, operator=Operator(id=actor.id, name=actor.name)
         )
+    if actor.role == "buyer":
+        return Author(role="buyer", id=buyer.id, name=buyer.name)
     return Author(role=actor.role, id=actor.id, name=actor.name)
 
 

@@ -68,7 +68,7 @@ def post_message(
         )
     draft = Draft(
         data=MessagePosted(attachments=list(command.attachments)),
-        author=author_of(command.actor, state.seller),
+        author=author_of(command.actor, state.buyer, state.seller),
         text=text,
     )
     return stamp(state.chat, state.seq, now, [draft])

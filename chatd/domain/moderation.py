@@ -52,9 +52,19 @@ How it works
 4. **Merge.** Spans are mapped back to the original text, sorted and overlapping ones merged;
    the merged span keeps the most specific kind (email > link > phone > handle > platform).
 
-All regexes avoid nested unbounded quantifiers and use possessive quantifiers or lookbehind
-anchors where a pattern could otherwise be retried from every position, so the cost stays
-linear in the length of the message.
+Speed and safety
+================
+
+``find_contacts`` runs on every message, so the common case is kept cheap: substring checks
+("@" in text, "://" in text, ...) decide whether a detector's regex runs at all; patterns
+start with a literal or a character class where possible, which lets the regex engine skip
+positions that cannot start a match; the slow per-character fold and the homoglyph views
+only happen for texts that need them.
+
+No pattern can backtrack catastrophically: repeated parts are separated by disjoint
+character classes or possessive quantifiers (``++``, ``*+``), and patterns that would
+otherwise be retried from every position of a long word are anchored with a lookbehind
+to the word's start. The tests run 1000-character adversarial inputs.
 """
 
 from __future__ import annotations
@@ -64,7 +74,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = ["ContactFinding", "find_contacts"]
 
@@ -90,27 +100,31 @@ _KIND_PRIORITY: Final[Mapping[str, int]] = MappingProxyType(
 # Normalisation
 # --------------------------------------------------------------------------------------
 
-# Characters that need the slow, character-by-character fold: soft hyphen, combining marks,
-# zero-width and bidi controls, super/subscripts, circled digits, fullwidth forms and
-# mathematical alphanumerics. Anything else is handled by lower() + translate().
+# Characters that need the careful fold, one by one: soft hyphen, combining marks, zero-width
+# and bidi controls and other invisible format characters, super/subscripts, circled digits,
+# fullwidth forms, mathematical alphanumerics, and "İ" (the only character whose lowercase
+# is two characters long). Everything else only needs lower().
 _NEEDS_FOLD: Final[re.Pattern[str]] = re.compile(
-    "[\u00ad\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u2070-\u209f\u20d0-\u20ff\u2460-\u24ff\ufe00-\ufe0f\ufe20-\ufe2f"
-    "\ufeff\uff00-\uffef\U0001d400-\U0001d7ff]"
+    "[\u00ad\u0130\u0300-\u036f\u061c\u1ab0-\u1aff\u180e\u1dc0-\u1dff\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u2070-\u209f\u20d0-\u20ff\u2460-\u24ff\ufe00-\ufe0f"
+    "\ufe20-\ufe2f\ufeff\uff00-\uffef\ufff9-\ufffb\U0001d400-\U0001d7ff]"
 )
 
 # Length-preserving replacements of dashes and spaces, applied after lowercasing.
 # str.translate() with a table is slow on Cyrillic text, so it only runs when needed.
 _DASHES: Final = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
-_SPACES: Final = "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_SPACES: Final = (
+    "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+)
 _PUNCT_TABLE: Final[Mapping[int, str]] = MappingProxyType(
     str.maketrans({**dict.fromkeys(_DASHES, "-"), **dict.fromkeys(_SPACES, " ")})
 )
 _NEEDS_PUNCT_TABLE: Final[re.Pattern[str]] = re.compile(f"[{_DASHES}{_SPACES}]")
 
-# Lowercase letters that look alike in Latin and Cyrillic (as typed, upper or lower case).
-_LATIN_LOOKALIKES: Final = "abcehkmoptxy"
-_CYRILLIC_LOOKALIKES: Final = "авсенкмортху"
+# Lowercase letters that look alike in Latin and Cyrillic (as typed, upper or lower case);
+# "і" is the Ukrainian and Belarusian letter.
+_LATIN_LOOKALIKES: Final = "abcehikmoptxy"
+_CYRILLIC_LOOKALIKES: Final = "авсенікмортху"
 _TO_CYRILLIC: Final[Mapping[int, int]] = MappingProxyType(
     str.maketrans(_LATIN_LOOKALIKES, _CYRILLIC_LOOKALIKES)
 )
@@ -118,18 +132,13 @@ _TO_LATIN: Final[Mapping[int, int]] = MappingProxyType(
     str.maketrans(_CYRILLIC_LOOKALIKES, _LATIN_LOOKALIKES)
 )
 
-# A Latin letter next to a Cyrillic one. Starting with a character class lets the regex
-# engine skip over Cyrillic text quickly; the common case is "no match".
-_SCRIPT_MIX: Final[re.Pattern[str]] = re.compile(r"[a-z](?:(?<=[а-я].)|[а-я])")
-# A word made of letters that contains both a Cyrillic and a Latin letter. The lookbehind
-# makes the lookaheads run only once per word, keeping the scan linear.
-_MIXED_WORD: Final[re.Pattern[str]] = re.compile(
-    r"(?<![^\W\d_])(?=[^\W\d_]*[а-я])(?=[^\W\d_]*[a-z])[^\W\d_]+"
-)
+# A Latin letter next to a Cyrillic one: the mark of a mixed word. Starting with a character
+# class lets the regex engine skip over Cyrillic text quickly; the common case is no match.
+_CYRILLIC: Final = "[а-яі]"
+_SCRIPT_MIX: Final[re.Pattern[str]] = re.compile(rf"[a-z](?:(?<={_CYRILLIC}.)|{_CYRILLIC})")
 
 
-@dataclass(frozen=True, slots=True)
-class _Normalised:
+class _Normalised(NamedTuple):
     """Views of the text to search, plus the way back to original offsets."""
 
     views: tuple[str, ...]
@@ -144,38 +153,83 @@ class _Normalised:
         return self.starts[start], self.ends[end - 1]
 
 
+def _fold_char(char: str, index: int, chars: list[str], starts: list[int], ends: list[int]) -> None:
+    """Append the fold of one unusual character, recording where it came from."""
+    category = unicodedata.category(char)
+    if category == "Cf":  # zero-width and bidi controls, soft hyphen: invisible padding
+        return
+    if category == "Mn":
+        # A combining mark: compose it with the previous letter when a precomposed letter
+        # exists ("и" + breve = "й"), otherwise drop it (stress marks and the like).
+        if chars:
+            composed = unicodedata.normalize("NFC", chars[-1] + char)
+            if len(composed) == 1:
+                chars[-1] = composed
+            ends[-1] = index + 1
+        return
+    for folded in unicodedata.normalize("NFKC", char).lower():
+        chars.append(folded)
+        starts.append(index)
+        ends.append(index + 1)
+
+
 def _fold_slowly(text: str) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
-    """NFKC-fold and lowercase character by character, recording original offsets."""
+    """Lowercase, and NFKC-fold the unusual characters, recording original offsets.
+
+    Ordinary stretches between unusual characters are copied in bulk: per-character
+    Unicode calls are slow enough to matter on a 1000-character message.
+    """
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    for index, char in enumerate(text):
-        category = unicodedata.category(char)
-        if category == "Cf":  # zero-width and bidi controls, soft hyphen: invisible padding
-            continue
-        if category == "Mn":
-            # A combining mark: compose it with the previous letter when a precomposed
-            # letter exists ("и" + breve = "й"), otherwise drop it (stress marks, etc.).
-            if chars:
-                composed = unicodedata.normalize("NFC", chars[-1] + char)
-                if len(composed) == 1:
-                    chars[-1] = composed
-                ends[-1] = index + 1
-            continue
-        for folded in unicodedata.normalize("NFKC", char).lower():
-            chars.append(folded)
-            starts.append(index)
-            ends.append(index + 1)
+    position = 0
+    for unusual in _NEEDS_FOLD.finditer(text):
+        index = unusual.start()
+        chars.extend(text[position:index].lower())
+        starts.extend(range(position, index))
+        ends.extend(range(position + 1, index + 1))
+        _fold_char(unusual.group(), index, chars, starts, ends)
+        position = index + 1
+    chars.extend(text[position:].lower())
+    starts.extend(range(position, len(text)))
+    ends.extend(range(position + 1, len(text) + 1))
     return "".join(chars), tuple(starts), tuple(ends)
+
+
+def _fold_words(norm: str, words: list[tuple[int, int]], table: Mapping[int, int]) -> str:
+    """`norm` with the letters of the given words translated; the length does not change."""
+    parts: list[str] = []
+    position = 0
+    for start, end in words:
+        parts.append(norm[position:start])
+        parts.append(norm[start:end].translate(table))
+        position = end
+    parts.append(norm[position:])
+    return "".join(parts)
+
+
+def _mixed_words(norm: str) -> list[tuple[int, int]]:
+    """Spans of the words that contain both a Latin and a Cyrillic letter."""
+    words: list[tuple[int, int]] = []
+    end = 0
+    for mix in _SCRIPT_MIX.finditer(norm):
+        if mix.start() < end:
+            continue  # inside the word found last; keeps the scan linear
+        start, end = mix.start(), mix.end()
+        while start > 0 and norm[start - 1].isalpha():
+            start -= 1
+        while end < len(norm) and norm[end].isalpha():
+            end += 1
+        words.append((start, end))
+    return words
 
 
 def _script_views(norm: str) -> tuple[str, ...]:
     """The text itself, plus Cyrillic- and Latin-folded views when it has mixed words."""
-    if _SCRIPT_MIX.search(norm) is None:
+    mixed = _mixed_words(norm)
+    if not mixed:
         return (norm,)
-    as_cyrillic = _MIXED_WORD.sub(lambda m: m.group().translate(_TO_CYRILLIC), norm)
-    as_latin = _MIXED_WORD.sub(lambda m: m.group().translate(_TO_LATIN), norm)
-    return (norm, as_cyrillic, as_latin)
+    return (norm, _fold_words(norm, mixed, _TO_CYRILLIC), _fold_words(norm, mixed, _TO_LATIN))
 
 
 def _fold_cheaply(lowered: str) -> str:
@@ -203,6 +257,14 @@ def _normalise(text: str) -> _Normalised:
 def _alternation(words: tuple[str, ...]) -> str:
     """A regex alternation, longest alternative first so that prefixes do not win early."""
     return "|".join(sorted(words, key=len, reverse=True))
+
+
+def _starts_word(view: str, index: int) -> bool:
+    """Whether `index` is the start of a word; the same test as the regex ``(?<!\\w)``."""
+    if index == 0:
+        return True
+    before = view[index - 1]
+    return not (before.isalnum() or before == "_")
 
 
 # Top-level domains that make "label.tld" a link. Deliberately a closed list: ordinary text
@@ -240,22 +302,40 @@ _NUMBER_WORDS: Final[Mapping[str, int]] = MappingProxyType(
     }
 )  # fmt: skip
 
+_NUMBER_WORD_ALTERNATION: Final = _alternation(tuple(_NUMBER_WORDS))
+
 # One token of a run: a solid digit group (possessive, so it is never split and re-tried)
 # or a number word.
-_NUMBER_TOKEN: Final = rf"[0-9]++|(?<!\w)(?:{_alternation(tuple(_NUMBER_WORDS))})(?!\w)"
+_NUMBER_TOKEN: Final = rf"[0-9]++|(?<!\w)(?:{_NUMBER_WORD_ALTERNATION})(?!\w)"
+_TOKEN: Final[re.Pattern[str]] = re.compile(_NUMBER_TOKEN)
+_DIGITS: Final[re.Pattern[str]] = re.compile(r"[0-9]+")
 
 # What may stand between the tokens of a phone: "8 (916) 123-45-67", "8.916.123.45.67".
 # Newlines are excluded so that numbers on separate lines are not glued together.
 _PHONE_SEPARATOR: Final = r"[ \t.,()\-]"
+_MAX_SEPARATOR_LENGTH: Final = 4
 
-_PHONE_RUN: Final[re.Pattern[str]] = re.compile(
-    rf"(?:(?P<plus>\+|(?<!\w)(?:плюс|plus)(?!\w))[ \t]*)?"
-    # Not glued to a Latin letter or a digit: "SKU9161234567" is a code, not a phone.
-    rf"(?<![0-9a-z])\(?(?:{_NUMBER_TOKEN})(?:{_PHONE_SEPARATOR}{{1,4}}(?:{_NUMBER_TOKEN}))*"
+# Two ways to find runs. Most messages have no number words, and for them a run is simply
+# digits and separators; the pattern starts with a character class, which lets the regex
+# engine jump between candidates. The lookbehind (placed after the first character for
+# that reason) keeps "SKU9161234567" from being read as a phone.
+_DIGIT_RUN: Final[re.Pattern[str]] = re.compile(
+    rf"[+(0-9](?<![0-9a-z].)(?:[0-9]|{_PHONE_SEPARATOR})*+"
 )
-_TOKEN: Final[re.Pattern[str]] = re.compile(_NUMBER_TOKEN)
+# With number words ("восемь девять один ...") a run is a chain of tokens.
+_SPELLED_RUN: Final[re.Pattern[str]] = re.compile(
+    rf"(?:(?:\+|(?<!\w)(?:плюс|plus)(?!\w))[ \t]*)?(?<![0-9a-z])\(?"
+    rf"(?:{_NUMBER_TOKEN})(?:{_PHONE_SEPARATOR}{{1,{_MAX_SEPARATOR_LENGTH}}}(?:{_NUMBER_TOKEN}))*"
+)
+# Cheap test for number words (or a spelled plus); may also hit inside words ("просто"),
+# which is checked afterwards.
+_NUMBER_WORD_HINT: Final[re.Pattern[str]] = re.compile(
+    rf"(?:{_NUMBER_WORD_ALTERNATION}|плюс|plus)(?!\w)"
+)
+_PLUS_PREFIXES: Final = ("+", "плюс", "plus")
 
-# No phone shape is longer than this; lets the group search stop early.
+# Bounds of every phone shape; let the search skip short runs and stop early in long ones.
+_MIN_PHONE_DIGITS: Final = 10
 _MAX_PHONE_DIGITS: Final = 13
 
 # "Introduced as an article, order or tracking number": such a keyword, then only glue
@@ -263,7 +343,8 @@ _MAX_PHONE_DIGITS: Final = 13
 # number. Anchored at the end of the text that precedes the number.
 _INTRO_KEYWORD: Final = _alternation(
     (
-        r"артикул[а-я]*", r"арт\.?", r"art\.?", r"sku", r"заказ[а-я]{0,2}", r"order[a-z]?",
+        r"артикул[а-я]*", r"арт\.?", r"art\.?", r"sku", r"код[ \t]+товара",
+        r"заказ[а-я]{0,2}", r"order[a-z]?",
         r"трек[а-я]*", r"track[a-z]*", r"отправлени[а-я]{0,2}", r"шпи",
         r"накладн[а-я]{0,2}", r"посылк[а-я]{0,2}", r"штрих-?код[а-я]{0,2}", r"barcode",
         r"ean", r"инн",
@@ -284,8 +365,7 @@ _INTRODUCED: Final[re.Pattern[str]] = re.compile(
 _INTRO_WINDOW: Final = 80
 
 
-@dataclass(frozen=True, slots=True)
-class _DigitGroup:
+class _DigitGroup(NamedTuple):
     start: int
     end: int
     digits: str
@@ -303,11 +383,11 @@ def _composes(left: int, right: int) -> bool:
     return False
 
 
-def _digit_groups(view: str, start: int, end: int) -> list[_DigitGroup]:
+def _digit_groups(view: str, start: int, end: int, tokens: re.Pattern[str]) -> list[_DigitGroup]:
     groups: list[_DigitGroup] = []
     # A spelled number being assembled: (start, end, value so far, value of its last word).
     spelled: tuple[int, int, int, int] | None = None
-    for token in _TOKEN.finditer(view, start, end):
+    for token in tokens.finditer(view, start, end):
         text = token.group()
         if text[0].isdigit():
             if spelled is not None:
@@ -346,14 +426,16 @@ def _is_introduced(view: str, start: int) -> bool:
     return _INTRODUCED.search(prefix) is not None
 
 
-def _phones_in_run(view: str, run: re.Match[str]) -> Iterator[_Span]:
-    groups = _digit_groups(view, run.start(), run.end())
+def _phones_in_run(view: str, run: re.Match[str], tokens: re.Pattern[str]) -> Iterator[_Span]:
+    groups = _digit_groups(view, run.start(), run.end(), tokens)
     first = 0
     while first < len(groups):
-        plus = first == 0 and run.group("plus") is not None
+        plus = first == 0 and view.startswith(_PLUS_PREFIXES, run.start())
         digits = ""
         last_fit: int | None = None
         for last in range(first, len(groups)):
+            if last > first and groups[last].start - groups[last - 1].end > _MAX_SEPARATOR_LENGTH:
+                break  # too far apart to be one number
             digits += groups[last].digits
             if len(digits) > _MAX_PHONE_DIGITS:
                 break
@@ -368,9 +450,16 @@ def _phones_in_run(view: str, run: re.Match[str]) -> Iterator[_Span]:
         first = last_fit + 1
 
 
+def _has_number_word(view: str) -> bool:
+    return any(_starts_word(view, hit.start()) for hit in _NUMBER_WORD_HINT.finditer(view))
+
+
 def _find_phones(view: str) -> Iterator[_Span]:
-    for run in _PHONE_RUN.finditer(view):
-        yield from _phones_in_run(view, run)
+    runs, tokens = (_SPELLED_RUN, _TOKEN) if _has_number_word(view) else (_DIGIT_RUN, _DIGITS)
+    for run in runs.finditer(view):
+        # Every digit takes at least one character: shorter runs cannot hold a phone.
+        if run.end() - run.start() >= _MIN_PHONE_DIGITS:
+            yield from _phones_in_run(view, run, tokens)
 
 
 # --------------------------------------------------------------------------------------
@@ -411,14 +500,32 @@ _SPELLED_LINK: Final[re.Pattern[str]] = re.compile(
 _TRAILING_PUNCTUATION: Final = ".,;:!?)]}»\"'"
 
 
+# Whether a bare domain is possible at all: a dot right before a known TLD. Starting with
+# a literal lets the regex engine jump straight to the dots.
+_DOT_TLD: Final[re.Pattern[str]] = re.compile(rf"\.(?:{_TLDS})(?![\w-])")
+_SPELLED_AT_HINTS: Final = ("@", "at", "собак")
+_SPELLED_DOT_HINTS: Final = ("dot", "точка")
+
+
 def _find_emails(view: str) -> Iterator[_Span]:
-    for pattern in (_EMAIL, _SPELLED_EMAIL):
-        for match in pattern.finditer(view):
+    # Substring checks first: they cost far less than a regex scan and usually fail.
+    if "@" in view:
+        for match in _EMAIL.finditer(view):
+            yield match.start(), match.end(), "email"
+    if any(hint in view for hint in _SPELLED_AT_HINTS):
+        for match in _SPELLED_EMAIL.finditer(view):
             yield match.start(), match.end(), "email"
 
 
 def _find_links(view: str) -> Iterator[_Span]:
-    for pattern in (_SCHEME_LINK, _BARE_LINK, _SPELLED_LINK):
+    patterns: list[re.Pattern[str]] = []
+    if "://" in view or "www." in view:
+        patterns.append(_SCHEME_LINK)
+    if _DOT_TLD.search(view) is not None:
+        patterns.append(_BARE_LINK)
+    if any(hint in view for hint in _SPELLED_DOT_HINTS):
+        patterns.append(_SPELLED_LINK)
+    for pattern in patterns:
         for match in pattern.finditer(view):
             end = match.end()
             while end > match.start() and view[end - 1] in _TRAILING_PUNCTUATION:
@@ -443,21 +550,27 @@ _HANDLE_AFTER_PLATFORM: Final[re.Pattern[str]] = re.compile(
 _HANDLE_HINT: Final[re.Pattern[str]] = re.compile(r"[0-9_]")
 
 # Messengers, social networks and rival marketplaces, Russian and Latin, with the slang and
-# typos people use. Whole words only. Ordinary words sharing a prefix ("вкус", "тележка",
-# "инструкция", "озонатор", "tgif") do not match because of the word boundaries.
+# typos people use. Every alternative starts with a plain letter so that the regex engine
+# can skip positions that cannot start a name; the "whole word" test at the start is done
+# in code (_starts_word) because a leading lookbehind would disable that optimisation.
+# Ordinary words sharing a prefix ("вкус", "тележка", "инструкция", "озонатор", "tgif")
+# do not match because of the word boundaries.
 _PLATFORM_NAMES: Final = _alternation(
     (
         # Telegram
         r"телеграмм?[а-я]{0,4}", r"телег(?:а|и|е|у|ой)", r"тгк?", r"telegramm?", r"telega",
         r"tg", r"tlgrm",
-        # WhatsApp: "ватсап", "вотсап", "ватс ап", "вацап", "whats app", "watsap"
-        r"[ву][ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}", r"w(?:h?a|o)t'?s[ \t]?app?",
+        # WhatsApp: "ватсап", "вотсап", "ватс ап", "вацап", "уатсап", "whats app", "watsap"
+        r"в[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}", r"у[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}",
+        r"w(?:h?a|o)t'?s[ \t]?app?",
         # Viber
-        r"(?:вайбер|вибер)[а-я]{0,2}", r"viber",
+        r"вайбер[а-я]{0,2}", r"вибер[а-я]{0,2}", r"viber",
         # VK
         r"вк", r"вконтакт[а-я]{0,2}", r"vk", r"vkontakt[a-z]{0,2}",
         # Instagram
-        r"инстаграмм?[а-я]{0,4}", r"инст(?:а|у|ы|е|ой)?", r"instagramm?", r"insta", r"inst",
+        r"инстаграмм?[а-я]{0,4}", r"instagramm?", r"insta", r"inst",
+        # "инст." is also short for "институт"
+        r"инст(?:а|у|ы|е|ой|(?!\.))",
         # Odnoklassniki: only the forms that name the network, not "a classmate"
         r"одноклассник(?:и|ах)", r"odnoklassniki",
         # Rival marketplaces as "buy it there" lures
@@ -468,28 +581,44 @@ _PLATFORM_NAMES: Final = _alternation(
         r"snapchat", r"wechat",
     )
 )  # fmt: skip
-_PLATFORM: Final[re.Pattern[str]] = re.compile(
-    # "тг" after a number is the tenge sign ("5000 тг"), not Telegram.
-    rf"(?<!\w)(?<![0-9] )(?<!тыс )(?<!тыс\. )(?:{_PLATFORM_NAMES})(?!\w)"
-)
+_PLATFORM: Final[re.Pattern[str]] = re.compile(rf"(?:{_PLATFORM_NAMES})(?!\w)")
+
+# "тг" right after an amount is the tenge sign ("5000 тг", "5 тыс. тг"), not Telegram.
+_TENGE_NAMES: Final = frozenset({"тг", "tg"})
+_AMOUNT_BEFORE: Final[re.Pattern[str]] = re.compile(r"(?:[0-9]|тыс\.?)[ \t]*\Z")
 
 # Names that are ordinary words elsewhere ("макс. размер", "wi-fi signal"): flagged only
-# next to "мессенджер" or in "в максе" / "в max" / "в signal".
+# next to "мессенджер" or in "в максе" / "в max" / "в signal" at the end of a phrase.
 _AMBIGUOUS_NAME: Final = r"(?:макс[а-я]{0,2}|max|signal|сигнал[а-я]{0,2})"
+_AMBIGUOUS_HINTS: Final = ("макс", "max", "signal", "сигнал")
 _PLATFORM_IN_CONTEXT: Final[re.Pattern[str]] = re.compile(
     rf"(?<!\w)(?:мессенджер[а-я]{{0,3}}|messenger)[ \t]+(?P<after>{_AMBIGUOUS_NAME})(?!\w)"
     rf"|(?<!\w)(?P<before>{_AMBIGUOUS_NAME})[ \t]+(?:мессенджер[а-я]{{0,3}}|messenger)(?!\w)"
-    rf"|(?<!\w)в[ \t]+(?P<in>максе|max|signal)(?!\w)"
+    # "пишите в max", but not "в max режиме"
+    rf"|(?<!\w)в[ \t]+(?P<in>максе|max|signal)(?!\w)(?![ \t]*[^\W\d_])"
 )
 
 
 def _find_handles(view: str) -> Iterator[_Span]:
+    if "@" not in view:
+        return
     for match in _HANDLE.finditer(view):
-        yield match.start(), len(match.group().rstrip(".")) + match.start(), "handle"
+        yield match.start(), match.start() + len(match.group().rstrip(".")), "handle"
+
+
+def _is_platform_name(view: str, match: re.Match[str]) -> bool:
+    if not _starts_word(view, match.start()):
+        return False
+    if match.group() in _TENGE_NAMES:
+        before = view[max(0, match.start() - 8) : match.start()]
+        return _AMOUNT_BEFORE.search(before) is None
+    return True
 
 
 def _find_platforms(view: str) -> Iterator[_Span]:
     for match in _PLATFORM.finditer(view):
+        if not _is_platform_name(view, match):
+            continue
         after = _HANDLE_AFTER_PLATFORM.match(view, match.end())
         if after is not None and (
             after.group("mark") is not None or _HANDLE_HINT.search(after.group("name"))
@@ -497,9 +626,10 @@ def _find_platforms(view: str) -> Iterator[_Span]:
             yield match.start(), after.end(), "handle"
         else:
             yield match.start(), match.end(), "platform"
-    for match in _PLATFORM_IN_CONTEXT.finditer(view):
-        name = match.lastgroup or "in"
-        yield match.start(name), match.end(name), "platform"
+    if any(hint in view for hint in _AMBIGUOUS_HINTS):
+        for match in _PLATFORM_IN_CONTEXT.finditer(view):
+            name = match.lastgroup or "in"
+            yield match.start(name), match.end(name), "platform"
 
 
 # --------------------------------------------------------------------------------------

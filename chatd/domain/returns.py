@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from msgspec import Struct
+
 from chatd.domain.access import first_visible_seq
 from chatd.domain.actors import Actor, author_of, system_author
 from chatd.domain.commands import (
@@ -123,6 +125,7 @@ class Turn:
 
     actor: Actor
     action: Action
+    chat: ChatState
     claim: Claim | None
     claim_id: str
     order: OrderCard
@@ -347,6 +350,7 @@ def _read(
     return Turn(
         actor=command.actor,
         action=action,
+        chat=state,
         claim=claim,
         claim_id=cid,
         order=order,
@@ -367,6 +371,7 @@ def _not_allowed(turn: Turn) -> Rejection:
         where += f", mode {claim.mode}"
     if claim.refunded:
         where += ", refunded"
+    # A buyer asks through the chat once per order, whatever became of the first request.
     if turn.action == "request":
         return Rejection(
             ErrorCode.RETURN_ALREADY_REQUESTED,
@@ -379,7 +384,7 @@ def _not_allowed(turn: Turn) -> Rejection:
 # ---- the events each kind makes -----------------------------------------------------------
 
 
-def _system(turn: Turn, data: Any, text: str, text_buyer: str | None = None) -> Draft:
+def _system(turn: Turn, data: Struct, text: str, text_buyer: str | None = None) -> Draft:
     return Draft(
         data=data,
         author=system_author(turn.rules.marketplace),
@@ -391,7 +396,7 @@ def _system(turn: Turn, data: Any, text: str, text_buyer: str | None = None) -> 
 def _requested(turn: Turn) -> Draft:
     return Draft(
         data=ReturnRequested(claim=turn.claim_id, order=turn.order, amount=turn.amount),
-        author=author_of(turn.actor),
+        author=author_of(turn.actor, turn.chat.buyer, turn.chat.seller),
         text=return_request_text(turn.order, turn.rules.timezone),
     )
 

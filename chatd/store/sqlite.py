@@ -245,13 +245,17 @@ class SqliteStore(EventStore):
     async def _commit(self, batch: _Batch) -> None:
         started = time.perf_counter()
         try:
-            outcomes, marks = await self._write(batch.appends, batch.marks)
-        except sqlite3.IntegrityError:
-            # A constraint the batch did not foresee (another process wrote the same file, a
-            # second refund for a claim): write each append alone, so only the culprit fails.
-            log.warning("batch of %d hit a constraint; retrying one by one", len(batch))
-            outcomes, marks = await self._write_one_by_one(batch)
+            try:
+                outcomes, marks = await self._write(batch.appends, batch.marks)
+            except sqlite3.IntegrityError:
+                # A constraint the batch did not foresee (another process wrote the same file,
+                # a second refund for a claim): write each append alone, so only the culprit
+                # fails.
+                log.warning("batch of %d hit a constraint; retrying one by one", len(batch))
+                outcomes, marks = await self._write_one_by_one(batch)
         except Exception as exc:
+            # Also a failure of the retry: the writer task must outlive it, or every later
+            # append would wait forever.
             log.exception("commit of %d failed", len(batch))
             futures: list[asyncio.Future[Any]] = [a.future for a in batch.appends]
             futures.extend(m.future for m in batch.marks)
@@ -325,13 +329,21 @@ class SqliteStore(EventStore):
             if head != request.expected_seq:
                 outcomes.append(Conflict(request.stream, request.expected_seq, head))
                 continue
-            stored: list[Stored] = []
-            for event in request.events:
-                pos += 1
-                stored.append(Stored(pos, event))
+            stored = [Stored(pos + n, event) for n, event in enumerate(request.events, start=1)]
+            try:
+                # Projected before anything is kept: a projector that fails fails its own
+                # append, not every append that shares the commit.
+                rows = request.project(stored) if request.project is not None and stored else []
+                row_params = [(type(row), _params(row)) for row in rows]
+            except Exception as exc:
+                log.exception("projection of an append to %s failed", request.stream)
+                outcomes.append(exc)
+                continue
+            for item in stored:
+                event = item.event
                 event_rows.append(
                     (
-                        pos,
+                        item.pos,
                         event.stream,
                         event.seq,
                         event.kind,
@@ -340,7 +352,10 @@ class SqliteStore(EventStore):
                         encode_event(event),
                     )
                 )
-                feed_rows.extend((a.key, pos) for a in request.audiences if event.seq >= a.from_seq)
+                feed_rows.extend(
+                    (a.key, item.pos) for a in request.audiences if event.seq >= a.from_seq
+                )
+            pos += len(stored)
             if stored:
                 heads[request.stream] = stored[-1].event.seq
                 if request.nonce is not None:
@@ -348,9 +363,8 @@ class SqliteStore(EventStore):
                     first = stored[0]
                     nonce_rows.append((user, nonce, request.stream, first.event.seq, first.pos))
                     seen[request.nonce] = (request.stream, first.event.seq, first.pos)
-                if request.project is not None:
-                    for row in request.project(stored):
-                        projection[type(row)].append(_params(row))
+            for row_type, values in row_params:
+                projection[row_type].append(values)
             first_seq = stored[0].event.seq if stored else request.expected_seq
             first_pos = stored[0].pos if stored else 0
             outcomes.append(
@@ -572,7 +586,8 @@ class SqliteStore(EventStore):
             sql += " AND c.seller_id = ?"
             params.append(ident)
         else:
-            sql += " AND c.managers_from IS NOT NULL AND e.seq >= c.managers_from"
+            # Managers search a disputed chat in full (PROTOCOL.md 2), not from the dispute on.
+            sql += " AND c.managers_from IS NOT NULL"
         if chat is not None:
             sql += " AND s.chat = ?"
             params.append(chat)

@@ -40,7 +40,7 @@ class ChatApp:
         self.on_ready: list[Callable[[], Awaitable[None]]] = []
         self.api = Api(service, settings.sockets.secret, metrics, settings.metrics_allow)
         routes: list[Route | Mount | WebSocketRoute] = [
-            WebSocketRoute("/ws", self.sockets),
+            WebSocketRoute("/ws", self.sockets.serve),
             Route("/healthz", self.api.healthz),
             Route("/metrics", self.api.metrics_page),
             Route("/api/v1/orders", self.api.register_order, methods=["POST"]),

@@ -22,6 +22,22 @@ from protocol.codes import CloseCode
 
 log = logging.getLogger(__name__)
 
+# Seconds a connection closed for being too slow may take to accept its close frame.
+ABORT_GRACE = 2.0
+
+
+def abort_transport(websocket: WebSocket) -> None:
+    """Drops the TCP connection under an ASGI WebSocket at once, unsent data and all.
+
+    ASGI has no message for this, and a graceful close waits for a peer that does not read.
+    uvicorn's protocol object (the owner of the `send` callable) holds the transport.
+    """
+    protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
+
 
 class Connection:
     def __init__(
@@ -70,7 +86,15 @@ class Connection:
         self._close_reason = reason
         if code == CloseCode.TRY_AGAIN_LATER:
             self._queue.clear()
+            # A peer that stopped reading never takes the close frame either: if it is still
+            # stuck after the grace period, drop the TCP connection.
+            loop = asyncio.get_running_loop()
+            loop.call_later(ABORT_GRACE, self._abort_if_stuck)
         self._wakeup.set()
+
+    def _abort_if_stuck(self) -> None:
+        if not self.closed.is_set():
+            abort_transport(self.websocket)
 
     @property
     def closing(self) -> bool:

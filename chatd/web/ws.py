@@ -76,7 +76,7 @@ class Sockets:
                 [asyncio.create_task(c.closed.wait()) for c in connections], timeout=5
             )
 
-    async def __call__(self, websocket: WebSocket) -> None:
+    async def serve(self, websocket: WebSocket) -> None:
         headers = websocket.headers
         if not self.accepting or not origin_allowed(
             headers.get("origin"), headers.get("host"), self.settings.allow_origins

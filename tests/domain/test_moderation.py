@@ -1,0 +1,305 @@
+"""Table-driven tests of the contacts filter (chatd.domain.moderation)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from chatd.domain.moderation import ContactFinding, find_contacts
+
+# (id, text, expected kind, expected fragment of the text). The fragment is what
+# text[start:end] must be; None when only the kind is checked.
+FLAGGED: list[tuple[str, str, str, str | None]] = [
+    # --- phones ---------------------------------------------------------------------
+    ("ph-plus7-brackets", "Звоните +7 (916) 123-45-67", "phone", "+7 (916) 123-45-67"),
+    ("ph-8-dashes", "мой номер 8-916-123-45-67", "phone", "8-916-123-45-67"),
+    ("ph-solid-11", "89161234567", "phone", "89161234567"),
+    ("ph-solid-10-nine", "пишите 9161234567", "phone", "9161234567"),
+    ("ph-spaced-digits", "8 9 1 6 1 2 3 4 5 6 7", "phone", "8 9 1 6 1 2 3 4 5 6 7"),
+    (
+        "ph-digit-words",
+        "восемь девять один шесть один два три четыре пять шесть семь",
+        "phone",
+        "восемь девять один шесть один два три четыре пять шесть семь",
+    ),
+    (
+        "ph-compound-words",
+        "звони: восемь девятьсот шестнадцать сто двадцать три сорок пять шестьдесят семь",
+        "phone",
+        "восемь девятьсот шестнадцать сто двадцать три сорок пять шестьдесят семь",
+    ),
+    ("ph-words-and-digits", "8 девять 1 6 123 45 67", "phone", "8 девять 1 6 123 45 67"),
+    ("ph-plus-word", "плюс семь 916 123 45 67", "phone", "плюс семь 916 123 45 67"),
+    ("ph-plus-word-kz", "плюс 7 701 123 45 67", "phone", "плюс 7 701 123 45 67"),
+    ("ph-dots", "тел. 8.916.123.45.67", "phone", "8.916.123.45.67"),
+    ("ph-no-spaces-brackets", "тел:8(916)1234567, жду", "phone", "8(916)1234567"),
+    ("ph-7-mobile", "7 916 123 45 67", "phone", "7 916 123 45 67"),
+    ("ph-by-plus375", "+375 (29) 123-45-67", "phone", "+375 (29) 123-45-67"),
+    ("ph-by-80", "80 29 123 45 67", "phone", "80 29 123 45 67"),
+    ("ph-by-grouped", "375 29 123 45 67", "phone", "375 29 123 45 67"),
+    ("ph-uz", "+998 90 123 45 67", "phone", "+998 90 123 45 67"),
+    ("ph-uz-solid", "+998901234567", "phone", "+998901234567"),
+    ("ph-kz-plus7", "+7 701 123 45 67", "phone", "+7 701 123 45 67"),
+    ("ph-kz-8", "8 (701) 123-45-67", "phone", "8 (701) 123-45-67"),
+    ("ph-8800", "горячая линия 8 800 555-35-35", "phone", "8 800 555-35-35"),
+    ("ph-intl", "+49 30 12345678", "phone", "+49 30 12345678"),
+    ("ph-fullwidth", "звони ８９１６１２３４５６７", "phone", "８９１６１２３４５６７"),
+    ("ph-zero-width", "8916\u200b1234567", "phone", "8916\u200b1234567"),
+    ("ph-after-price", "цена 990 9161234567", "phone", "9161234567"),
+    ("ph-keyword-too-far", "по заказу звоните 89161234567", "phone", "89161234567"),
+    ("ph-keyword-behind-stop", "Спасибо за заказ. 89161234567", "phone", "89161234567"),
+    ("ph-my-number", "мой номер 9161234567", "phone", "9161234567"),
+    ("ph-run-goes-on", "8 916 123 45 67 89 10", "phone", "8 916 123 45 67"),
+    ("ph-after-order-list", "Ваш заказ 123 и 89161234567", "phone", "89161234567"),
+    # --- e-mails --------------------------------------------------------------------
+    ("em-plain", "пишите на ivan@mail.ru", "email", "ivan@mail.ru"),
+    ("em-upper-dots", "Ivan.Petrov@Gmail.com", "email", "Ivan.Petrov@Gmail.com"),
+    ("em-sobaka", "ivan собака mail точка ru", "email", "ivan собака mail точка ru"),
+    ("em-at-dot-words", "ivan at gmail dot com", "email", "ivan at gmail dot com"),
+    ("em-at-brackets", "ivan(at)mail.ru", "email", "ivan(at)mail.ru"),
+    ("em-square-brackets", "ivan [at] yandex [dot] ru", "email", "ivan [at] yandex [dot] ru"),
+    ("em-spaced-at", "ivan @ mail.ru", "email", "ivan @ mail.ru"),
+    ("em-cyrillic", "иван собака яндекс точка ру", "email", "иван собака яндекс точка ру"),
+    ("em-fullwidth", "Ｉｖａｎ＠ｍａｉｌ．ｒｕ", "email", "Ｉｖａｎ＠ｍａｉｌ．ｒｕ"),
+    # --- links ----------------------------------------------------------------------
+    ("ln-https", "вот https://shop.ru/item?id=1.", "link", "https://shop.ru/item?id=1"),
+    ("ln-www", "www.shop.ru", "link", "www.shop.ru"),
+    ("ln-bare-domain", "заходите на shop.ru.", "link", "shop.ru"),
+    ("ln-tme", "канал t.me/shop_news", "link", "t.me/shop_news"),
+    ("ln-wame", "wa.me/79161234567", "link", "wa.me/79161234567"),
+    ("ln-vk", "vk.com/shop", "link", "vk.com/shop"),
+    ("ln-instagram", "instagram.com/shop", "link", "instagram.com/shop"),
+    ("ln-rf", "сайт магазин.рф", "link", "магазин.рф"),
+    ("ln-spelled-dot", "shop точка ru", "link", "shop точка ru"),
+    ("ln-bracket-dot", "shop[dot]ru", "link", "shop[dot]ru"),
+    ("ln-scheme-tg", "tg://resolve?domain=shop", "link", "tg://resolve?domain=shop"),
+    # --- handles --------------------------------------------------------------------
+    ("hd-at", "мой ник @shop_name", "handle", "@shop_name"),
+    ("hd-tg-at", "тг @shop", "handle", "тг @shop"),
+    ("hd-inst-colon", "inst: shop_name", "handle", "inst: shop_name"),
+    ("hd-platform-name", "телеграм shop_2024", "handle", "телеграм shop_2024"),
+    ("hd-vk-id", "vk: id12345", "handle", "vk: id12345"),
+    # --- platform names ---------------------------------------------------------------
+    ("pf-telegram-ru", "пишите в телеграм", "platform", "телеграм"),
+    ("pf-telegramm-ru", "есть телеграмм?", "platform", "телеграмм"),
+    ("pf-telega", "скину в телегу", "platform", "телегу"),
+    ("pf-tg-ru", "Пишите в тг", "platform", "тг"),
+    ("pf-watsap", "пишу в Ватсап", "platform", "Ватсап"),
+    ("pf-votsap", "вотсап есть?", "platform", "вотсап"),
+    ("pf-vats-ap", "ватс ап", "platform", "ватс ап"),
+    ("pf-whatsapp", "WhatsApp", "platform", "WhatsApp"),
+    ("pf-viber-ru", "вайбер", "platform", "вайбер"),
+    ("pf-viber", "viber", "platform", "viber"),
+    ("pf-insta-ru", "в инсте", "platform", "инсте"),
+    ("pf-instagram-ru", "наш инстаграм", "platform", "инстаграм"),
+    ("pf-instagram", "Instagram", "platform", "Instagram"),
+    ("pf-insta", "insta", "platform", "insta"),
+    ("pf-vk-ru", "найдите нас ВК", "platform", "ВК"),
+    ("pf-vkontakte", "мы вконтакте", "platform", "вконтакте"),
+    ("pf-vk", "vk", "platform", "vk"),
+    ("pf-telegram", "telegram", "platform", "telegram"),
+    ("pf-tg", "tg", "platform", "tg"),
+    ("pf-max-messenger", "мессенджер макс", "platform", "макс"),
+    ("pf-max-in", "напишите в максе", "platform", "максе"),
+    ("pf-max-in-latin", "пишите в max, там быстрее", "platform", "max"),
+    ("pf-odnoklassniki", "мы в одноклассниках", "platform", "одноклассниках"),
+    ("pf-avito", "закажите на Авито дешевле", "platform", "Авито"),
+    ("pf-avito-latin", "avito", "platform", "avito"),
+    ("pf-ozon", "на озоне дешевле", "platform", "озоне"),
+    ("pf-ozon-latin", "Ozon", "platform", "Ozon"),
+    ("pf-skype", "skype", "platform", "skype"),
+    ("pf-discord", "discord", "platform", "discord"),
+    ("pf-signal", "signal messenger", "platform", "signal"),
+    ("pf-facebook", "Facebook", "platform", "Facebook"),
+    ("pf-tiktok", "наш tiktok", "platform", "tiktok"),
+    # --- evasions -------------------------------------------------------------------
+    ("ev-latin-e", "пишите в тeлеграм", "platform", "тeлеграм"),
+    ("ev-cyrillic-a", "whatsаpp", "platform", "whatsаpp"),
+    ("ev-ukrainian-i", "іnstagram", "platform", "іnstagram"),
+    ("ev-stress-mark", "те\u0301леграм", "platform", "те\u0301леграм"),
+    ("ev-zero-width", "te\u200blegram", "platform", "te\u200blegram"),
+    ("ev-upper", "ТЕЛЕГРАМ", "platform", "ТЕЛЕГРАМ"),
+    ("ev-math-bold", "𝐭𝐞𝐥𝐞𝐠𝐫𝐚𝐦", "platform", "𝐭𝐞𝐥𝐞𝐠𝐫𝐚𝐦"),
+]
+
+# (id, text): ordinary product talk that must pass.
+PASSING: list[tuple[str, str]] = [
+    # --- articles, orders, tracking numbers -----------------------------------------
+    ("art-9-digits", "артикул 140158860"),
+    ("art-abbrev", "арт. 1234567895"),
+    ("art-wb", "Артикул WB: 170589710"),
+    ("art-phone-shape", "артикул 9161234567"),
+    ("art-list", "артикулы: 9161234567, 9161234568"),
+    ("order-no-sign", "заказ № 9161234567"),
+    ("order-number-of", "Номер заказа: 9161234567, спасибо"),
+    ("order-id", "ID заказа 9161234567"),
+    ("order-suffix", "Отправили заказ 12345678-0001"),
+    ("order-latin", "Thanks, order 9161234567 arrived"),
+    ("track-13", "трек-номер 8916123456789"),
+    ("track-phone-shape", "трек 9161234567"),
+    ("track-latin", "Трек-номер RA123456789RU"),
+    ("barcode", "Штрихкод 4601234567890"),
+    ("inn", "ИНН 9701234567"),
+    ("solid-12-no-plus", "375291234567"),
+    ("art-product-code", "Код товара 9161234567"),
+    ("imei-15-digits", "IMEI 356938035643809"),
+    # --- sizes, prices, quantities ---------------------------------------------------
+    ("size-range", "Есть размер 42-44?"),
+    ("size-letters", "Размер S/M подойдёт?"),
+    ("size-list", "Размеры: 42, 44, 46, 48, 50, 52"),
+    ("size-list-spaces", "размеры 9 10 11 12 13"),
+    ("price-spaces", "Цена 1 186 руб"),
+    ("price-byn", "27,53 BYN"),
+    ("price-rouble-sign", "1186 Р"),
+    ("price-two", "Цена 10 990 ₽, по акции 9 490 ₽"),
+    ("price-tenge", "Стоит 5000 тг"),
+    ("price-tenge-thousands", "Итого 15 тыс. тг"),
+    ("percent", "скидка 15%, итого 1008,10 ₽"),
+    ("quantity", "Количество 2 шт. по 990 р."),
+    ("weight-decimal", "Вес 1.5 кг, длина 27.53 см"),
+    ("plus-percent", "+10% к скидке"),
+    # --- dates and times -------------------------------------------------------------
+    ("date", "Заказ от 04.03.2023 на сумму 2 990 руб."),
+    ("date-2", "доставят 17.08.2023"),
+    ("time", "Курьер будет в 15:45"),
+    ("hours", "Работаем с 9:00 до 18:00, пн-пт"),
+    # --- words with dots ---------------------------------------------------------------
+    ("abbr-te", "т.е. завтра"),
+    ("abbr-itd", "носки, шарфы и т.д."),
+    ("abbr-tk", "Гарантия 12 мес., т.к. товар новый"),
+    ("missing-space", "Привет.Как дела?"),
+    # --- words that contain a name's letters ----------------------------------------
+    ("word-vkus", "Очень вкусный чай, вкус как в детстве"),
+    ("word-maksim", "Спасибо, Максим!"),
+    ("word-maximum", "maximum size is 50"),
+    ("word-tgif", "tgif, see you monday"),
+    ("word-instruction", "Инструкция в коробке"),
+    ("word-televisor", "Телевизор пришёл в тележке"),
+    ("word-ozonator", "Купил озонатор для дома"),
+    ("word-signalisation", "Сигнализация работает отлично"),
+    ("word-classmate", "Это подарок однокласснику"),
+    ("word-max-abbrev", "макс. нагрузка 120 кг"),
+    ("word-max-mode", "сигнал пропадает в max режиме"),
+    ("word-pro-max", "Купил iPhone 15 Pro Max 256 ГБ"),
+    ("word-maks-name", "Макс, привет!"),
+    ("word-inst-abbrev", "Производитель: Инст. прибор"),
+    ("memory-slash", "Телефон Samsung Galaxy A54 8/256"),
+    ("word-signal-en", "Wi-Fi signal is weak"),
+    ("word-dog", "У меня собака породы такса, нужен ошейник"),
+    ("word-numbers", "просто сто рублей, один или два"),
+    ("word-contacts", "Контакты зарядки окислились"),
+    # --- general chat ---------------------------------------------------------------
+    ("chat-greeting", "Здравствуйте! Подскажите, есть ли размер 46-48 в наличии?"),
+    ("chat-photo", "Сделайте фото и пришлите сюда, в чат"),
+    ("chat-support", "Позвоните в службу поддержки маркетплейса"),
+    ("chat-english", "Is size M available in black?"),
+    ("chat-at-price", "по 2 шт @ 500 руб"),
+    ("chat-empty", ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "fragment"),
+    [pytest.param(text, kind, fragment, id=case_id) for case_id, text, kind, fragment in FLAGGED],
+)
+def test_flagged(text: str, kind: str, fragment: str | None) -> None:
+    findings = find_contacts(text)
+    assert findings, f"nothing found in {text!r}"
+    found = [(f.kind, text[f.start : f.end]) for f in findings]
+    if fragment is None:
+        assert kind in {f.kind for f in findings}, found
+    else:
+        assert (kind, fragment) in found, found
+
+
+@pytest.mark.parametrize("text", [pytest.param(text, id=case_id) for case_id, text in PASSING])
+def test_passing(text: str) -> None:
+    findings = find_contacts(text)
+    assert findings == [], [(f.kind, text[f.start : f.end]) for f in findings]
+
+
+def test_case_count() -> None:
+    assert len(FLAGGED) >= 40
+    assert len(PASSING) >= 40
+    ids = [case[0] for case in FLAGGED] + [case[0] for case in PASSING]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        pytest.param(
+            "İİ Пишите: +7 (916) 123-45-67 или ivan@mail.ru",
+            ["+7 (916) 123-45-67", "ivan@mail.ru"],
+            id="lower-expands-before",
+        ),
+        pytest.param(
+            "😊 te\u200blegram и ２ＧＩＳ vk.com/shop",
+            ["te\u200blegram", "vk.com/shop"],
+            id="astral-zero-width-fullwidth",
+        ),
+        pytest.param(
+            "Оплата\u00a0— по\u2009карте; те\u0301леграм\u00ad shop_1, 8\u20119161234567",
+            ["те\u0301леграм\u00ad shop_1", "8\u20119161234567"],
+            id="marks-soft-hyphen-nbsp",
+        ),
+        pytest.param(
+            "тг @shop, а ещё t.me/shop и 9161234567",
+            ["тг @shop", "t.me/shop", "9161234567"],
+            id="several-in-one",
+        ),
+    ],
+)
+def test_spans_index_original_text(text: str, fragments: list[str]) -> None:
+    findings = find_contacts(text)
+    assert [text[f.start : f.end] for f in findings] == fragments
+
+
+def test_overlaps_are_merged_with_the_most_specific_kind() -> None:
+    # The digits are a phone, the whole is an e-mail: one span, kind "email".
+    text = "89161234567@mail.ru"
+    assert find_contacts(text) == [ContactFinding(0, len(text), "email")]
+
+
+@pytest.mark.parametrize(
+    "text", [pytest.param(text, id=case_id) for case_id, text, _, _ in FLAGGED]
+)
+def test_findings_are_sorted_and_disjoint(text: str) -> None:
+    findings = find_contacts(text)
+    for finding in findings:
+        assert 0 <= finding.start < finding.end <= len(text)
+    for before, after in itertools.pairwise(findings):
+        assert before.end <= after.start
+
+
+ADVERSARIAL: list[tuple[str, str]] = [
+    ("letters", "a" * 1000),
+    ("digits", "9" * 1000),
+    ("spaced-digits", "1 " * 500),
+    ("digit-dots", "1." * 500),
+    ("dash-digits", "8-" * 500),
+    ("brackets", "(9)" * 333),
+    ("ats", "@" * 1000),
+    ("label-dots", "a." * 500),
+    ("label-at", "a@" * 500),
+    ("dots-then-at", "a." * 300 + "@" + "a." * 100),
+    ("spelled-at", "ivan at " * 125),
+    ("sobaka", "x собака " * 111),
+    ("tochka", "x точка " * 125),
+    ("number-words", "восемь " * 142),
+    ("mixed-scripts", "aа" * 500),
+    ("dashed-label", "a-" * 498 + ".ru"),
+    ("handles", "@a" * 500),
+    ("tenge", "тг " * 333),
+]
+
+
+@pytest.mark.parametrize("text", [pytest.param(text, id=case_id) for case_id, text in ADVERSARIAL])
+def test_adversarial_input_is_fast(text: str) -> None:
+    started = time.perf_counter()
+    find_contacts(text)
+    elapsed = time.perf_counter() - started
+    # Linear patterns take a few milliseconds here; catastrophic backtracking takes seconds.
+    assert elapsed < 0.25, f"{elapsed * 1000:.1f} ms"

@@ -1,0 +1,318 @@
+"""A real `chatd serve` process on a free loopback port, and a small WebSocket client that
+talks to it as an outside program would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from chatd import auth
+
+SECRET = "e2e-secret-" + "x" * 24
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    db: Path
+    port: int = field(default_factory=free_port)
+    extra_args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "CHATD_SECRET": SECRET}
+        self.log_path = self.db.with_suffix(f".{self.port}.log")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chatd.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db",
+                str(self.db),
+                "--log-level",
+                "warning",
+                *self.extra_args,
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chatd exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.http + "/healthz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("chatd did not become ready")
+
+    def kill(self) -> None:
+        """kill -9: no flushing, no goodbye."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def token(
+    role: str,
+    sub: str,
+    name: str | None = None,
+    *,
+    seller: str | None = None,
+    ttl: float = 3600,
+    secret: str = SECRET,
+) -> str:
+    return auth.issue(
+        secret,
+        role=role,
+        sub=sub,
+        name=name or sub,
+        seller=seller,  # type: ignore[arg-type]
+        ttl=ttl,
+    )
+
+
+class Client:
+    """One socket of one user. Replies are matched by `id`; events queue up in order."""
+
+    def __init__(self, ws: ClientConnection, binary: bool = False) -> None:
+        self.ws = ws
+        self.binary = binary
+        self.welcome: dict[str, Any] = {}
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.events: list[dict[str, Any]] = []
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.close_code: int | None = None
+        self.closed = asyncio.Event()
+
+    def encode(self, frame: dict[str, Any]) -> str | bytes:
+        return msgspec.msgpack.encode(frame) if self.binary else json.dumps(frame)
+
+    def decode(self, data: str | bytes) -> dict[str, Any]:
+        if self.binary:
+            return msgspec.msgpack.decode(data)  # type: ignore[no-any-return]
+        return json.loads(data)  # type: ignore[no-any-return]
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        return self.decode(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    def start_reading(self) -> None:
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for data in self.ws:
+                frame = self.decode(data)
+                rid = frame.get("id")
+                if rid is not None and rid in self._replies:
+                    self._replies.pop(rid).set_result(frame)
+                    continue
+                if frame.get("type") == "event":
+                    self.events.append(frame)
+                await self.frames.put(frame)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.closed.set()
+            for future in self._replies.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("closed"))
+
+    async def request(self, frame: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+        rid = uuid.uuid4().hex[:12]
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[rid] = future
+        await self.ws.send(self.encode({**frame, "id": rid}))
+        return await asyncio.wait_for(future, timeout)
+
+    async def next_frame(self, type_: str | None = None, timeout: float = 5) -> dict[str, Any]:
+        while True:
+            frame = await asyncio.wait_for(self.frames.get(), timeout)
+            if type_ is None or frame.get("type") == type_:
+                return frame
+
+    async def wait_events(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.events) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.events)} events of {count}")
+            await asyncio.sleep(0.01)
+        return self.events
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._reader is not None:
+            await self._reader
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    server: ServerProcess,
+    tok: str,
+    *,
+    since: str | None = None,
+    binary: bool = False,
+    read: bool = True,
+) -> AsyncIterator[Client]:
+    subprotocols = ["chatd.v1.msgpack" if binary else "chatd.v1.json"]
+    async with websockets.connect(server.url, subprotocols=subprotocols) as ws:  # type: ignore[list-item]
+        client = Client(ws, binary)
+        hello: dict[str, Any] = {"type": "hello", "token": tok}
+        if since is not None:
+            hello["since"] = since
+        await ws.send(client.encode(hello))
+        client.welcome = await client.recv()
+        assert client.welcome["type"] == "welcome", client.welcome
+        if read:
+            client.start_reading()
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+def register_order(server: ServerProcess, order: dict[str, Any]) -> httpx.Response:
+    system = token("system", "marketplace")
+    return httpx.post(
+        server.http + "/api/v1/orders",
+        json=order,
+        headers={"Authorization": f"Bearer {system}"},
+        timeout=10,
+    )
+
+
+def order_body(order_id: str, buyer: str, shop: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": order_id,
+        "buyer": {"id": buyer, "name": buyer.title()},
+        "seller": {"id": shop, "name": "Shop " + shop},
+        "article": "140158860",
+        "name": "Юбка короткая плиссе со складками",
+        "brand": "SK - Line",
+        "size": "S",
+        "color": "черный",
+        "price": {"value": 118600, "currency": "RUB"},
+        "purchased_at": "2023-08-10T09:00:00Z",
+        "received_at": "2023-08-17T09:00:00Z",
+        "non_returnable": False,
+    }
+    body.update(overrides)
+    return body
+
+
+# ---- helpers for the contract suites ---------------------------------------------------------
+
+
+def uid(prefix: str) -> str:
+    """A user, shop or order id that no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def start_server(db: Path, *extra_args: str) -> ServerProcess:
+    process = ServerProcess(db=db, extra_args=extra_args)
+    process.start()
+    return process
+
+
+async def next_reply(client: Client, wait: float = 5) -> dict[str, Any]:
+    """The next frame on a socket opened with `read=False` that is not an `event` or `read`."""
+    while True:
+        frame = await client.recv(wait)
+        if frame.get("type") not in ("event", "read"):
+            return frame
+
+
+async def drain(client: Client, quiet_for: float = 0.3) -> list[dict[str, Any]]:
+    """Every frame a reading client got so far, after `quiet_for` seconds of waiting."""
+    await asyncio.sleep(quiet_for)
+    frames: list[dict[str, Any]] = []
+    while not client.frames.empty():
+        frames.append(client.frames.get_nowait())
+    return frames
+
+
+async def close_code(ws: ClientConnection, wait: float = 5) -> int | None:
+    """Waits until the server closes `ws` (discarding what arrives) and returns the code."""
+
+    async def consume() -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _ in ws:
+                pass
+
+    await asyncio.wait_for(consume(), wait)
+    return ws.close_code
+
+
+async def open_claim(
+    server: ServerProcess, buyer: Client, buyer_id: str, shop: str, order_id: str
+) -> tuple[str, str]:
+    """Registers an order received long ago, opens the buyer's chat with it and requests its
+    return; (chat, claim)."""
+    response = register_order(server, order_body(order_id, buyer_id, shop))
+    assert response.status_code == 201, response.text
+    opened = await buyer.request({"type": "open", "seller": shop, "order": order_id})
+    assert opened["type"] == "ack", opened
+    requested = await buyer.request(
+        {"type": "return.request", "chat": opened["chat"], "order": order_id}
+    )
+    assert requested["type"] == "ack" and requested.get("claim"), requested
+    return opened["chat"], requested["claim"]

@@ -1,0 +1,213 @@
+"""The SQLite store: the shared contract, and what only SQLite promises (WAL, group commit,
+acked events surviving a kill -9 of the process)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from chatd.store.base import EventStore, Stored
+from chatd.store.rows import LedgerRow, Row
+from chatd.store.sqlite import SqliteStore
+from chatd.store.stats import StoreStats
+from tests.store.contract import EventStoreContract, OpenStore, plain_request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+Ack = tuple[str, int, int]  # stream, first seq, last seq
+
+
+class TestSqliteStore(EventStoreContract):
+    @pytest.fixture
+    def open_store(self, tmp_path: Path) -> OpenStore:
+        async def open_store(name: str) -> EventStore:
+            store = SqliteStore(tmp_path / f"{name}.db")
+            await store.open()
+            return store
+
+        return open_store
+
+
+class CountingStats(StoreStats):
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def observe_commit(self, seconds: float, batch_size: int) -> None:
+        self.batches.append(batch_size)
+
+
+async def read_log(path: Path) -> list[Stored]:
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        found: list[Stored] = []
+        while page := await store.read_all(found[-1].pos if found else 0, 5000):
+            found.extend(page)
+        return found
+    finally:
+        await store.close()
+
+
+def integrity(path: Path) -> list[tuple[str, ...]]:
+    with sqlite3.connect(path) as db:
+        return list(db.execute("PRAGMA integrity_check"))
+
+
+async def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.append(plain_request("c1", 0))
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        await store.close()
+
+
+async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
+    stats = CountingStats()
+    store = SqliteStore(tmp_path / "chat.db", stats=stats)
+    await store.open()
+    try:
+        appended = await asyncio.gather(
+            *(store.append(plain_request(f"c{n}", 0)) for n in range(200))
+        )
+    finally:
+        await store.close()
+
+    assert len(appended) == 200
+    assert sum(stats.batches) == 200
+    assert len(stats.batches) <= 20
+    assert max(stats.batches) >= 10
+
+
+async def test_a_commit_takes_at_most_max_batch_requests(tmp_path: Path) -> None:
+    stats = CountingStats()
+    store = SqliteStore(tmp_path / "chat.db", max_batch=16, stats=stats)
+    await store.open()
+    try:
+        await asyncio.gather(*(store.append(plain_request(f"c{n}", 0)) for n in range(100)))
+        await asyncio.gather(*(store.set_read_mark(f"c{n}", "buyer", 1) for n in range(20)))
+    finally:
+        await store.close()
+
+    assert sum(stats.batches) == 120
+    assert max(stats.batches) == 16
+    assert len(stats.batches) >= 120 // 16
+
+
+def one_refund(claim: str) -> Callable[[list[Stored]], list[Row]]:
+    """A projector that books a refund of `claim` for whatever it is given."""
+
+    def project(stored: list[Stored]) -> list[Row]:
+        at = stored[0].event.at
+        return [LedgerRow(claim, "o1", "u1", "s1", 100, "RUB", at, "A-1", "Шарф", "Возврат")]
+
+    return project
+
+
+async def test_a_failure_while_retrying_a_batch_fails_it_and_the_writer_carries_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "chat.db")
+    await store.open()
+    try:
+
+        async def failing_retry(batch: object) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(store, "_write_one_by_one", failing_retry)
+        # Two refunds of one claim in one commit make it retry append by append.
+        clashing = [plain_request(f"c{n}", 0, project=one_refund("r1")) for n in range(2)]
+        results = await asyncio.wait_for(
+            asyncio.gather(*(store.append(r) for r in clashing), return_exceptions=True), 5
+        )
+        monkeypatch.undo()
+        after = await asyncio.wait_for(store.append(plain_request("c3", 0)), 5)
+    finally:
+        await store.close()
+
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    assert [item.event.stream for item in after.events] == ["c3"]
+
+
+def run_and_kill(path: Path, log: Path, acks_wanted: int) -> list[Ack]:
+    """Starts the crash writer on `path`, reads its acks until `acks_wanted`, kills it with
+    SIGKILL, and returns every ack it printed in full."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    with log.open("ab") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.store.crash_writer", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=ROOT,
+            env=env,
+        )
+    assert child.stdout is not None
+    lines: list[bytes] = []
+    try:
+        while len(lines) < acks_wanted:
+            line = child.stdout.readline()
+            if not line.endswith(b"\n"):
+                break  # the child died on its own: the assertion below shows its stderr
+            lines.append(line)
+        os.kill(child.pid, signal.SIGKILL)
+        # What it printed before the kill was acked too; a torn last line was not.
+        lines.extend(child.stdout.read().splitlines(keepends=True))
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL, log.read_text()
+    assert len(lines) >= acks_wanted, log.read_text()
+    acks: list[Ack] = []
+    for line in lines:
+        if line.endswith(b"\n"):
+            stream, first, last = line.decode().split()
+            acks.append((stream, int(first), int(last)))
+    return acks
+
+
+@pytest.mark.timeout(90)
+async def test_acked_events_survive_kill_9_exactly_once_and_gapless(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    acked: list[Ack] = []
+    heads: list[dict[str, int]] = []
+    for _ in range(3):
+        acked += await asyncio.to_thread(run_and_kill, path, tmp_path / "child.log", 400)
+
+        log = await read_log(path)
+        found = Counter((item.event.stream, item.event.seq) for item in log)
+        streams: defaultdict[str, list[int]] = defaultdict(list)
+        for stream, seq in found:
+            streams[stream].append(seq)
+
+        assert integrity(path) == [("ok",)]
+        assert [item.pos for item in log] == sorted({item.pos for item in log})
+        assert all(times == 1 for times in found.values())
+        for stream, first, last in acked:
+            for seq in range(first, last + 1):
+                assert (stream, seq) in found, f"acked {stream} seq {seq} is lost"
+        for stream, stream_seqs in streams.items():
+            assert sorted(stream_seqs) == list(range(1, len(stream_seqs) + 1)), stream
+        assert "shared" in streams
+        heads.append({stream: max(s) for stream, s in streams.items()})
+
+    # Every run carried on where the previous one ended.
+    for earlier, later in pairwise(heads):
+        assert all(later[stream] > head for stream, head in earlier.items())
