@@ -8,11 +8,11 @@ How it works
 ============
 
 1. **Normalise, keeping an index map.** The text is lowercased, ``ё`` becomes ``е``, dashes
-   and exotic spaces become ``-`` and ``' '``. Only when the text contains something unusual
-   (zero-width or other format characters, combining marks, fullwidth or "mathematical"
-   letters, circled digits) is it folded character by character with NFKC, and a list
-   mapping every normalised character back to its original index is kept. The common case
-   needs no map, because every step there keeps the length.
+   and exotic spaces become ``-`` and ``' '``. When the text contains something unusual
+   (zero-width or other invisible characters, combining marks such as stress marks,
+   fullwidth or "mathematical" letters, circled digits), those characters are NFKC-folded or
+   dropped, and a list mapping every normalised character back to its original index is
+   kept. The common case needs no map, because every step there keeps the length.
 
 2. **Homoglyph views.** A word that mixes Cyrillic and Latin letters ("тeлеграм" with a
    Latin ``e``) is a typical evasion. Such words are folded both ways: once to Cyrillic, once
@@ -28,14 +28,15 @@ How it works
      digits (also ``7`` + ten digits when the national part starts with 9), ten digits
      starting with ``9``, ``+375``/``+998`` + nine digits (without ``+`` only when written
      in groups: a solid 12-digit run is more likely an article), or any ``+`` followed by
-     10-13 digits. Only whole groups count, so a list like "42 44 46" or a date can never be
-     cut into a phone.
+     10-13 digits. Only whole groups count: "42 44 46" or "1 186" are never cut into pieces
+     that happen to look like a phone.
      A shaped number is still **not** a phone when it is *introduced* as an article, order or
-     tracking number (or a barcode / tax id): right before it, separated only by punctuation,
-     "№", "номер", marketplace tags ("WB") or other numbers of the same list, stands a
-     keyword such as "артикул", "арт.", "заказ", "трек". A keyword further away ("по заказу
-     звоните 8916...") or behind a full stop does not count, so it cannot be used as a
-     shield. A number with ``+`` is always a phone.
+     tracking number (or a barcode / tax id): right before it (looking back at most 80
+     characters) stands a keyword such as "артикул", "арт.", "заказ", "трек", separated from
+     the number only by punctuation, "№", "номер", marketplace tags ("WB") or other numbers
+     of the same list. A keyword further away ("по заказу звоните 8916...") or behind a full
+     stop does not count, so it cannot be used as a shield. A number with ``+`` is always a
+     phone.
    * *email*: ``local@domain.tld`` and spelled-out forms ("собака", "at", "(at)", "[dot]",
      "точка"); the spelled forms need a known top-level domain.
    * *link*: URLs with a scheme or ``www.``, and bare domains whose last label is a known
