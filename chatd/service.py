@@ -397,8 +397,8 @@ class ChatService:
         state = await self.visible_state(actor, chat)
         if isinstance(state, Rejection):
             return state
-        first = first_visible_seq(state, actor) or 1
-        page = await self.store.read_stream(chat, after=first - 1, before=before, limit=limit + 1)
+        # A manager's feed starts at the dispute; the history is there in full (PROTOCOL.md 2).
+        page = await self.store.read_stream(chat, before=before, limit=limit + 1)
         more = len(page) > limit
         if more:
             page = page[1:]
@@ -467,8 +467,7 @@ class ChatService:
         words = query_words(query)
         if not words:
             return Results(events=[])
-        match = " ".join(f'"{w}"*' for w in words)
-        found = await self.store.search(keys[0], match, chat, SEARCH_LIMIT)
+        found = await self.store.search(keys[0], words, chat, SEARCH_LIMIT)
         view = view_of(actor.role)
         return Results(events=[self.frame_of(s, view) for s in found])
 
@@ -487,12 +486,9 @@ class ChatService:
                     state=claim_state_label(claim) if claim else None,
                 )
             )
-        first = first_visible_seq(state, actor) or 1
         photos: list[FileEntry] = []
         files: list[FileEntry] = []
         for row in await self.store.files_of_chat(chat):
-            if row.seq < first:
-                continue
             entry = FileEntry(
                 id=row.file, name=row.name, mime=row.mime, size=row.size, seq=row.seq, at=row.at
             )

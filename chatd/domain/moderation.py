@@ -456,11 +456,16 @@ def _has_number_word(view: str) -> bool:
 
 
 def _find_phones(view: str) -> Iterator[_Span]:
-    runs, tokens = (_SPELLED_RUN, _TOKEN) if _has_number_word(view) else (_DIGIT_RUN, _DIGITS)
-    for run in runs.finditer(view):
-        # Every digit takes at least one character: shorter runs cannot hold a phone.
-        if run.end() - run.start() >= _MIN_PHONE_DIGITS:
-            yield from _phones_in_run(view, run, tokens)
+    if _has_number_word(view):
+        for run in _SPELLED_RUN.finditer(view):
+            # Every digit takes at least one character: shorter runs cannot hold a phone.
+            if run.end() - run.start() >= _MIN_PHONE_DIGITS:
+                yield from _phones_in_run(view, run, _TOKEN)
+        return
+    for run in _DIGIT_RUN.finditer(view):
+        # Dates, prices and sizes end here: they have fewer digits than any phone.
+        if sum(map(str.isdigit, run.group())) >= _MIN_PHONE_DIGITS:
+            yield from _phones_in_run(view, run, _DIGITS)
 
 
 # --------------------------------------------------------------------------------------

@@ -16,6 +16,14 @@ from chatd.store.rows import Row
 from protocol.events import Event
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """A routing key's kind and id: `b:{buyer}`, `s:{shop}`, or `m` (managers)."""
+    kind, sep, ident = key.partition(":")
+    if (kind in ("b", "s") and sep and ident) or key == "m":
+        return kind, ident
+    raise ValueError(f"not a routing key: {key!r}")
+
+
 class StoreError(Exception):
     """The root of what a store raises on purpose."""
 
@@ -28,6 +36,14 @@ class Conflict(StoreError):
         self.stream = stream
         self.expected = expected
         self.actual = actual
+
+
+class Refused(StoreError):
+    """A constraint of the database refused the append (a second refund for a claim, say)."""
+
+    def __init__(self, stream: str, reason: str) -> None:
+        super().__init__(f"stream {stream}: {reason}")
+        self.stream = stream
 
 
 class StoreClosed(StoreError):
@@ -193,9 +209,11 @@ class EventStore(abc.ABC):
         """The latest name an order gave `b:{buyer}` or `s:{shop}`."""
 
     @abc.abstractmethod
-    async def search(self, key: str, query: str, chat: str | None, limit: int) -> list[Stored]:
-        """Events whose normalised text matches every word of `query` (as prefixes), in chats
-        `key` may see, newest first."""
+    async def search(
+        self, key: str, words: list[str], chat: str | None, limit: int
+    ) -> list[Stored]:
+        """Events whose text has every one of `words` (normalised, see chatd.search_text) as
+        a word prefix, in chats `key` may see, newest first."""
 
     @abc.abstractmethod
     async def files_of_chat(self, chat: str) -> list[FileEntryRow]: ...

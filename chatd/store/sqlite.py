@@ -30,8 +30,10 @@ from chatd.store.base import (
     EventStore,
     FileEntryRow,
     LedgerEntry,
+    Refused,
     StoreClosed,
     Stored,
+    split_key,
 )
 from chatd.store.rows import (
     ChatActivityRow,
@@ -284,7 +286,7 @@ class SqliteStore(EventStore):
                 one, _ = await self._write([append], [])
                 outcomes.extend(one)
             except sqlite3.IntegrityError as exc:
-                outcomes.append(Conflict(append.request.stream, append.request.expected_seq, -1))
+                outcomes.append(Refused(append.request.stream, str(exc)))
                 log.warning("append to %s refused by a constraint: %s", append.request.stream, exc)
         _, marks = await self._write([], batch.marks)
         return outcomes, marks
@@ -514,7 +516,7 @@ class SqliteStore(EventStore):
         )
 
     async def list_chats(self, key: str, before_pos: int | None, limit: int) -> list[ChatListEntry]:
-        kind, _, ident = key.partition(":")
+        kind, ident = split_key(key)
         below = before_pos if before_pos is not None else 2**62
         params: tuple[Any, ...]
         if kind == "b":
@@ -562,7 +564,7 @@ class SqliteStore(EventStore):
         return [bytes(r[0]) for r in rows]
 
     async def party_name(self, key: str) -> str | None:
-        kind, _, ident = key.partition(":")
+        kind, ident = split_key(key)
         column = {"b": "buyer", "s": "seller"}.get(kind)
         if column is None:
             return None
@@ -572,8 +574,14 @@ class SqliteStore(EventStore):
         )
         return str(rows[0][0]) if rows else None
 
-    async def search(self, key: str, query: str, chat: str | None, limit: int) -> list[Stored]:
-        kind, _, ident = key.partition(":")
+    async def search(
+        self, key: str, words: list[str], chat: str | None, limit: int
+    ) -> list[Stored]:
+        if not words:
+            return []
+        kind, ident = split_key(key)
+        # Each word a quoted prefix: user input never becomes FTS5 syntax.
+        query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
         sql = (
             "SELECT e.pos, e.body FROM search s JOIN chats c ON c.chat = s.chat"
             " JOIN events e ON e.pos = s.rowid WHERE search MATCH ?"
@@ -615,11 +623,13 @@ class SqliteStore(EventStore):
         ]
 
     async def balances(self, key: str) -> dict[str, int]:
-        kind, _, ident = key.partition(":")
+        kind, ident = split_key(key)
         if kind == "b":
             sql = "SELECT currency, sum(value) FROM ledger WHERE buyer_id = ? GROUP BY currency"
-        else:
+        elif kind == "s":
             sql = "SELECT currency, -sum(value) FROM ledger WHERE seller_id = ? GROUP BY currency"
+        else:
+            raise ValueError("managers have no balance")
         return {str(c): int(v) for c, v in await self._fetch(sql, (ident,))}
 
     async def sales_report(self, seller: str) -> list[LedgerEntry]:

@@ -159,9 +159,9 @@ def order_registration(card: OrderCard, *, at: datetime = T0) -> AppendRequest:
     return AppendRequest(stream=stream, expected_seq=0, events=[event], project=order_rows)
 
 
-def match(query: str) -> str:
-    """The match expression the service builds: every normalised word as a quoted prefix."""
-    return " ".join(f'"{word}"*' for word in query_words(query))
+def match(query: str) -> list[str]:
+    """The words the service passes: the query's words, normalised."""
+    return query_words(query)
 
 
 def seqs(stored: list[Stored]) -> list[int]:
@@ -428,7 +428,7 @@ class EventStoreContract:
         losers = [r for r in results if not isinstance(r, Appended)]
         assert len(winners) == 1
         assert len(losers) == 7
-        assert all(isinstance(r, Conflict) and r.actual in (1, 3) for r in losers)
+        assert all(isinstance(r, Conflict) and (r.stream, r.expected) == ("c1", 1) for r in losers)
         stream = await store.read_stream("c1")
         assert seqs(stream) == [1, 2, 3]
         assert stream[1:] == winners[0].events
@@ -1095,8 +1095,9 @@ async def projection_answers(store: EventStore, world: World) -> dict[str, Any]:
     for key in world.keys:
         answers[f"chats {key}"] = await store.list_chats(key, None, 100)
         answers[f"chats {key} page"] = await store.list_chats(key, None, 1)
-        answers[f"balances {key}"] = await store.balances(key)
-        answers[f"name {key}"] = await store.party_name(key)
+        if key != "m":
+            answers[f"balances {key}"] = await store.balances(key)
+            answers[f"name {key}"] = await store.party_name(key)
         for query in world.queries:
             answers[f"search {key} {query}"] = await store.search(key, match(query), None, 100)
     for chat in world.chats:
