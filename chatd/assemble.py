@@ -7,6 +7,7 @@ from pathlib import Path
 
 from chatd import auth
 from chatd.domain.rules import Rules
+from chatd.files import FileStore
 from chatd.hub.local import LocalHub
 from chatd.service import ChatService
 from chatd.store.sqlite import SqliteStore, Synchronous
@@ -32,7 +33,8 @@ def assemble(
 ) -> ChatApp:
     metrics = Metrics()
     store = SqliteStore(db, synchronous=synchronous, stats=metrics)
-    service = ChatService(store, LocalHub(), rules)
+    files = FileStore(db.with_name(db.name + ".files"))
+    service = ChatService(store, LocalHub(), rules, files=files)
     settings = WebSettings(
         sockets=SocketSettings(
             secret=secret,

@@ -31,7 +31,7 @@ from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
 from chatd.domain.returns import claim_state_label
 from chatd.domain.rules import Rules
-from chatd.files import FileIndex
+from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
 from chatd.projection import for_chat, order_rows
 from chatd.render import View, event_frame, view_of
@@ -126,14 +126,14 @@ class ChatService:
         hub: Hub,
         rules: Rules,
         *,
-        files: FileIndex | None = None,
+        files: FileStore | None = None,
         clock: Callable[[], datetime] = utc_now,
         cache_size: int = 20_000,
     ) -> None:
         self.store = store
         self.hub = hub
         self.rules = rules
-        self.files = files or FileIndex()
+        self.files = files
         self._clock = clock
         self._cache: OrderedDict[str, ChatState] = OrderedDict()
         self._cache_size = cache_size
@@ -268,7 +268,10 @@ class ChatService:
     ) -> Outcome:
         attachments: tuple[Attachment, ...] = ()
         if attachment_ids:
-            found = await self.files.describe(attachment_ids, actor)
+            owner = keys_of(actor)
+            if self.files is None or not owner:
+                return not_found("file")
+            found = await self.files.describe(attachment_ids, owner[0])
             if isinstance(found, Rejection):
                 return found
             attachments = found
@@ -494,6 +497,31 @@ class ChatService:
             )
             (photos if row.mime.startswith("image/") else files).append(entry)
         return AttachmentsPage(chat=chat, orders=orders, photos=photos, files=files)
+
+    # ---- files -------------------------------------------------------------------------------
+
+    async def upload(
+        self, actor: Actor, data: bytes, name: str | None
+    ) -> Upload | FileRefused | Rejection:
+        if actor.role not in ("buyer", "seller"):
+            return forbidden("only buyers and shops upload files")
+        if self.files is None:
+            return Rejection(ErrorCode.UNAVAILABLE, "this server keeps no files")
+        return await self.files.save(data, name, keys_of(actor)[0])
+
+    async def download(self, actor: Actor, file_id: str) -> tuple[Upload, str] | Rejection:
+        """A file for its uploader and for whoever may see a chat it was sent in."""
+        upload = await self.files.get(file_id) if self.files is not None else None
+        if upload is None or self.files is None:
+            return not_found("file")
+        if upload.owner not in keys_of(actor):
+            for chat in await self.store.chats_with_file(file_id):
+                state = await self.state(chat)
+                if state is not None and first_visible_seq(state, actor) is not None:
+                    break
+            else:
+                return not_found("file")
+        return upload, str(self.files.blob_path(upload))
 
     async def balance(self, actor: Actor) -> dict[str, int] | Rejection:
         if actor.role == "buyer":

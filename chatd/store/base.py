@@ -219,6 +219,10 @@ class EventStore(abc.ABC):
     async def files_of_chat(self, chat: str) -> list[FileEntryRow]: ...
 
     @abc.abstractmethod
+    async def chats_with_file(self, file: str) -> list[str]:
+        """The chats in which a file was sent."""
+
+    @abc.abstractmethod
     async def balances(self, key: str) -> dict[str, int]:
         """Currency -> minor units, for `b:{buyer}` or `s:{shop}`."""
 

@@ -622,6 +622,10 @@ class SqliteStore(EventStore):
             for p, q, f, n, m, z, a in rows
         ]
 
+    async def chats_with_file(self, file: str) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT chat FROM files WHERE file = ?", (file,))
+        return [str(r[0]) for r in rows]
+
     async def balances(self, key: str) -> dict[str, int]:
         kind, ident = split_key(key)
         if kind == "b":

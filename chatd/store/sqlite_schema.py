@@ -99,6 +99,7 @@ CREATE TABLE IF NOT EXISTS files (
     at   TEXT    NOT NULL,
     PRIMARY KEY (chat, pos, file)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_file ON files (file);
 """
 
 PROJECTION_TABLES = ("chats", "search", "claims", "orders", "ledger", "files")

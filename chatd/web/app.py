@@ -45,6 +45,8 @@ class ChatApp:
             Route("/metrics", self.api.metrics_page),
             Route("/api/v1/orders", self.api.register_order, methods=["POST"]),
             Route("/api/v1/orders/{order:str}/logistics", self.api.logistics, methods=["POST"]),
+            Route("/api/v1/files", self.api.upload, methods=["POST"]),
+            Route("/api/v1/files/{file:str}", self.api.download),
             Route("/api/v1/balance", self.api.balance),
             Route("/api/v1/reports/sales", self.api.sales_report),
             *settings.extra_routes,
@@ -60,6 +62,8 @@ class ChatApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.service.store.open()
+        if self.service.files is not None:
+            self.service.files.open()
         await self.service.hub.start()
         for hook in self.on_ready:
             await hook()

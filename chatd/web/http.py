@@ -7,12 +7,14 @@ from ipaddress import ip_address, ip_network
 from typing import Any, Literal
 
 import msgspec
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from chatd.auth import TokenError, verify
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
+from chatd.files import MAX_FILE, FileRefused
 from chatd.service import ChatService, Done, OrderMismatch
 from chatd.web.metrics import Metrics
 from protocol.codes import HTTP_STATUS, ErrorCode
@@ -28,6 +30,8 @@ class Logistics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _logistics_decoder = msgspec.json.Decoder(Logistics)
+# Room for the multipart envelope around a file of the largest size.
+_MULTIPART_OVERHEAD = 64 * 1024
 
 
 class ApiError(Exception):
@@ -43,12 +47,15 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 def error_response(
-    code: ErrorCode, message: str, details: dict[str, Any] | None = None
+    code: ErrorCode,
+    message: str,
+    details: dict[str, Any] | None = None,
+    status: int | None = None,
 ) -> Response:
     error: dict[str, Any] = {"code": code.value, "message": message}
     if details:
         error["details"] = details
-    return json_response({"error": error}, HTTP_STATUS[code])
+    return json_response({"error": error}, status or HTTP_STATUS[code])
 
 
 def from_rejection(rejection: Rejection) -> Response:
@@ -124,6 +131,54 @@ class Api:
         if isinstance(outcome, Rejection):
             return from_rejection(outcome)
         return json_response(_done(outcome))
+
+    async def upload(self, request: Request) -> Response:
+        actor = self.actor(request)
+        self._require(actor, "buyer", "seller")
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit():
+            raise ApiError(ErrorCode.BAD_FRAME, "Content-Length is required for uploads")
+        if int(declared) > MAX_FILE + _MULTIPART_OVERHEAD:
+            raise ApiError(ErrorCode.TOO_LARGE, "a file may be at most 5 MiB")
+        async with request.form(max_files=1, max_fields=4) as form:
+            part = form.get("file")
+            if not isinstance(part, UploadFile):
+                raise ApiError(ErrorCode.BAD_FRAME, "send the file in the multipart field `file`")
+            data = await part.read(MAX_FILE + 1)
+            name = part.filename
+        saved = await self.service.upload(actor, data, name)
+        if isinstance(saved, Rejection):
+            return from_rejection(saved)
+        if isinstance(saved, FileRefused):
+            if saved.too_large:
+                return error_response(ErrorCode.TOO_LARGE, saved.message)
+            return error_response(ErrorCode.BAD_FRAME, saved.message, status=415)
+        body = {
+            "id": saved.id,
+            "name": saved.name,
+            "mime": saved.mime,
+            "size": saved.size,
+            "sha256": saved.sha256,
+        }
+        return json_response(body, 201)
+
+    async def download(self, request: Request) -> Response:
+        actor = self.actor(request)
+        found = await self.service.download(actor, request.path_params["file"])
+        if isinstance(found, Rejection):
+            return from_rejection(found)
+        upload, path = found
+        disposition = "inline" if upload.mime.startswith("image/") else "attachment"
+        return FileResponse(
+            path,
+            media_type=upload.mime,
+            filename=upload.name,
+            content_disposition_type=disposition,
+            headers={
+                "Cache-Control": "private, max-age=86400",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     async def balance(self, request: Request) -> Response:
         actor = self.actor(request)
