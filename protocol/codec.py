@@ -49,6 +49,10 @@ class Codec:
             self._id_only = msgspec.json.Decoder(_IdOnly)
 
     def encode(self, frame: Any) -> bytes:
+        if self.binary:
+            # MessagePack would carry times as its timestamp extension; the contract has
+            # RFC 3339 strings in both subprotocols, which builtins conversion gives.
+            return self._encoder.encode(msgspec.to_builtins(frame))
         return self._encoder.encode(frame)
 
     def decode_client(self, data: bytes | str) -> ClientFrame | DecodeError:

@@ -148,7 +148,7 @@ class Welcome(_Reply, frozen=True, kw_only=True, tag="welcome"):
     user: UserInfo
     server_time: datetime
     cursor: str
-    protocol: int = 1
+    protocol: int  # required, so it is always sent: PROTOCOL_VERSION
 
 
 class EventFrame(_Reply, frozen=True, kw_only=True, tag="event"):

@@ -493,9 +493,11 @@ _SCHEME_LINK: Final[re.Pattern[str]] = re.compile(
     r"(?<!\w)(?:(?:https?|ftp|tg|viber|whatsapp|skype)://|www\.)[^\s<>\"]+"
 )
 # A bare domain: "shop.ru", "t.me/shop", "vk.com/id1". The lookbehind keeps it from starting
-# inside a word, an e-mail or a path, so each candidate is tried once.
+# inside a word, an e-mail or a path, so each candidate is tried once. The first label must
+# have a letter: "весом 5.kg" is a weight, not Kyrgyzstan.
 _BARE_LINK: Final[re.Pattern[str]] = re.compile(
-    rf"(?<![\w.@/-])(?:[\w-]{{1,63}}\.)+(?:{_TLDS})(?![\w-])(?:[/?#][^\s<>\"]*)?"
+    rf"(?<![\w.@/-])(?=[\w-]*[^\W\d_])(?:[\w-]{{1,63}}\.)+(?:{_TLDS})(?![\w-])"
+    rf"(?:[/?#][^\s<>\"]*)?"
 )
 # "shop точка ru", "shop[dot]ru".
 _SPELLED_LINK: Final[re.Pattern[str]] = re.compile(

@@ -325,10 +325,15 @@ def _check_actor(
     role, why = _ROLE_OF[command_type]
     if actor.role != role:
         return forbidden(why)
-    # A foreign buyer or shop, or a manager before any dispute, must not learn the chat exists.
+    # A foreign buyer or shop, or a manager before any dispute, must not learn the chat or
+    # the claim exists: the answer is the one for an id that names nothing.
     if first_visible_seq(state, actor) is None:
-        return not_found("chat")
+        return not_found("chat" if command_type in _NAMES_A_CHAT else "claim")
     return None
+
+
+# Commands whose frame names a chat (and an order); the others name a claim.
+_NAMES_A_CHAT: frozenset[type[ReturnCommand]] = frozenset({RequestReturn, InitiateReturn})
 
 
 def _read(

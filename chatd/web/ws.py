@@ -23,6 +23,7 @@ from chatd.web.connection import Connection
 from chatd.web.metrics import Metrics
 from chatd.web.origin import origin_allowed
 from chatd.web.ratelimit import TokenBucket
+from protocol import PROTOCOL_VERSION
 from protocol import frames as f
 from protocol.codec import SUBPROTOCOLS, Codec, DecodeError, codec_for
 from protocol.codes import CloseCode, ErrorCode
@@ -192,6 +193,7 @@ class Session:
             user=user,
             server_time=self.service.now(),
             cursor=self.service.cursor(head),
+            protocol=PROTOCOL_VERSION,
         )
         await connection.send_now(welcome)
         if hello.since is None:

@@ -170,6 +170,7 @@ PASSING: list[tuple[str, str]] = [
     ("abbr-itd", "носки, шарфы и т.д."),
     ("abbr-tk", "Гарантия 12 мес., т.к. товар новый"),
     ("missing-space", "Привет.Как дела?"),
+    ("weight-unit-tld", "Весом 5.kg, объём 1.5л"),
     # --- words that contain a name's letters ----------------------------------------
     ("word-vkus", "Очень вкусный чай, вкус как в детстве"),
     ("word-maksim", "Спасибо, Максим!"),

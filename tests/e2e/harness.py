@@ -316,3 +316,55 @@ async def open_claim(
     )
     assert requested["type"] == "ack" and requested.get("claim"), requested
     return opened["chat"], requested["claim"]
+
+
+# ---- helpers for the returns suites ----------------------------------------------------------
+
+
+def post_logistics(
+    server: ServerProcess, order_id: str, event: str, defect: bool | None = None
+) -> httpx.Response:
+    """`POST /api/v1/orders/{id}/logistics` as the marketplace back end."""
+    body: dict[str, Any] = {"event": event}
+    if defect is not None:
+        body["defect"] = defect
+    return httpx.post(
+        f"{server.http}/api/v1/orders/{order_id}/logistics",
+        json=body,
+        headers={"Authorization": f"Bearer {token('system', 'marketplace')}"},
+        timeout=10,
+    )
+
+
+def get_balances(server: ServerProcess, tok: str) -> list[dict[str, Any]]:
+    """`GET /api/v1/balance`: the `balances` list of the token's buyer or shop."""
+    response = httpx.get(
+        server.http + "/api/v1/balance", headers={"Authorization": f"Bearer {tok}"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["balances"]  # type: ignore[no-any-return]
+
+
+def get_sales_rows(server: ServerProcess, tok: str) -> list[dict[str, Any]]:
+    """`GET /api/v1/reports/sales`: the `rows` of the token's shop."""
+    response = httpx.get(
+        server.http + "/api/v1/reports/sales",
+        headers={"Authorization": f"Bearer {tok}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["rows"]  # type: ignore[no-any-return]
+
+
+async def chat_events(
+    client: Client, chat: str, count: int, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """The events of `chat` a reading client got, once there are at least `count` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [e for e in client.events if e.get("chat") == chat]
+        if len(events) >= count:
+            return events
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(events)} events of chat {chat}, expected {count}")
+        await asyncio.sleep(0.01)

@@ -162,7 +162,7 @@ async def test_hello_a_little_late_is_still_accepted(srv: ServerProcess) -> None
 @pytest.mark.timeout(60)
 async def test_token_expiring_during_the_connection_closes_it(srv: ServerProcess) -> None:
     buyer = uid("buyer")
-    async with connect(srv, token("buyer", buyer, ttl=3)) as client:
+    async with connect(srv, token("buyer", buyer, ttl=2)) as client:
         assert (await client.request({"type": "ping"}))["type"] == "pong"
         await asyncio.wait_for(client.closed.wait(), 8)
         assert client.close_code == 4001

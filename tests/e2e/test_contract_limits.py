@@ -154,23 +154,11 @@ async def test_refused_frames_spend_no_budget(srv: ServerProcess) -> None:
         assert len(passed) >= 19, len(passed)
 
 
-async def test_retry_after_is_enough(srv: ServerProcess) -> None:
-    async with connect(srv, token("buyer", uid("buyer"))) as client:
-        answers = await fire(client, [{"type": "ping", "id": f"p{n}"} for n in range(60)])
-        limited = [f for f in answers.values() if f["type"] == "error"]
-        assert limited
-        last = max(limited, key=lambda f: int(f["id"][1:]))
-        wait = assert_rate_limited(last, last["id"])
-        await asyncio.sleep(wait + 0.01)
-        after = await fire(client, [{"type": "ping", "id": "after"}])
-        assert after["after"] == {"type": "pong", "id": "after"}
-
-
 async def test_rate_limited_sends_write_nothing(srv: ServerProcess) -> None:
     shop = uid("shop")
     async with connect(srv, token("buyer", uid("buyer"))) as client:
         chat = (await client.request({"type": "open", "seller": shop}))["chat"]
-        await asyncio.sleep(2.5)  # a full bucket again
+        await asyncio.sleep(0.2)
         frames = [
             {"type": "send", "id": f"s{n}", "chat": chat, "text": f"сообщение {n}"}
             for n in range(80)
@@ -181,7 +169,7 @@ async def test_rate_limited_sends_write_nothing(srv: ServerProcess) -> None:
         for rid in refused:
             assert_rate_limited(answers[rid], rid)
         assert refused, "80 frames at once must exceed the burst of 40"
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(0.5)
         page = await client.request({"type": "history", "chat": chat, "limit": 100})
         texts = [e["text"] for e in page["events"] if e["kind"] == "message"]
         assert sorted(texts) == sorted(f"сообщение {rid[1:]}" for rid in acked)
