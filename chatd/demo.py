@@ -45,6 +45,7 @@ def buyer_actor(party: Party) -> Actor:
 
 
 SKIRT = OrderCard(
+    non_returnable=False,
     id="order-skirt",
     buyer=TIMUR,
     seller=SHOP,
@@ -58,6 +59,7 @@ SKIRT = OrderCard(
     received_at=_at("2023-08-17T12:00:00"),
 )
 FILM = OrderCard(
+    non_returnable=False,
     id="order-film",
     buyer=TIMUR,
     seller=SHOP,
@@ -69,6 +71,7 @@ FILM = OrderCard(
     received_at=_at("2023-08-17T12:00:00"),
 )
 JEANS = OrderCard(
+    non_returnable=False,
     id="order-jeans",
     buyer=IVANOV,
     seller=SHOP,
@@ -82,6 +85,7 @@ JEANS = OrderCard(
     received_at=_at("2022-09-12T12:00:00"),
 )
 SHIPPING = OrderCard(
+    non_returnable=False,
     id="order-lyuda",
     buyer=LYUDA,
     seller=SHOP,
@@ -94,6 +98,7 @@ SHIPPING = OrderCard(
     purchased_at=_at("2023-03-01T09:00:00"),
 )
 CARDIGAN = OrderCard(
+    non_returnable=False,
     id="order-svetlana",
     buyer=SVETLANA,
     seller=SHOP,

@@ -70,10 +70,11 @@ class OrderCard(Struct, frozen=True, kw_only=True, omit_defaults=True):
     brand: Annotated[str, Meta(max_length=256)]
     price: Money
     purchased_at: datetime
+    # Required, so that it is always sent (the contract lists it without `?`).
+    non_returnable: bool
     size: Annotated[str, Meta(max_length=64)] | None = None
     color: Annotated[str, Meta(max_length=64)] | None = None
     received_at: datetime | None = None
-    non_returnable: bool = False
 
 
 class Attachment(Struct, frozen=True, kw_only=True):

@@ -74,6 +74,7 @@ OPENS_AT = RECEIVED + timedelta(days=14)
 LATER = OPENS_AT + timedelta(days=1)
 
 SKIRT = OrderCard(
+    non_returnable=False,
     id="order-skirt",
     buyer=BUYER_PARTY,
     seller=SHOP,
@@ -87,6 +88,7 @@ SKIRT = OrderCard(
     received_at=RECEIVED,
 )
 FILM = OrderCard(
+    non_returnable=False,
     id="order-film",
     buyer=BUYER_PARTY,
     seller=SHOP,

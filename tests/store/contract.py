@@ -97,6 +97,7 @@ def order_card(
     name: str = "Куртка зимняя",
 ) -> OrderCard:
     return OrderCard(
+        non_returnable=False,
         id=order,
         buyer=buyer,
         seller=seller,

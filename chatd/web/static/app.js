@@ -1,0 +1,197 @@
+// Bootstrap: the token from the link (#token=…, kept in sessionStorage), the connection,
+// the store, and the two panes.
+
+import { ChatView } from './chat.js';
+import { toast } from './dialog.js';
+import { Connection } from './connection.js';
+import { fill, h } from './dom.js';
+import { Files } from './files.js';
+import { Inbox } from './inbox.js';
+import { errorText } from './returns.js';
+import { Store } from './store.js';
+
+const TOKEN_KEY = 'chatd.token';
+
+function takeToken() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fromLink = params.get('token');
+  if (fromLink) {
+    sessionStorage.setItem(TOKEN_KEY, fromLink);
+    params.delete('token');
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+const NAV = {
+  seller: ['Товары', 'Поставки', 'Цены и скидки', 'Аналитика', 'Маркетплейс'],
+  buyer: ['Чаты', 'Заказы', 'Возвраты'],
+  manager: ['Спорные заявки'],
+};
+
+const STATUS_TEXT = {
+  connecting: 'Подключение…',
+  offline: 'Нет соединения… Переподключаемся',
+  syncing: 'Соединение восстановлено, загружаем пропущенное…',
+};
+
+class App {
+  constructor(token) {
+    this.token = token;
+    this.store = new Store();
+    this.files = new Files(token);
+    this.marketplaceName = 'Wildberries';
+    this.conn = new Connection({
+      url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
+      token,
+      handlers: {
+        onWelcome: (welcome, { resumed }) => this.welcome(welcome, resumed),
+        onEvent: (event) => this.event(event),
+        onRead: (frame) => this.store.read(frame),
+        onSynced: () => this.synced(),
+        onReset: () => this.reset(),
+        onStatus: (status) => this.status(status),
+        onFatal: (message) => this.fatal(message),
+      },
+    });
+    this.inbox = new Inbox(this);
+    this.chatView = new ChatView(this);
+    this.banner = h('div.conn-banner', { role: 'status', hidden: true });
+    this.who = h('div.topbar-user');
+    this.brandName = h('span.brand-name', 'Партнёры');
+    this.nav = h('nav.topnav');
+    this.el = h('div.app',
+      h('header.topbar', h('div.brand', h('span.brand-mark', 'WB'), this.brandName), this.nav, this.who),
+      this.banner,
+      h('main.workspace', this.inbox.el, this.chatView.el));
+    this.store.addEventListener('change', (event) => this.changed(event.detail.chats));
+    this.refreshTimer = null;
+  }
+
+  start() {
+    document.body.replaceChildren(this.el);
+    this.status('connecting');
+    this.conn.start();
+  }
+
+  marketplace() {
+    return this.marketplaceName;
+  }
+
+  welcome(welcome, resumed) {
+    this.store.setUser(welcome.user);
+    document.body.dataset.role = welcome.user.role;
+    this.renderWho();
+    if (resumed) return;
+    this.inbox.load();
+    if (welcome.user.role === 'buyer') this.openFromLink();
+  }
+
+  /** Back after a disconnect with every missed event: read marks set meanwhile by other
+   * tabs are not events, so the counts come from the server again. */
+  synced() {
+    this.inbox.load();
+    this.chatView.markRead();
+  }
+
+  /** A buyer's link may name a shop (and an order): #shop=ID&order=ID opens that chat. */
+  async openFromLink() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const seller = params.get('shop');
+    if (!seller) return;
+    const frame = { type: 'open', seller };
+    if (params.get('order')) frame.order = params.get('order');
+    try {
+      const ack = await this.conn.request(frame);
+      history.replaceState(null, '', location.pathname + location.search);
+      await this.openChat(ack.chat);
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  renderWho() {
+    const user = this.store.user;
+    if (!user) return;
+    let shop = null;
+    if (user.role === 'seller') {
+      const any = this.store.sortedChats()[0];
+      shop = any ? any.seller.name : user.seller;
+    }
+    const roleText = { seller: 'Оператор магазина', buyer: 'Покупатель', manager: 'Менеджер' }[user.role];
+    this.brandName.textContent = { seller: 'Партнёры', buyer: 'Покупки', manager: 'Арбитраж' }[user.role] || '';
+    const nav = NAV[user.role] || [];
+    this.nav.replaceChildren(...nav.map((item, i) => h(`span.topnav-item${i === 0 ? '.active' : ''}`, item)));
+    fill(this.who,
+      shop ? h('span.who-shop', shop) : null,
+      h('span.who-name', user.name),
+      h('span.who-role', roleText || user.role));
+  }
+
+  event(event) {
+    if (event.author.role === 'system' && event.author.name) this.marketplaceName = event.author.name;
+    const known = this.store.chats.get(event.chat);
+    const fresh = this.store.event(event);
+    if (fresh && (!known || known.stub || !known.buyer)) this.refreshChats();
+  }
+
+  /** A chat we knew nothing about: its summary comes with the first page of chats. */
+  refreshChats() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.inbox.load(), 200);
+  }
+
+  reset() {
+    this.store.reset();
+    this.inbox.load();
+    this.chatView.reload();
+  }
+
+  changed(chatIds) {
+    this.inbox.render();
+    this.chatView.update(chatIds);
+    if (this.store.role === 'seller') this.renderWho();
+  }
+
+  /** Opens a chat, and scrolls to `seq` when given (a search hit). */
+  async openChat(chatId, seq) {
+    await this.chatView.open(chatId);
+    if (seq) await this.chatView.jumpTo(seq);
+  }
+
+  refresh(chatId) {
+    this.chatView.update([chatId]);
+  }
+
+  status(status) {
+    document.body.dataset.connection = status;
+    const text = STATUS_TEXT[status];
+    this.banner.hidden = !text;
+    if (text) this.banner.textContent = text;
+  }
+
+  fatal(message) {
+    this.banner.hidden = false;
+    this.banner.classList.add('fatal');
+    this.banner.textContent = `${message === 'Сессия истекла' ? 'Сессия истекла' : 'Вход не выполнен'}. ` +
+      'Откройте ссылку для входа ещё раз.';
+    sessionStorage.removeItem(TOKEN_KEY);
+  }
+}
+
+function loginScreen() {
+  document.body.replaceChildren(h('div.login',
+    h('div.brand', h('span.brand-mark', 'WB'), h('span.brand-name', 'Партнёры')),
+    h('h1', 'Чат с покупателями'),
+    h('p', 'Откройте ссылку для входа: её печатает «chatd serve --dev» (…/#token=…).')));
+}
+
+const token = takeToken();
+if (token) {
+  const app = new App(token);
+  window.chatd = app; // for the browser console
+  app.start();
+} else {
+  loginScreen();
+}

@@ -1,0 +1,626 @@
+// The open chat: header (search, «Вложения», ⋮), the product card and messages with date
+// separators, service messages, the return controls, and the composer.
+
+import { AttachmentsPanel, fileChip, imageThumb } from './attachments.js';
+import { ask, toast } from './dialog.js';
+import { fill, h, highlighted, icon, matchRanges } from './dom.js';
+import { codePointSpans, dayKey, formatDay, formatTime } from './format.js';
+import {
+  buyerMayRequest, disputeButton, errorText, initiateButton, isAgreeing, isChoosingMode,
+  managerButtons, productCard, returnButton, shopClaimButtons, shopMenuItems,
+} from './returns.js';
+import { sideOf } from './store.js';
+
+const PAGE = 50;
+const OLDER_PAGE = 100;
+
+export const RULES = [
+  'Отвечать на обращения Покупателей следует аргументированно, в полном объеме и в соответствии ' +
+    'с этикетом делового письма.',
+  'Ответ необходимо дать в течение 10 дней с момента появления претензии или обращения в ЛК ' +
+    'Продавца на Портале.',
+  'В данных чатах запрещено приглашать покупателя перейти на другую площадку, социальную сеть или ' +
+    'мессенджер. Нельзя обмениваться контактами с покупателем, игнорировать обращения и ' +
+    'распространять персональные данные Покупателя.',
+  'Необходимо давать корректные и своевременные ответы.',
+  'Если вопрос касается условий работы площадки, сообщите покупателю, что он может обратиться в ' +
+    'поддержку клиентского сервиса WB.',
+];
+
+export function showRules() {
+  return ask({
+    title: 'Правила оформления ответов',
+    className: 'rules-dialog',
+    body: [h('ul.rules', RULES.map((rule) => h('li', rule)))],
+    buttons: [{ label: 'Понятно', value: null, kind: 'primary' }],
+  });
+}
+
+function newNonce() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class ChatView {
+  constructor(app) {
+    this.app = app;
+    this.chatId = null;
+    this.nodes = new Map(); // seq -> {key, el}: rendered events are reused
+    this.drafts = new Map(); // chat -> {text, pending, nonce}
+    this.loadingOlder = false;
+    this.stickToBottom = true;
+    this.searchOpen = false;
+    this.panel = new AttachmentsPanel(app);
+    this.el = h('section.chat-pane');
+    this.renderPlaceholder();
+    document.addEventListener('visibilitychange', () => {
+      this.app.store.viewing = this.visibleChat();
+      this.markRead();
+    });
+    document.addEventListener('click', (event) => {
+      if (this.menu && !this.menu.contains(event.target) && !event.target.closest('.menu-btn')) {
+        this.closeMenu();
+      }
+    });
+  }
+
+  get store() {
+    return this.app.store;
+  }
+
+  get chat() {
+    return this.chatId ? this.store.chat(this.chatId) : null;
+  }
+
+  visibleChat() {
+    return document.visibilityState === 'visible' ? this.chatId : null;
+  }
+
+  renderPlaceholder() {
+    fill(this.el, h('div.placeholder',
+      h('div.placeholder-art', icon('search')),
+      h('div.placeholder-text', 'Выберите диалог в списке слева')));
+  }
+
+  /** Shows a chat; loads its newest events when they are not here yet. */
+  async open(chatId) {
+    if (chatId === this.chatId) return;
+    this.saveDraft();
+    this.chatId = chatId;
+    this.store.viewing = this.visibleChat();
+    this.nodes.clear();
+    this.stickToBottom = true;
+    this.searchOpen = false;
+    this.closeMenu();
+    this.build();
+    this.render();
+    this.app.inbox.render();
+    const chat = this.chat;
+    const loads = [];
+    if (!chat.loaded) loads.push(this.loadNewest());
+    if (this.store.role === 'manager') loads.push(this.loadOrders());
+    if (this.panel.isOpen) this.panel.open(chatId);
+    await Promise.all(loads);
+  }
+
+  /** Everything was forgotten (bad cursor): load the open chat again. */
+  reload() {
+    if (!this.chatId) return;
+    this.nodes.clear();
+    this.loadNewest();
+    if (this.store.role === 'manager') this.loadOrders();
+    if (this.panel.isOpen) this.panel.load();
+  }
+
+  async loadNewest() {
+    const chatId = this.chatId;
+    try {
+      const page = await this.app.conn.request({ type: 'history', chat: chatId, limit: PAGE });
+      this.store.history(chatId, page.events, page.more, undefined);
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  async loadOlder(limit = PAGE) {
+    const chat = this.chat;
+    if (!chat || !chat.more || this.loadingOlder) return false;
+    this.loadingOlder = true;
+    try {
+      const before = this.store.oldestSeq(chat);
+      const page = await this.app.conn.request({ type: 'history', chat: chat.id, before, limit });
+      this.store.history(chat.id, page.events, page.more, before);
+      return true;
+    } catch (error) {
+      toast(errorText(error), 'error');
+      return false;
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  async loadOrders() {
+    try {
+      const answer = await this.app.conn.request({ type: 'attachments', chat: this.chatId });
+      this.store.attachments(answer);
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  /** Scrolls to an event (from a search hit), loading older pages until it is here. */
+  async jumpTo(seq) {
+    const chat = this.chat;
+    if (!chat) return;
+    if (!chat.loaded) await this.loadNewest();
+    while (!chat.events.has(seq) && chat.more) {
+      if (!(await this.loadOlder(OLDER_PAGE))) break;
+    }
+    this.renderMessages();
+    const target = this.messages.querySelector(`[data-seq="${seq}"]`);
+    if (!target) return;
+    this.stickToBottom = false;
+    target.scrollIntoView({ block: 'center' });
+    target.classList.add('flash');
+    setTimeout(() => target.classList.remove('flash'), 2500);
+  }
+
+  // ---- layout ----------------------------------------------------------------------------------
+
+  build() {
+    this.header = h('header.chat-head');
+    this.searchBar = h('div.chat-search', { hidden: true });
+    this.claimsBar = h('div.claims-bar', { hidden: true });
+    this.messages = h('div.messages', { role: 'log', 'aria-live': 'polite' });
+    this.messages.addEventListener('scroll', () => this.onScroll());
+    this.messages.addEventListener('load', () => {
+      if (this.stickToBottom) this.scrollToBottom();
+    }, true);
+    this.composer = this.store.side ? this.buildComposer() : h('div.readonly-note',
+      'Менеджер видит переписку с момента спора и принимает решение по заявке.');
+    fill(this.el,
+      h('div.chat-main', this.header, this.searchBar, this.claimsBar, this.messages, this.composer),
+      this.panel.el,
+    );
+  }
+
+  render() {
+    if (!this.chatId) return;
+    this.renderHeader();
+    this.renderClaimsBar();
+    this.renderMessages();
+  }
+
+  /** The store changed these chats. */
+  update(chatIds) {
+    if (!this.chatId || !chatIds.includes(this.chatId)) return;
+    this.render();
+    this.markRead();
+    this.panel.chatChanged(this.chatId);
+  }
+
+  counterpart(chat) {
+    const role = this.store.role;
+    if (role === 'seller') return chat.buyer?.name || '';
+    if (role === 'buyer') return chat.seller?.name || '';
+    return `${chat.buyer?.name || ''} — ${chat.seller?.name || ''}`;
+  }
+
+  renderHeader() {
+    const chat = this.chat;
+    const due = this.store.role === 'seller' && chat.replyDue ? this.replyDue(chat.replyDue) : null;
+    fill(this.header,
+      h('div.chat-title',
+        h('span.chat-name', this.counterpart(chat)),
+        this.store.role === 'buyer' ? h('span.chat-sub', 'Продавец') : null,
+        due),
+      h('div.head-actions',
+        h('button.icon-btn.search-btn', {
+          type: 'button', title: 'Поиск по чату', 'aria-label': 'Поиск по чату',
+          onclick: () => this.toggleSearch(),
+        }, icon('search')),
+        h('button.btn.btn-plain.attachments-btn', {
+          type: 'button', onclick: () => (this.panel.isOpen ? this.panel.close() : this.panel.open(this.chatId)),
+        }, icon('attach'), 'Вложения'),
+        h('button.icon-btn.menu-btn', {
+          type: 'button', title: 'Ещё', 'aria-label': 'Ещё', onclick: (event) => this.toggleMenu(event),
+        }, icon('more'))),
+    );
+  }
+
+  replyDue(due) {
+    const overdue = Date.parse(due) < Date.now();
+    return h(`div.reply-due${overdue ? '.overdue' : ''}`, { title: 'Срок ответа: 10 дней с обращения' },
+      `Ответить до ${formatDay(due)}, ${formatTime(due)}`, overdue ? ' — срок истёк' : '');
+  }
+
+  toggleMenu(event) {
+    event.stopPropagation();
+    if (this.menu) {
+      this.closeMenu();
+      return;
+    }
+    const items = [];
+    if (this.store.role === 'seller') items.push(...shopMenuItems(this.app, this.chat));
+    items.push({ label: 'Вложения', action: () => this.panel.open(this.chatId) });
+    items.push({ label: 'Поиск по чату', action: () => this.toggleSearch(true) });
+    if (this.store.role === 'seller') items.push({ label: 'Правила оформления ответов', action: showRules });
+    this.menu = h('div.menu-popup', { role: 'menu' }, items.map((item) =>
+      h('button.menu-item', {
+        type: 'button',
+        role: 'menuitem',
+        onclick: () => {
+          this.closeMenu();
+          item.action();
+        },
+      }, item.label)));
+    this.header.append(this.menu);
+  }
+
+  closeMenu() {
+    this.menu?.remove();
+    this.menu = null;
+  }
+
+  // ---- search in the history -----------------------------------------------------------------
+
+  toggleSearch(open = !this.searchOpen) {
+    this.searchOpen = open;
+    this.searchBar.hidden = !open;
+    if (!open) return;
+    const input = h('input.search-input', { type: 'search', placeholder: 'Поиск по чату', 'aria-label': 'Поиск по чату' });
+    const results = h('div.search-results');
+    let timer = null;
+    input.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.search(input.value, results), 300);
+    });
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        clearTimeout(timer);
+        this.search(input.value, results);
+      }
+      if (event.key === 'Escape') this.toggleSearch(false);
+    });
+    this.searchBar.replaceChildren(h('div.search-row', icon('search'), input,
+      h('button.icon-btn', { type: 'button', 'aria-label': 'Закрыть поиск', onclick: () => this.toggleSearch(false) }, icon('close'))),
+    results);
+    input.focus();
+  }
+
+  async search(query, results) {
+    const q = query.trim();
+    if (q.length < 2) {
+      results.replaceChildren();
+      return;
+    }
+    try {
+      const answer = await this.app.conn.request({ type: 'search', q, chat: this.chatId });
+      if (!answer.events.length) {
+        results.replaceChildren(h('div.muted.search-empty', 'Ничего не найдено'));
+        return;
+      }
+      results.replaceChildren(...answer.events.map((event) => searchHit(event, q, () => this.jumpTo(event.seq))));
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  // ---- the manager's claims ------------------------------------------------------------------
+
+  renderClaimsBar() {
+    if (this.store.role !== 'manager') return;
+    const chat = this.chat;
+    const cards = [];
+    for (const claim of chat.claims.values()) {
+      const order = chat.orders.get(claim.order);
+      if (!order || claim.state === 'awaiting_buyer' || claim.state === 'requested') continue;
+      const actions = claim.state === 'disputed' ? managerButtons(this.app, chat, claim.claim) : [];
+      cards.push(productCard(order, { state: claim.state, actions }));
+    }
+    this.claimsBar.hidden = !cards.length;
+    this.claimsBar.replaceChildren(h('div.claims-title', 'Заявки на возврат'), ...cards);
+  }
+
+  // ---- messages --------------------------------------------------------------------------------
+
+  renderMessages() {
+    const chat = this.chat;
+    const box = this.messages;
+    const before = { height: box.scrollHeight, top: box.scrollTop, first: box.querySelector('[data-seq]')?.dataset.seq };
+    const events = this.store.sortedEvents(chat);
+    const latestCard = new Map(); // order id -> seq of the last event that shows its card
+    for (const event of events) {
+      const order = event.data?.order;
+      if (order && typeof order === 'object') latestCard.set(order.id, event.seq);
+    }
+    const children = [];
+    if (chat.more && chat.loaded) {
+      children.push(h('button.btn.btn-link.load-older', { type: 'button', onclick: () => this.loadOlder() },
+        'Показать более ранние сообщения'));
+    }
+    if (!chat.loaded && !events.length) children.push(h('div.muted.loading', 'Загрузка…'));
+    let day = null;
+    for (const event of events) {
+      const key = dayKey(event.at);
+      if (key !== day) {
+        children.push(h('div.day-sep', h('span', formatDay(event.at))));
+        day = key;
+      }
+      const renderKey = this.renderKey(chat, event, latestCard);
+      let cached = this.nodes.get(event.seq);
+      if (!cached || cached.key !== renderKey) {
+        cached = { key: renderKey, el: this.renderEvent(chat, event, latestCard) };
+        this.nodes.set(event.seq, cached);
+      }
+      if (cached.el) children.push(cached.el);
+    }
+    box.replaceChildren(...children);
+    const first = box.querySelector('[data-seq]')?.dataset.seq;
+    if (this.stickToBottom) {
+      this.scrollToBottom();
+    } else if (before.first && first !== before.first) {
+      box.scrollTop = box.scrollHeight - before.height + before.top;
+    }
+  }
+
+  scrollToBottom() {
+    this.messages.scrollTop = this.messages.scrollHeight;
+  }
+
+  onScroll() {
+    const box = this.messages;
+    this.stickToBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    if (box.scrollTop < 40 && this.chat?.more && this.chat.loaded) this.loadOlder();
+  }
+
+  claimOf(chat, event) {
+    const data = event.data || {};
+    if (data.claim) return chat.claims.get(data.claim) || null;
+    if (data.order && typeof data.order === 'object') return this.store.claimOfOrder(chat, data.order.id);
+    return null;
+  }
+
+  renderKey(chat, event, latestCard) {
+    const claim = this.claimOf(chat, event);
+    const order = event.data?.order;
+    return [
+      claim ? claim.state : '',
+      claim ? isAgreeing(claim.claim) : '',
+      claim ? isChoosingMode(claim.claim) : '',
+      order && typeof order === 'object' ? latestCard.get(order.id) === event.seq : '',
+    ].join('|');
+  }
+
+  renderEvent(chat, event, latestCard) {
+    const data = event.data || {};
+    const order = data.order && typeof data.order === 'object' ? data.order : null;
+    const claim = this.claimOf(chat, event);
+    const isLatest = order ? latestCard.get(order.id) === event.seq : false;
+    const mine = this.store.side ? sideOf(event.author) === this.store.side : sideOf(event.author) === 'seller';
+    const wrap = (...children) => h(`div.event.kind-${event.kind.replace('.', '-')}${mine ? '.mine' : ''}`,
+      { dataset: { seq: String(event.seq), kind: event.kind } }, children);
+    switch (event.kind) {
+      case 'chat.opened':
+        return order && isLatest ? wrap(this.card(chat, event, order, claim, isLatest)) : null;
+      case 'message':
+        return wrap(this.bubble(event));
+      case 'return.requested':
+        return wrap(this.card(chat, event, order, claim, isLatest), this.bubble(event));
+      case 'return.initiated':
+        return wrap(this.service(event), order ? this.card(chat, event, order, claim, isLatest) : null);
+      case 'return.rejected': {
+        const extra = this.store.role === 'buyer' && claim && claim.state === 'rejected'
+          ? h('div.service-actions', disputeButton(this.app, chat, claim.claim)) : null;
+        return wrap(this.service(event, extra));
+      }
+      default:
+        return event.text ? wrap(this.service(event)) : null;
+    }
+  }
+
+  card(chat, event, order, claim, isLatest) {
+    const role = this.store.role;
+    const actions = [];
+    if (role === 'seller') {
+      if (claim && claim.state === 'requested' && event.kind === 'return.requested') {
+        actions.push(...shopClaimButtons(this.app, chat, claim.claim));
+      } else if (!claim && order.received_at && isLatest) {
+        actions.push(initiateButton(this.app, chat, order));
+      }
+    } else if (role === 'buyer' && isLatest && buyerMayRequest(chat, order, claim)) {
+      actions.push(returnButton(this.app, chat, order));
+    }
+    const state = claim && (event.kind !== 'chat.opened' || isLatest) ? claim.state : null;
+    return productCard(order, { state, actions });
+  }
+
+  authorLabel(event) {
+    const author = event.author;
+    if (author.role === 'seller' && author.operator && this.store.role !== 'buyer') {
+      return `${author.name} · ${author.operator.name}`;
+    }
+    return author.name;
+  }
+
+  bubble(event) {
+    const side = sideOf(event.author);
+    const mine = this.store.side ? side === this.store.side : side === 'seller';
+    const attachments = event.data?.attachments || [];
+    const photos = attachments.filter((a) => a.mime.startsWith('image/'));
+    const files = attachments.filter((a) => !a.mime.startsWith('image/'));
+    return h(`div.msg.${mine ? 'mine' : 'theirs'}`,
+      h('div.msg-head', h('span.msg-author', this.authorLabel(event)), h('span.msg-time', formatTime(event.at))),
+      event.text ? h('div.msg-text', event.text) : null,
+      photos.length ? h('div.msg-photos', photos.map((p) => imageThumb(this.app.files, p))) : null,
+      files.length ? h('div.msg-files', files.map((f) => fileChip(this.app.files, f))) : null);
+  }
+
+  service(event, extra = null) {
+    return h('div.service',
+      h('div.service-head', h('span.service-author', event.author.name || this.app.marketplace()),
+        h('span.msg-time', formatTime(event.at))),
+      h('div.service-text', event.text || ''),
+      extra);
+  }
+
+  // ---- read marks ------------------------------------------------------------------------------
+
+  markRead() {
+    const chat = this.chat;
+    if (!chat || !this.store.side || document.visibilityState !== 'visible') return;
+    const last = this.store.lastSeq(chat);
+    if (last > chat.readSent && chat.loaded && this.app.conn.ready) {
+      this.app.conn.notify({ type: 'read', chat: chat.id, seq: last });
+      chat.readSent = last;
+    }
+    if (chat.unread) {
+      chat.unread = 0;
+      this.store.changed(chat.id);
+    }
+  }
+
+  // ---- the composer ----------------------------------------------------------------------------
+
+  draft() {
+    if (!this.drafts.has(this.chatId)) this.drafts.set(this.chatId, { text: '', pending: [], nonce: null });
+    return this.drafts.get(this.chatId);
+  }
+
+  saveDraft() {
+    if (this.chatId && this.textarea) this.draft().text = this.textarea.value;
+  }
+
+  buildComposer() {
+    const draft = this.draft();
+    this.refusal = h('div.refusal', { hidden: true, role: 'alert' });
+    this.pendingBox = h('div.pending-files');
+    this.fileInput = h('input', {
+      type: 'file', hidden: true, multiple: true, accept: 'image/jpeg,image/png,application/pdf',
+      onchange: () => {
+        for (const file of this.fileInput.files) this.upload(file);
+        this.fileInput.value = '';
+      },
+    });
+    this.textarea = h('textarea.composer-input', {
+      placeholder: 'Ваш комментарий', rows: 2, maxlength: 1000, 'aria-label': 'Ваш комментарий',
+    });
+    this.textarea.value = draft.text;
+    this.textarea.addEventListener('input', () => {
+      const current = this.draft();
+      current.text = this.textarea.value;
+      current.nonce = null; // an edited message is a new message
+    });
+    this.textarea.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+    this.sendButton = h('button.btn.btn-primary.send-btn', { type: 'button', onclick: () => this.send() }, 'Отправить');
+    const composer = h('div.composer',
+      this.refusal,
+      this.pendingBox,
+      h('div.composer-row',
+        h('button.icon-btn.attach-btn', {
+          type: 'button', title: 'Прикрепить фото или документ', 'aria-label': 'Прикрепить фото или документ',
+          onclick: () => this.fileInput.click(),
+        }, icon('clip')),
+        this.fileInput,
+        this.textarea,
+        this.sendButton),
+      this.store.role === 'seller'
+        ? h('div.composer-foot', h('button.btn.btn-link.rules-link', { type: 'button', onclick: showRules }, 'Правила оформления ответов'))
+        : null);
+    this.renderPending();
+    return composer;
+  }
+
+  async upload(file) {
+    const chatId = this.chatId;
+    const draft = this.draft();
+    const item = { name: file.name, status: 'uploading', file: null };
+    draft.pending.push(item);
+    draft.nonce = null;
+    this.renderPending();
+    try {
+      item.file = await this.app.files.upload(file);
+      item.status = 'done';
+    } catch (error) {
+      item.status = 'error';
+      toast(`${file.name}: ${errorText(error)}`, 'error');
+      draft.pending.splice(draft.pending.indexOf(item), 1);
+    }
+    if (this.chatId === chatId) this.renderPending();
+  }
+
+  renderPending() {
+    if (!this.pendingBox) return;
+    const draft = this.draft();
+    this.pendingBox.replaceChildren(...draft.pending.map((item) =>
+      h(`div.pending-file.${item.status}`, icon('file'), h('span', item.name),
+        item.status === 'uploading' ? h('span.muted', ' загрузка…') : null,
+        h('button.icon-btn.remove-file', {
+          type: 'button', 'aria-label': `Убрать ${item.name}`,
+          onclick: () => {
+            draft.pending.splice(draft.pending.indexOf(item), 1);
+            draft.nonce = null;
+            this.renderPending();
+          },
+        }, icon('close')))));
+    this.sendButton.disabled = draft.pending.some((item) => item.status === 'uploading');
+  }
+
+  async send() {
+    const chatId = this.chatId;
+    const draft = this.draft();
+    const text = this.textarea.value;
+    const attachments = draft.pending.filter((item) => item.status === 'done').map((item) => item.file.id);
+    if (draft.pending.some((item) => item.status === 'uploading')) return;
+    if (!text.trim() && !attachments.length) return;
+    if (!draft.nonce) draft.nonce = newNonce();
+    this.sendButton.disabled = true;
+    try {
+      const frame = { type: 'send', chat: chatId, text, nonce: draft.nonce };
+      if (attachments.length) frame.attachments = attachments;
+      await this.app.conn.request(frame);
+      this.drafts.delete(chatId);
+      if (this.chatId === chatId) {
+        this.textarea.value = '';
+        this.refusal.hidden = true;
+        this.stickToBottom = true;
+        this.scrollToBottom();
+        this.renderPending();
+      }
+    } catch (error) {
+      if (this.chatId !== chatId) return;
+      if (error.code === 'contacts_forbidden') this.showRefusal(text, error.details?.spans || []);
+      else toast(errorText(error), 'error');
+    } finally {
+      this.sendButton.disabled = false;
+    }
+  }
+
+  showRefusal(text, spans) {
+    const ranges = codePointSpans(text, spans);
+    fill(this.refusal,
+      h('div.refusal-title', 'Сообщение не отправлено: в чате нельзя обмениваться контактами и ' +
+        'приглашать на другие площадки или в мессенджеры. Уберите выделенное.'),
+      h('div.refusal-text', highlighted(text, ranges)),
+      this.store.role === 'seller'
+        ? h('button.btn.btn-link', { type: 'button', onclick: showRules }, 'Правила оформления ответов') : null,
+      h('button.icon-btn.refusal-close', { type: 'button', 'aria-label': 'Скрыть', onclick: () => { this.refusal.hidden = true; } }, icon('close')),
+    );
+    this.refusal.hidden = false;
+  }
+}
+
+function searchHit(event, query, onclick) {
+  const text = event.text || '';
+  return h('button.search-hit', { type: 'button', onclick, dataset: { seq: String(event.seq) } },
+    h('div.hit-head', h('span.hit-author', event.author.name),
+      h('span.hit-date', `${formatDay(event.at)}, ${formatTime(event.at)}`)),
+    h('div.hit-text', highlighted(text, matchRanges(text, query))));
+}
+
+export { searchHit };

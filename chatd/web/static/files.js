@@ -1,0 +1,74 @@
+// Files: uploads (POST /api/v1/files) and downloads with the Bearer token, shown through
+// blob URLs (a plain <img src> cannot carry the token).
+
+import { ChatdError } from './connection.js';
+
+export const MAX_FILE_BYTES = 5 * 1024 * 1024;
+export const ACCEPTED_TYPES = ['image/jpeg', 'image/png', 'application/pdf'];
+
+export class Files {
+  constructor(token) {
+    this.token = token;
+    this.blobs = new Map(); // file id -> Promise<blob URL>
+  }
+
+  headers() {
+    return { Authorization: `Bearer ${this.token}` };
+  }
+
+  /** A blob URL for the file, fetched once per page. */
+  url(id) {
+    if (!this.blobs.has(id)) {
+      const loading = fetch(`/api/v1/files/${encodeURIComponent(id)}`, { headers: this.headers() })
+        .then(async (response) => {
+          if (!response.ok) throw await errorOf(response);
+          return URL.createObjectURL(await response.blob());
+        });
+      loading.catch(() => this.blobs.delete(id));
+      this.blobs.set(id, loading);
+    }
+    return this.blobs.get(id);
+  }
+
+  /** Uploads one file; resolves with {id, name, mime, size, sha256}. */
+  async upload(file) {
+    if (file.type && !ACCEPTED_TYPES.includes(file.type)) {
+      throw new ChatdError('bad_frame', 'Можно прикрепить фото (JPEG, PNG) или документ PDF');
+    }
+    if (file.size > MAX_FILE_BYTES) {
+      throw new ChatdError('too_large', 'Файл больше 5 МБ');
+    }
+    const body = new FormData();
+    body.append('file', file, file.name);
+    let response;
+    try {
+      response = await fetch('/api/v1/files', { method: 'POST', headers: this.headers(), body });
+    } catch {
+      throw new ChatdError('unavailable', 'Нет соединения с сервером');
+    }
+    if (!response.ok) throw await errorOf(response);
+    return response.json();
+  }
+
+  /** Saves the file under its name. */
+  async download(id, name) {
+    const url = await this.url(id);
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = name;
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }
+}
+
+async function errorOf(response) {
+  try {
+    const body = await response.json();
+    if (body && body.error) return new ChatdError(body.error.code, body.error.message, body.error.details);
+  } catch {
+    // not JSON
+  }
+  if (response.status === 413) return new ChatdError('too_large', 'Файл больше 5 МБ');
+  return new ChatdError('internal', `Ошибка ${response.status}`);
+}

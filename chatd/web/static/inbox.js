@@ -1,0 +1,157 @@
+// The chat list on the left: name, date of the last message, unread count on an orange
+// badge, and the search box (names here, words across every chat from the server).
+
+import { toast } from './dialog.js';
+import { h, icon } from './dom.js';
+import { formatShortDate } from './format.js';
+import { errorText } from './returns.js';
+import { searchHit } from './chat.js';
+
+const KIND_SNIPPETS = {
+  'chat.opened': 'Чат открыт',
+};
+
+const TITLES = {
+  seller: 'Чат с покупателями',
+  buyer: 'Чаты с продавцами',
+  manager: 'Спорные заявки',
+};
+
+export class Inbox {
+  constructor(app) {
+    this.app = app;
+    this.query = '';
+    this.hits = null; // search results from the server, or null
+    this.loadingPage = false;
+    this.list = h('ul.chat-list', { role: 'listbox', 'aria-label': 'Диалоги' });
+    this.list.addEventListener('scroll', () => {
+      const list = this.list;
+      if (list.scrollHeight - list.scrollTop - list.clientHeight < 60) this.loadMore();
+    });
+    this.hitsBox = h('div.search-hits', { hidden: true });
+    this.input = h('input.inbox-search-input', { type: 'search', placeholder: 'Поиск', 'aria-label': 'Поиск' });
+    let timer = null;
+    this.input.addEventListener('input', () => {
+      this.query = this.input.value.trim();
+      this.render();
+      clearTimeout(timer);
+      timer = setTimeout(() => this.searchMessages(), 350);
+    });
+    this.title = h('h2.inbox-title');
+    this.el = h('aside.inbox',
+      this.title,
+      h('div.inbox-search', icon('search'), this.input),
+      this.list,
+      this.hitsBox);
+  }
+
+  get store() {
+    return this.app.store;
+  }
+
+  /** The first page of chats (again, after a reset). */
+  async load() {
+    try {
+      const page = await this.app.conn.request({ type: 'chats', limit: 50 });
+      for (const summary of page.chats) this.store.summary(summary);
+      this.store.nextPage = page.before;
+      this.loaded = true;
+      this.render();
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  async loadMore() {
+    if (!this.store.nextPage || this.loadingPage) return;
+    this.loadingPage = true;
+    try {
+      const page = await this.app.conn.request({ type: 'chats', before: this.store.nextPage, limit: 50 });
+      for (const summary of page.chats) this.store.summary(summary);
+      this.store.nextPage = page.before;
+    } catch (error) {
+      toast(errorText(error), 'error');
+    } finally {
+      this.loadingPage = false;
+    }
+  }
+
+  title_() {
+    return TITLES[this.store.role] || 'Чаты';
+  }
+
+  name(chat) {
+    const role = this.store.role;
+    if (role === 'seller') return chat.buyer.name;
+    if (role === 'buyer') return chat.seller.name;
+    return `${chat.buyer.name} — ${chat.seller.name}`;
+  }
+
+  snippet(chat) {
+    const last = chat.last;
+    if (!last) return '';
+    if (last.text) return last.text;
+    if (last.data?.attachments?.length) return `Вложение: ${last.data.attachments.map((a) => a.name).join(', ')}`;
+    return KIND_SNIPPETS[last.kind] || '';
+  }
+
+  render() {
+    this.title.textContent = this.title_();
+    const query = this.query.toLocaleLowerCase('ru-RU');
+    const chats = this.store.sortedChats().filter((chat) =>
+      !query || this.name(chat).toLocaleLowerCase('ru-RU').includes(query));
+    const current = this.app.chatView.chatId;
+    const items = chats.map((chat) => h(`li.chat-item${chat.id === current ? '.active' : ''}`, {
+      role: 'option',
+      'aria-selected': String(chat.id === current),
+      dataset: { chat: chat.id },
+      onclick: () => this.app.openChat(chat.id),
+    },
+    h('div.chat-row',
+      h('span.chat-item-name', this.name(chat)),
+      h('span.chat-item-date', chat.last ? formatShortDate(chat.last.at) : '')),
+    h('div.chat-row',
+      h('span.chat-item-snippet', this.snippet(chat)),
+      chat.unread > 0 ? h('span.badge', { 'aria-label': `Непрочитанных: ${chat.unread}` }, String(chat.unread)) : null)));
+    if (!items.length) {
+      const none = this.store.role === 'manager' ? 'Спорных заявок нет' : 'Диалогов пока нет';
+      items.push(h('li.chat-empty', this.loaded ? (query ? 'Никого не найдено' : none) : 'Загрузка…'));
+    }
+    this.list.replaceChildren(...items);
+    if (this.loaded) this.list.dataset.loaded = 'true';
+    this.renderHits();
+  }
+
+  async searchMessages() {
+    const q = this.query;
+    if (q.length < 2) {
+      this.hits = null;
+      this.renderHits();
+      return;
+    }
+    try {
+      const answer = await this.app.conn.request({ type: 'search', q });
+      if (q !== this.query) return;
+      this.hits = answer.events;
+      this.renderHits();
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  renderHits() {
+    const hits = this.query.length >= 2 ? this.hits : null;
+    this.hitsBox.hidden = !hits;
+    this.el.classList.toggle('searching', Boolean(hits));
+    if (!hits) return;
+    this.hitsBox.replaceChildren(
+      h('div.hits-title', 'Найдено в сообщениях'),
+      ...(hits.length ? hits.map((event) => {
+        const chat = this.store.chats.get(event.chat);
+        const hit = searchHit(event, this.query, () => this.app.openChat(event.chat, event.seq));
+        if (chat?.buyer && this.name(chat) !== event.author.name) hit.prepend(h('div.hit-chat', this.name(chat)));
+        return hit;
+      }) : [h('div.muted.search-empty', 'Ничего не найдено')]),
+    );
+  }
+}
