@@ -111,7 +111,20 @@ CARDIGAN = OrderCard(
     purchased_at=_at("2023-02-20T10:00:00"),
     received_at=_at("2023-02-24T15:00:00"),
 )
-ORDERS = (SKIRT, FILM, JEANS, SHIPPING, CARDIGAN)
+BELT = OrderCard(
+    id="order-vladislav",
+    buyer=VLADISLAV,
+    seller=SHOP,
+    article="161203554",
+    name="Ремень кожаный",
+    brand="SK - Line",
+    color="коричневый",
+    price=Money(value=99000, currency="RUB"),
+    purchased_at=_at("2023-02-10T10:00:00"),
+    received_at=_at("2023-02-14T18:00:00"),
+    non_returnable=False,
+)
+ORDERS = (SKIRT, FILM, JEANS, SHIPPING, CARDIGAN, BELT)
 
 
 @dataclass
