@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install
+.PHONY: run test lint install system-deps
 
 install: $(VENV)/.installed
 
@@ -21,5 +21,8 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+system-deps:
+	scripts/system-deps
+
+test: lint system-deps
 	$(BIN)/pytest

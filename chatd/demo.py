@@ -31,7 +31,8 @@ TIMUR = Party(id="buyer-timur", name="Тимур")
 SVETLANA = Party(id="buyer-svetlana", name="Светлана")
 VLADISLAV = Party(id="buyer-vladislav", name="Владислав")
 IVANOV = Party(id="buyer-ivanov", name="Иванов Иван Иванович")
-BUYERS = (LYUDA, TIMUR, SVETLANA, VLADISLAV, IVANOV)
+MARINA = Party(id="buyer-marina", name="Марина")
+BUYERS = (LYUDA, TIMUR, SVETLANA, VLADISLAV, IVANOV, MARINA)
 
 
 def _at(text: str) -> datetime:
@@ -124,7 +125,20 @@ BELT = OrderCard(
     received_at=_at("2023-02-14T18:00:00"),
     non_returnable=False,
 )
-ORDERS = (SKIRT, FILM, JEANS, SHIPPING, CARDIGAN, BELT)
+SCARF = OrderCard(
+    id="order-marina",
+    buyer=MARINA,
+    seller=SHOP,
+    article="149870021",
+    name="Платок шёлковый",
+    brand="SK - Line",
+    color="изумрудный",
+    price=Money(value=159000, currency="RUB"),
+    purchased_at=_at("2023-02-25T09:00:00"),
+    received_at=_at("2023-03-01T13:00:00"),
+    non_returnable=False,
+)
+ORDERS = (SKIRT, FILM, JEANS, SHIPPING, CARDIGAN, BELT, SCARF)
 
 
 @dataclass
@@ -205,6 +219,27 @@ async def load_demo(store: EventStore, rules: Rules) -> bool:
         "Здравствуйте! Возместите деньги, джинсы бракованные.",
     )
 
+    # Марина: a refusal she disputed, waiting for the marketplace's manager.
+    await open_chat(MARINA, "2023-03-16T09:30:00", SCARF.id)
+    await say(
+        buyer_actor(MARINA),
+        MARINA,
+        "2023-03-16T09:30:00",
+        "Здравствуйте! Платок пришёл с затяжками, прикладываю описание.",
+    )
+    marina_chat = chat_id(MARINA.id, SHOP.id)
+    clock.now = _at("2023-03-16T09:32:00")
+    _check(await service.request_return(buyer_actor(MARINA), marina_chat, SCARF.id), "scarf")
+    clock.now = _at("2023-03-16T14:05:00")
+    scarf_claim = claim_id(SCARF.id)
+    _check(
+        await service.reject_return(cmd.RejectReturn(actor=SECOND_OPERATOR, claim=scarf_claim)),
+        "scarf refusal",
+    )
+    clock.now = _at("2023-03-17T08:15:00")
+    dispute = cmd.DisputeReturn(actor=buyer_actor(MARINA), claim=scarf_claim)
+    _check(await service.dispute_return(dispute), "scarf dispute")
+
     # Тимур: the screen film refused (the portal's refusal example), the skirt awaiting the
     # shop's decision with the approve and refuse buttons.
     await open_chat(TIMUR, "2023-09-01T12:38:00", FILM.id)
@@ -218,5 +253,16 @@ async def load_demo(store: EventStore, rules: Rules) -> bool:
     )
     clock.now = _at("2023-09-02T17:03:00")
     _check(await service.request_return(buyer_actor(TIMUR), timur_chat, SKIRT.id), "skirt request")
+    # What each side had read: the shop its own answers and what came before them.
+    marks = [
+        (SVETLANA, "seller", 3), (SVETLANA, "buyer", 3), (VLADISLAV, "seller", 3),
+        (VLADISLAV, "buyer", 3), (TIMUR, "seller", 3), (TIMUR, "buyer", 3),
+        (MARINA, "seller", 4), (MARINA, "buyer", 5),
+    ]  # fmt: skip
+    for party, side, seq in marks:
+        reader = OPERATOR if side == "seller" else buyer_actor(party)
+        rejection = await service.mark_read(reader, chat_id(party.id, SHOP.id), seq)
+        if rejection is not None:
+            raise DemoError(f"read mark: {rejection.message}")
     log.info("demo data loaded: %d orders, %d chats", len(ORDERS), len(BUYERS))
     return True

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 _card_decoder = msgspec.msgpack.Decoder(OrderCard)
 _MAX_RETRIES = 5
+T = TypeVar("T")
 SEARCH_LIMIT = 50
 
 
@@ -113,7 +114,7 @@ class _KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    async def run(self, key: str, work: Callable[[], Any]) -> Any:
+    async def run(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
         with self._count(key) as lock:
             async with lock:
                 return await work()
@@ -223,8 +224,7 @@ class ChatService:
                 return Done(chat, first.event.seq, self.cursor(first.pos), claim=claim)
             return Rejection(ErrorCode.CONFLICT, "the chat is too busy; try again")
 
-        result: Outcome = await self._locks.run(chat, attempt)
-        return result
+        return await self._locks.run(chat, attempt)
 
     async def _existing(self, chat: str) -> Done:
         first = await self.store.read_stream(chat, after=0, before=2)

@@ -2,9 +2,10 @@
 // separators, service messages, the return controls, and the composer.
 
 import { AttachmentsPanel, fileChip, imageThumb } from './attachments.js';
-import { ask, toast } from './dialog.js';
+import { Composer, showRules } from './composer.js';
+import { toast } from './dialog.js';
 import { fill, h, highlighted, icon, matchRanges } from './dom.js';
-import { codePointSpans, dayKey, formatDay, formatTime } from './format.js';
+import { dayKey, formatDay, formatTime } from './format.js';
 import {
   buyerMayRequest, disputeButton, errorText, initiateButton, isAgreeing, isChoosingMode,
   managerButtons, productCard, returnButton, shopClaimButtons, shopMenuItems,
@@ -14,39 +15,15 @@ import { sideOf } from './store.js';
 const PAGE = 50;
 const OLDER_PAGE = 100;
 
-export const RULES = [
-  'Отвечать на обращения Покупателей следует аргументированно, в полном объеме и в соответствии ' +
-    'с этикетом делового письма.',
-  'Ответ необходимо дать в течение 10 дней с момента появления претензии или обращения в ЛК ' +
-    'Продавца на Портале.',
-  'В данных чатах запрещено приглашать покупателя перейти на другую площадку, социальную сеть или ' +
-    'мессенджер. Нельзя обмениваться контактами с покупателем, игнорировать обращения и ' +
-    'распространять персональные данные Покупателя.',
-  'Необходимо давать корректные и своевременные ответы.',
-  'Если вопрос касается условий работы площадки, сообщите покупателю, что он может обратиться в ' +
-    'поддержку клиентского сервиса WB.',
-];
-
-export function showRules() {
-  return ask({
-    title: 'Правила оформления ответов',
-    className: 'rules-dialog',
-    body: [h('ul.rules', RULES.map((rule) => h('li', rule)))],
-    buttons: [{ label: 'Понятно', value: null, kind: 'primary' }],
-  });
-}
-
-function newNonce() {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 export class ChatView {
   constructor(app) {
     this.app = app;
     this.chatId = null;
     this.nodes = new Map(); // seq -> {key, el}: rendered events are reused
-    this.drafts = new Map(); // chat -> {text, pending, nonce}
+    this.composerPart = new Composer(app, () => {
+      this.stickToBottom = true;
+      this.scrollToBottom();
+    });
     this.loadingOlder = false;
     this.stickToBottom = true;
     this.searchOpen = false;
@@ -85,7 +62,7 @@ export class ChatView {
   /** Shows a chat; loads its newest events when they are not here yet. */
   async open(chatId) {
     if (chatId === this.chatId) return;
-    this.saveDraft();
+    this.composerPart.saveDraft();
     this.chatId = chatId;
     this.store.viewing = this.visibleChat();
     this.nodes.clear();
@@ -176,8 +153,8 @@ export class ChatView {
     this.messages.addEventListener('load', () => {
       if (this.stickToBottom) this.scrollToBottom();
     }, true);
-    this.composer = this.store.side ? this.buildComposer() : h('div.readonly-note',
-      'Менеджер видит переписку с момента спора и принимает решение по заявке.');
+    this.composer = this.store.side ? this.composerPart.build(this.chatId) : h('div.readonly-note',
+      'Менеджер читает переписку и принимает решение по спорной заявке; писать в чат он не может.');
     fill(this.el,
       h('div.chat-main', this.header, this.searchBar, this.claimsBar, this.messages, this.composer),
       this.panel.el,
@@ -479,148 +456,12 @@ export class ChatView {
       this.store.changed(chat.id);
     }
   }
-
-  // ---- the composer ----------------------------------------------------------------------------
-
-  draft() {
-    if (!this.drafts.has(this.chatId)) this.drafts.set(this.chatId, { text: '', pending: [], nonce: null });
-    return this.drafts.get(this.chatId);
-  }
-
-  saveDraft() {
-    if (this.chatId && this.textarea) this.draft().text = this.textarea.value;
-  }
-
-  buildComposer() {
-    const draft = this.draft();
-    this.refusal = h('div.refusal', { hidden: true, role: 'alert' });
-    this.pendingBox = h('div.pending-files');
-    this.fileInput = h('input', {
-      type: 'file', hidden: true, multiple: true, accept: 'image/jpeg,image/png,application/pdf',
-      onchange: () => {
-        for (const file of this.fileInput.files) this.upload(file);
-        this.fileInput.value = '';
-      },
-    });
-    this.textarea = h('textarea.composer-input', {
-      placeholder: 'Ваш комментарий', rows: 2, maxlength: 1000, 'aria-label': 'Ваш комментарий',
-    });
-    this.textarea.value = draft.text;
-    this.textarea.addEventListener('input', () => {
-      const current = this.draft();
-      current.text = this.textarea.value;
-      current.nonce = null; // an edited message is a new message
-    });
-    this.textarea.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.send();
-      }
-    });
-    this.sendButton = h('button.btn.btn-primary.send-btn', { type: 'button', onclick: () => this.send() }, 'Отправить');
-    const composer = h('div.composer',
-      this.refusal,
-      this.pendingBox,
-      h('div.composer-row',
-        h('button.icon-btn.attach-btn', {
-          type: 'button', title: 'Прикрепить фото или документ', 'aria-label': 'Прикрепить фото или документ',
-          onclick: () => this.fileInput.click(),
-        }, icon('clip')),
-        this.fileInput,
-        this.textarea,
-        this.sendButton),
-      this.store.role === 'seller'
-        ? h('div.composer-foot', h('button.btn.btn-link.rules-link', { type: 'button', onclick: showRules }, 'Правила оформления ответов'))
-        : null);
-    this.renderPending();
-    return composer;
-  }
-
-  async upload(file) {
-    const chatId = this.chatId;
-    const draft = this.draft();
-    const item = { name: file.name, status: 'uploading', file: null };
-    draft.pending.push(item);
-    draft.nonce = null;
-    this.renderPending();
-    try {
-      item.file = await this.app.files.upload(file);
-      item.status = 'done';
-    } catch (error) {
-      item.status = 'error';
-      toast(`${file.name}: ${errorText(error)}`, 'error');
-      draft.pending.splice(draft.pending.indexOf(item), 1);
-    }
-    if (this.chatId === chatId) this.renderPending();
-  }
-
-  renderPending() {
-    if (!this.pendingBox) return;
-    const draft = this.draft();
-    this.pendingBox.replaceChildren(...draft.pending.map((item) =>
-      h(`div.pending-file.${item.status}`, icon('file'), h('span', item.name),
-        item.status === 'uploading' ? h('span.muted', ' загрузка…') : null,
-        h('button.icon-btn.remove-file', {
-          type: 'button', 'aria-label': `Убрать ${item.name}`,
-          onclick: () => {
-            draft.pending.splice(draft.pending.indexOf(item), 1);
-            draft.nonce = null;
-            this.renderPending();
-          },
-        }, icon('close')))));
-    this.sendButton.disabled = draft.pending.some((item) => item.status === 'uploading');
-  }
-
-  async send() {
-    const chatId = this.chatId;
-    const draft = this.draft();
-    const text = this.textarea.value;
-    const attachments = draft.pending.filter((item) => item.status === 'done').map((item) => item.file.id);
-    if (draft.pending.some((item) => item.status === 'uploading')) return;
-    if (!text.trim() && !attachments.length) return;
-    if (!draft.nonce) draft.nonce = newNonce();
-    this.sendButton.disabled = true;
-    try {
-      const frame = { type: 'send', chat: chatId, text, nonce: draft.nonce };
-      if (attachments.length) frame.attachments = attachments;
-      await this.app.conn.request(frame);
-      this.drafts.delete(chatId);
-      if (this.chatId === chatId) {
-        this.textarea.value = '';
-        this.refusal.hidden = true;
-        this.stickToBottom = true;
-        this.scrollToBottom();
-        this.renderPending();
-      }
-    } catch (error) {
-      if (this.chatId !== chatId) return;
-      if (error.code === 'contacts_forbidden') this.showRefusal(text, error.details?.spans || []);
-      else toast(errorText(error), 'error');
-    } finally {
-      this.sendButton.disabled = false;
-    }
-  }
-
-  showRefusal(text, spans) {
-    const ranges = codePointSpans(text, spans);
-    fill(this.refusal,
-      h('div.refusal-title', 'Сообщение не отправлено: в чате нельзя обмениваться контактами и ' +
-        'приглашать на другие площадки или в мессенджеры. Уберите выделенное.'),
-      h('div.refusal-text', highlighted(text, ranges)),
-      this.store.role === 'seller'
-        ? h('button.btn.btn-link', { type: 'button', onclick: showRules }, 'Правила оформления ответов') : null,
-      h('button.icon-btn.refusal-close', { type: 'button', 'aria-label': 'Скрыть', onclick: () => { this.refusal.hidden = true; } }, icon('close')),
-    );
-    this.refusal.hidden = false;
-  }
 }
 
-function searchHit(event, query, onclick) {
+export function searchHit(event, query, onclick) {
   const text = event.text || '';
   return h('button.search-hit', { type: 'button', onclick, dataset: { seq: String(event.seq) } },
     h('div.hit-head', h('span.hit-author', event.author.name),
       h('span.hit-date', `${formatDay(event.at)}, ${formatTime(event.at)}`)),
     h('div.hit-text', highlighted(text, matchRanges(text, query))));
 }
-
-export { searchHit };
