@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from chatd import auth
+from chatd.client.command import add_bot_parser, run_bot
 from chatd.domain.rules import Rules
 
 DEFAULT_DB = "chatd.db"
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "projections and derive them again from the event log. Run it on a stopped server.",
     )
     rebuild.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+
+    add_bot_parser(sub)
     return parser
 
 
@@ -159,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_demo(args))
     if args.command == "rebuild":
         return asyncio.run(_rebuild(args))
+    if args.command == "bot":
+        return asyncio.run(run_bot(args))
     return 2
 
 

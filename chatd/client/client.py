@@ -224,6 +224,7 @@ class ChatClient:
                             "it may have been carried out",
                             maybe_applied=True,
                         ) from None
+                    await asyncio.sleep(0)  # let the link notice the drop
                     continue
                 finally:
                     self._pending.pop(rid, None)

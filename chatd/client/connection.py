@@ -166,6 +166,9 @@ class Link:
         try:
             await ws.send(self._encode(frame))
         except ConnectionClosed:
+            if self._ws is ws:
+                # Not ready until the supervisor has seen the drop and come back.
+                self._ready.clear()
             # The bytes may have left before the close was noticed.
             raise Dropped(sent=True) from None
 

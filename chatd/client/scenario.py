@@ -313,6 +313,13 @@ def loads(text: str, path: str = "<scenario>") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
     raw = _plain(raw)
+    actors = raw.get("actors")
+    if isinstance(actors, dict):
+        for key, actor in actors.items():
+            try:
+                msgspec.convert(actor, ActorSpec)
+            except msgspec.ValidationError as exc:
+                raise ScenarioError(f"{path}: {_where(exc, f'actors.{key}.')}") from exc
     try:
         spec = msgspec.convert(raw, _File)
     except msgspec.ValidationError as exc:
@@ -340,6 +347,12 @@ def _step(path: str, number: int, item: dict[str, Any]) -> Step:
     if ("do" in item) == ("expect" in item):
         raise ScenarioError(f"{where}: needs either `do` (an action) or `expect`, not both")
     kind: Any = Action if "do" in item else Expectation
+    tag_field = "do" if "do" in item else "expect"
+    known = [str(t.__struct_config__.tag) for t in kind.__args__]
+    if item[tag_field] not in known:
+        raise ScenarioError(
+            f"{where}: unknown {tag_field} = {item[tag_field]!r} (known: {', '.join(known)})"
+        )
     try:
         step: Step = msgspec.convert(item, kind)
     except msgspec.ValidationError as exc:
@@ -348,10 +361,14 @@ def _step(path: str, number: int, item: dict[str, Any]) -> Step:
     return step
 
 
-def _where(exc: msgspec.ValidationError) -> str:
+def _where(exc: msgspec.ValidationError, prefix: str = "") -> str:
     """msgspec's message with its `$` path made readable."""
-    message = str(exc).replace("Invalid value", "unknown value")
-    return re.sub(r" - at `\$\.?([^`]*)`", lambda m: f" (at {m.group(1) or 'top'})", message)
+    message = re.sub(r"Invalid (enum )?value", "unknown value", str(exc))
+    return re.sub(
+        r" - at `\$\.?([^`]*)`",
+        lambda m: f" (at {prefix}{m.group(1)})".replace(" (at )", ""),
+        message,
+    )
 
 
 def _check(scenario: Scenario) -> None:

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import SECRET, ServerProcess
+
+# Tests that send as fast as they can turn the per-connection rate limit off.
+UNLIMITED = ("--rate", "100000", "--burst", "100000")
+
+
+def serve(db: Path, *extra_args: str) -> ServerProcess:
+    process = ServerProcess(db=db, extra_args=extra_args)
+    process.start()
+    return process
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests of a module that do not restart it."""
+    process = serve(tmp_path_factory.mktemp("client") / "chatd.db", *UNLIMITED)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own, to kill and restart."""
+    process = serve(tmp_path / "chatd.db", *UNLIMITED)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def secret() -> str:
+    return SECRET
