@@ -44,21 +44,6 @@ from chatd.domain.errors import Rejection, bad_frame, conflict, forbidden, not_f
 from chatd.domain.ids import claim_id
 from chatd.domain.model import ChatState, Claim
 from chatd.domain.rules import Rules
-from chatd.domain.texts import (
-    APPROVED,
-    ARRIVED,
-    AWAITING_BUYER,
-    HANDED_IN,
-    REFUND_ISSUED,
-    REJECTED,
-    as_utc,
-    disputed_text,
-    inspected_text,
-    offer_text,
-    resolved_approved_text,
-    resolved_rejected_text,
-    return_request_text,
-)
 from protocol.codes import ErrorCode
 from protocol.events import (
     Decision,
@@ -77,6 +62,21 @@ from protocol.events import (
     ReturnRequested,
     ReturnResolved,
     Role,
+)
+from protocol.texts import (
+    APPROVED,
+    ARRIVED,
+    AWAITING_BUYER,
+    HANDED_IN,
+    REFUND_ISSUED,
+    REJECTED,
+    as_utc,
+    disputed_text,
+    inspected_text,
+    offer_text,
+    resolved_approved_text,
+    resolved_rejected_text,
+    return_request_text,
 )
 
 Stage = Literal[

@@ -1,7 +1,8 @@
 """The service texts a chat shows (PROTOCOL.md section 6), character for character.
 
-Clients and outside test suites compare these strings exactly, so they live in one module
-and nothing else spells them. Texts that name the marketplace or an order are small render
+They are part of the wire contract: clients, bots and outside test suites compare them exactly,
+so they live here, in one module of `protocol`, and nothing else spells them. Texts that name
+the marketplace or an order are small render
 functions; the rest are constants.
 """
 
