@@ -2,8 +2,7 @@
 
 They are part of the wire contract: clients, bots and outside test suites compare them exactly,
 so they live here, in one module of `protocol`, and nothing else spells them. Texts that name
-the marketplace or an order are small render
-functions; the rest are constants.
+the marketplace or an order are small render functions; the rest are constants.
 """
 
 from __future__ import annotations
