@@ -1,15 +1,20 @@
-"""Tokens: JWTs signed HS256 with the server secret (PROTOCOL.md section 2)."""
+"""Tokens: JWTs signed HS256 with the server secret (PROTOCOL.md section 2).
+
+The server verifies them here; they are minted by `chatd.client.tokens.mint` (`issue`), the
+same function bots and the marketplace back end use.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any
 
 import jwt
 
+from chatd.client.tokens import mint as issue
 from chatd.domain.actors import Actor
 from protocol.events import Role
+
+__all__ = ["ROLES", "Identity", "TokenError", "issue", "verify"]
 
 ROLES: tuple[Role, ...] = ("buyer", "seller", "manager", "system")
 
@@ -22,28 +27,6 @@ class TokenError(Exception):
 class Identity:
     actor: Actor
     expires_at: float  # seconds since the epoch
-
-
-def issue(
-    secret: str,
-    *,
-    role: Role,
-    sub: str,
-    name: str,
-    seller: str | None = None,
-    shop_name: str | None = None,
-    ttl: float = 3600,
-    now: float | None = None,
-) -> str:
-    if role == "seller" and not seller:
-        raise ValueError("a seller token needs the shop id (--seller)")
-    issued = time.time() if now is None else now
-    claims: dict[str, Any] = {"sub": sub, "role": role, "name": name, "exp": int(issued + ttl)}
-    if seller:
-        claims["seller"] = seller
-    if shop_name:
-        claims["shop_name"] = shop_name
-    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def verify(secret: str, token: str) -> Identity:

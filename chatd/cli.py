@@ -181,6 +181,9 @@ def _token(args: argparse.Namespace) -> int:
     if not secret:
         print("chatd token: set CHATD_SECRET to the server's secret", file=sys.stderr)
         return 2
+    if args.role == "seller" and not args.seller:
+        print("chatd token: a seller token needs the shop id (--seller)", file=sys.stderr)
+        return 2
     try:
         print(
             auth.issue(
