@@ -26,6 +26,9 @@ def assemble(
     allow_origins: tuple[str, ...] = (),
     rate: float = 20.0,
     burst: float = 40.0,
+    user_rate: float = 50.0,
+    user_burst: float = 100.0,
+    max_connections_per_user: int = 32,
     max_queue: int = 2048,
     synchronous: Synchronous = "full",
     dev: bool = False,
@@ -41,6 +44,9 @@ def assemble(
             allow_origins=allow_origins,
             rate=rate,
             burst=burst,
+            user_rate=user_rate,
+            user_burst=user_burst,
+            max_connections_per_user=max_connections_per_user,
             max_queue=max_queue,
         )
     )

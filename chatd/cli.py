@@ -94,6 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="burst of frames per connection (default: %(default)s)",
     )
     serve.add_argument(
+        "--user-rate",
+        type=float,
+        default=50.0,
+        help="frames a second per user, over all their connections (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--user-burst",
+        type=float,
+        default=100.0,
+        help="burst of frames per user, over all their connections (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-connections-per-user",
+        type=int,
+        default=32,
+        help="open connections one user may have; more are refused (default: %(default)s)",
+    )
+    serve.add_argument(
         "--queue",
         type=int,
         default=2048,
@@ -220,6 +238,9 @@ def _serve(args: argparse.Namespace) -> int:
         allow_origins=tuple(args.allow_origin),
         rate=args.rate,
         burst=args.burst,
+        user_rate=args.user_rate,
+        user_burst=args.user_burst,
+        max_connections_per_user=args.max_connections_per_user,
         max_queue=args.queue,
         synchronous=args.sync,
         dev=args.dev,

@@ -1,8 +1,10 @@
-"""A token bucket per connection: `rate` frames a second, bursts of `burst`."""
+"""Token buckets: `rate` frames a second with bursts of `burst`; one per connection and one
+shared by all the connections of a user, so that opening more sockets buys no more budget."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 
 class TokenBucket:
@@ -12,14 +14,25 @@ class TokenBucket:
         self._tokens = burst
         self._stamp = time.monotonic()
 
-    def take(self) -> float:
-        """0 when a frame may pass (and spends a token); else the seconds until one may.
-
-        A refused frame spends nothing."""
+    def wait(self) -> float:
+        """0 when a token is there; else the seconds until one will be. Spends nothing."""
         now = time.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
         if self._tokens >= 1:
-            self._tokens -= 1
             return 0.0
         return (1 - self._tokens) / self.rate
+
+    def spend(self) -> None:
+        self._tokens -= 1
+
+
+def admit(buckets: Sequence[TokenBucket]) -> float:
+    """0 when every bucket has a token (and each spends one); else the longest wait.
+
+    A refused frame spends nothing from any bucket."""
+    wait = max(bucket.wait() for bucket in buckets)
+    if wait == 0:
+        for bucket in buckets:
+            bucket.spend()
+    return wait

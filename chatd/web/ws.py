@@ -22,7 +22,7 @@ from chatd.service import ChatService, Done, keys_of
 from chatd.web.connection import Connection
 from chatd.web.metrics import Metrics
 from chatd.web.origin import origin_allowed
-from chatd.web.ratelimit import TokenBucket
+from chatd.web.ratelimit import TokenBucket, admit
 from protocol import PROTOCOL_VERSION
 from protocol import frames as f
 from protocol.codec import SUBPROTOCOLS, Codec, DecodeError, codec_for
@@ -40,6 +40,9 @@ class SocketSettings:
     hello_timeout: float = 10.0
     rate: float = 20.0
     burst: float = 40.0
+    user_rate: float = 50.0
+    user_burst: float = 100.0
+    max_connections_per_user: int = 32
     max_queue: int = 2048
 
 
@@ -65,6 +68,27 @@ class Sockets:
         self.metrics = metrics
         self.open: set[Connection] = set()
         self.accepting = True
+        # Per user (role and id): open connections, and the rate budget they share.
+        self._users: dict[tuple[str, str], tuple[int, TokenBucket]] = {}
+
+    def join(self, actor: Actor) -> TokenBucket | None:
+        """Counts a user's new connection; None when the user has too many open."""
+        key = (actor.role, actor.id)
+        count, bucket = self._users.get(key, (0, None))
+        if count >= self.settings.max_connections_per_user:
+            return None
+        if bucket is None:
+            bucket = TokenBucket(self.settings.user_rate, self.settings.user_burst)
+        self._users[key] = (count + 1, bucket)
+        return bucket
+
+    def leave(self, actor: Actor) -> None:
+        key = (actor.role, actor.id)
+        count, bucket = self._users[key]
+        if count <= 1:
+            del self._users[key]
+        else:
+            self._users[key] = (count - 1, bucket)
 
     async def close_all(self, code: int = CloseCode.GOING_AWAY) -> None:
         """Closes every socket after what is queued for it (SIGTERM: 1001)."""
@@ -109,16 +133,26 @@ class Session:
         self.connection = connection
         self.codec: Codec = connection.codec
         self.metrics = sockets.metrics
-        self.bucket = TokenBucket(sockets.settings.rate, sockets.settings.burst)
+        self.buckets = [TokenBucket(sockets.settings.rate, sockets.settings.burst)]
         self.actor: Actor | None = None
         self._warned_bad_frame = False
 
     async def run(self) -> None:
         websocket = self.connection.websocket
-        identity = await self._hello()
-        if identity is None:
+        hello = await self._hello()
+        if hello is None:
             return
+        identity, frame = hello
         actor = identity.actor
+        user_bucket = self.sockets.join(actor)
+        if user_bucket is None:
+            limit = self.sockets.settings.max_connections_per_user
+            await self.connection.send_now(
+                _error(ErrorCode.RATE_LIMITED, f"at most {limit} connections per user", frame.id)
+            )
+            await websocket.close(CloseCode.POLICY, "too many connections")
+            return
+        self.buckets.append(user_bucket)
         self.actor = actor
         self.connection.view = view_of(actor.role)
         keys = keys_of(actor)
@@ -130,10 +164,14 @@ class Session:
             "token expired",
         )
         try:
+            await self._welcome(actor, frame)
             await self._frames(websocket, actor)
+        except WebSocketDisconnect:
+            pass
         finally:
             expiry.cancel()
             hub.unsubscribe(keys, self.connection)
+            self.sockets.leave(actor)
             await self.connection.finish()
 
     async def _receive(self, websocket: WebSocket) -> bytes | str | None:
@@ -151,7 +189,7 @@ class Session:
         await self.connection.send_now(_error(ErrorCode.UNAUTHORIZED, message, request_id))
         await self.connection.websocket.close(CloseCode.UNAUTHORIZED, "unauthorized")
 
-    async def _hello(self) -> Identity | None:
+    async def _hello(self) -> tuple[Identity, f.Hello] | None:
         websocket = self.connection.websocket
         try:
             async with asyncio.timeout(self.sockets.settings.hello_timeout):
@@ -176,8 +214,7 @@ class Session:
         if identity.actor.role == "system":
             await self._refuse("the system role uses the HTTP API only", frame.id)
             return None
-        await self._welcome(identity.actor, frame)
-        return identity
+        return identity, frame
 
     async def _welcome(self, actor: Actor, hello: f.Hello) -> None:
         """Subscribes, then replays what `hello.since` missed, so no event falls between."""
@@ -236,7 +273,7 @@ class Session:
                 return
             if data is None:
                 return
-            wait = self.bucket.take()
+            wait = admit(self.buckets)
             if wait > 0:
                 self.connection.reply(
                     _error(

@@ -8,7 +8,9 @@ import pytest
 from tests.e2e.harness import SECRET, ServerProcess
 
 # Tests that send as fast as they can turn the per-connection rate limit off.
-UNLIMITED = ("--rate", "100000", "--burst", "100000")
+UNLIMITED = (
+    "--rate", "100000", "--burst", "100000", "--user-rate", "100000", "--user-burst", "100000"
+)  # fmt: skip
 
 
 def serve(db: Path, *extra_args: str) -> ServerProcess:

@@ -17,7 +17,9 @@ import websockets
 from tests.e2e.harness import ServerProcess, connect, token
 
 SHOP = token("seller", "op-d", "Оператор", seller="shop-d")
-UNLIMITED = ("--rate", "100000", "--burst", "100000")
+UNLIMITED = (
+    "--rate", "100000", "--burst", "100000", "--user-rate", "100000", "--user-burst", "100000"
+)  # fmt: skip
 
 
 @pytest.fixture
