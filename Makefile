@@ -22,7 +22,7 @@ lint: install
 	$(BIN)/mypy
 
 system-deps:
-	scripts/system-deps
+	tests/system-deps
 
 test: lint system-deps
 	$(BIN)/pytest
