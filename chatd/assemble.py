@@ -8,14 +8,48 @@ from pathlib import Path
 from chatd import auth
 from chatd.domain.rules import Rules
 from chatd.files import FileStore
+from chatd.hub.base import Hub
 from chatd.hub.local import LocalHub
 from chatd.service import ChatService
+from chatd.store.base import EventStore
 from chatd.store.sqlite import SqliteStore, Synchronous
+from chatd.store.stats import StoreStats
 from chatd.web.app import ChatApp, WebSettings
 from chatd.web.metrics import Metrics
 from chatd.web.ws import SocketSettings
 
 log = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A `--store` or `--hub` that chatd cannot use."""
+
+
+def make_store(
+    store_url: str | None, *, db: Path, synchronous: Synchronous, stats: StoreStats
+) -> EventStore:
+    """SQLite at `db` by default; `postgresql://...` for a log that several nodes share."""
+    if not store_url:
+        return SqliteStore(db, synchronous=synchronous, stats=stats)
+    if store_url.startswith(("postgresql://", "postgres://")):
+        from chatd.store.postgres import PostgresStore
+
+        return PostgresStore(store_url, stats=stats)
+    raise SettingsError(f"unknown store {store_url!r}: expected postgresql://...")
+
+
+def make_hub(hub_url: str | None, store: EventStore) -> Hub:
+    """The in-process hub by default; `redis://...` to carry events between nodes."""
+    if not hub_url or hub_url == "local":
+        return LocalHub()
+    if hub_url.startswith(("redis://", "rediss://", "unix://")):
+        from chatd.hub.redis import RedisHub
+        from chatd.store.postgres import PostgresStore
+
+        if not isinstance(store, PostgresStore):
+            raise SettingsError("the redis hub needs a shared log: --store postgresql://...")
+        return RedisHub(hub_url, store)
+    raise SettingsError(f"unknown hub {hub_url!r}: expected local or redis://...")
 
 
 def assemble(
@@ -33,11 +67,18 @@ def assemble(
     synchronous: Synchronous = "full",
     dev: bool = False,
     announce: tuple[str, int] | None = None,
+    store_url: str | None = None,
+    hub_url: str | None = None,
+    files_dir: Path | None = None,
 ) -> ChatApp:
     metrics = Metrics()
-    store = SqliteStore(db, synchronous=synchronous, stats=metrics)
-    files = FileStore(db.with_name(db.name + ".files"))
-    service = ChatService(store, LocalHub(), rules, files=files)
+    store = make_store(store_url, db=db, synchronous=synchronous, stats=metrics)
+    hub = make_hub(hub_url, store)
+    # Several nodes must share this directory (a volume), as they share the log.
+    files = FileStore(files_dir if files_dir is not None else db.with_name(db.name + ".files"))
+    # With a hub between nodes, another node may have written to any chat a moment ago.
+    shared = not isinstance(hub, LocalHub)
+    service = ChatService(store, hub, rules, files=files, shared_log=shared)
     settings = WebSettings(
         sockets=SocketSettings(
             secret=secret,

@@ -9,11 +9,15 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from chatd import auth
 from chatd.client.command import add_bot_parser, run_bot
 from chatd.domain.rules import Rules
+
+if TYPE_CHECKING:
+    from chatd.store.base import EventStore
 
 DEFAULT_DB = "chatd.db"
 
@@ -33,6 +37,16 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
         "--timezone",
         default="Europe/Moscow",
         help="the marketplace's time zone, for dates in service texts (default: %(default)s)",
+    )
+
+
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("CHATD_STORE") or None,
+        metavar="URL",
+        help="the log: postgresql://USER@HOST:PORT/DATABASE for a log that several nodes "
+        "share (env CHATD_STORE; default: SQLite at --db)",
     )
 
 
@@ -56,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve.add_argument(
         "--db", default=DEFAULT_DB, help="SQLite database file (default: %(default)s)"
+    )
+    _add_store_option(serve)
+    serve.add_argument(
+        "--hub",
+        default=os.environ.get("CHATD_HUB") or "local",
+        metavar="URL",
+        help="how events reach the sockets: local (one process) or redis://HOST:PORT/DB to "
+        "carry them between several nodes, which needs --store postgresql://... "
+        "(env CHATD_HUB; default: %(default)s)",
+    )
+    serve.add_argument(
+        "--files",
+        default=os.environ.get("CHATD_FILES"),
+        metavar="DIR",
+        help="where uploads are kept; several nodes share one directory "
+        "(env CHATD_FILES; default: beside --db)",
     )
     serve.add_argument(
         "--dev",
@@ -152,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load the seller portal's examples (shops, buyers, orders, chats, returns).",
     )
     demo.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+    _add_store_option(demo)
     _add_rules_options(demo)
 
     rebuild = sub.add_parser(
@@ -161,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "projections and derive them again from the event log. Run it on a stopped server.",
     )
     rebuild.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+    _add_store_option(rebuild)
 
     add_bot_parser(sub)
     return parser
@@ -221,7 +253,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from chatd.assemble import assemble
+    from chatd.assemble import SettingsError, assemble
     from chatd.server import ChatServer, uvicorn_config
 
     secret = _secret(args.dev)
@@ -231,21 +263,28 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    chat_app = assemble(
-        db=Path(args.db),
-        secret=secret,
-        rules=_rules(args),
-        allow_origins=tuple(args.allow_origin),
-        rate=args.rate,
-        burst=args.burst,
-        user_rate=args.user_rate,
-        user_burst=args.user_burst,
-        max_connections_per_user=args.max_connections_per_user,
-        max_queue=args.queue,
-        synchronous=args.sync,
-        dev=args.dev,
-        announce=(args.host, args.port) if args.dev else None,
-    )
+    try:
+        chat_app = assemble(
+            db=Path(args.db),
+            secret=secret,
+            rules=_rules(args),
+            allow_origins=tuple(args.allow_origin),
+            rate=args.rate,
+            burst=args.burst,
+            user_rate=args.user_rate,
+            user_burst=args.user_burst,
+            max_connections_per_user=args.max_connections_per_user,
+            max_queue=args.queue,
+            synchronous=args.sync,
+            dev=args.dev,
+            announce=(args.host, args.port) if args.dev else None,
+            store_url=args.store,
+            hub_url=args.hub,
+            files_dir=Path(args.files) if args.files else None,
+        )
+    except SettingsError as exc:
+        print(f"chatd serve: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn_config(
         chat_app,
         host=args.host,
@@ -258,11 +297,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_store(args: argparse.Namespace) -> EventStore:
+    from chatd.assemble import make_store
+    from chatd.store.stats import StoreStats
+
+    return make_store(args.store, db=Path(args.db), synchronous="full", stats=StoreStats())
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from chatd.demo import load_demo
-    from chatd.store.sqlite import SqliteStore
 
-    store = SqliteStore(Path(args.db))
+    store = _open_store(args)
     await store.open()
     try:
         loaded = await load_demo(store, _rules(args))
@@ -274,9 +319,8 @@ async def _demo(args: argparse.Namespace) -> int:
 
 async def _rebuild(args: argparse.Namespace) -> int:
     from chatd.projection import LogProjector
-    from chatd.store.sqlite import SqliteStore
 
-    store = SqliteStore(Path(args.db))
+    store = _open_store(args)
     await store.open()
     try:
         await store.rebuild(LogProjector())

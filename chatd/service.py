@@ -130,6 +130,7 @@ class ChatService:
         files: FileStore | None = None,
         clock: Callable[[], datetime] = utc_now,
         cache_size: int = 20_000,
+        shared_log: bool = False,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -138,6 +139,10 @@ class ChatService:
         self._clock = clock
         self._cache: OrderedDict[str, ChatState] = OrderedDict()
         self._cache_size = cache_size
+        # Other processes append to the same log: a cached state is brought up to date
+        # before it is used, or it would refuse what the log allows (a claim it has not
+        # heard of yet). Alone on the log, every append passes through this cache.
+        self._shared_log = shared_log
         self._locks = _KeyedLocks()
 
     @property
@@ -156,6 +161,12 @@ class ChatService:
         state = self._cache.get(chat)
         if state is not None:
             self._cache.move_to_end(chat)
+            if self._shared_log:
+                newer = await self.store.read_stream(chat, after=state.seq)
+                if newer:
+                    for stored in newer:
+                        state = evolve(state, stored.event)
+                    self._remember(state)
             return state
         events = await self.store.read_stream(chat)
         if not events or events[0].event.kind != "chat.opened":

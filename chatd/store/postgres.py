@@ -1,0 +1,666 @@
+"""The EventStore on PostgreSQL through asyncpg, for several chatd nodes sharing one log.
+
+Like the SQLite store, one writer task per process commits appends in batches (group
+commit) and resolves their futures only after the commit. What differs is that several
+processes write to one database at once, which makes the global position `pos` the hard
+part: see `_lock_log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from chatd.store import postgres_schema as schema
+from chatd.store.base import (
+    Appended,
+    AppendRequest,
+    ChatListEntry,
+    Conflict,
+    EventStore,
+    FileEntryRow,
+    LedgerEntry,
+    Refused,
+    StoreClosed,
+    Stored,
+    split_key,
+)
+from chatd.store.postgres_schema import ROW_SQL, row_params, search_query
+from chatd.store.rows import Row
+from chatd.store.stats import StoreStats
+from protocol.events import Event, decode_event, encode_event
+
+log = logging.getLogger(__name__)
+
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Past every seq (integer column) and every position (bigint column).
+_NO_SEQ = 2**31 - 1
+_NO_POS = 2**62
+
+
+def lock_key(purpose: str, schema_name: str) -> int:
+    """A signed 64-bit advisory lock key, one per purpose and schema (so two logs in one
+    database never wait for each other)."""
+    digest = hashlib.blake2b(f"chatd:{purpose}:{schema_name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass(eq=False)
+class _Append:
+    request: AppendRequest
+    future: asyncio.Future[Appended]
+
+
+@dataclass(eq=False)
+class _Mark:
+    chat: str
+    side: str
+    seq: int
+    future: asyncio.Future[int]
+
+
+@dataclass
+class _Batch:
+    appends: list[_Append] = field(default_factory=list)
+    marks: list[_Mark] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.appends) + len(self.marks)
+
+
+def _side(event: Event) -> str:
+    role = event.author.role
+    return role if role in ("buyer", "seller") else "system"
+
+
+def _stored(rows: Iterable[Any]) -> list[Stored]:
+    return [Stored(int(row[0]), decode_event(bytes(row[1]))) for row in rows]
+
+
+class PostgresStore(EventStore):
+    """The log in PostgreSQL schema `schema` of the database at `dsn` (created if missing)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema_name: str = "public",
+        max_batch: int = 512,
+        pool_size: int = 10,
+        stats: StoreStats | None = None,
+    ) -> None:
+        if not _SCHEMA_NAME.match(schema_name):
+            raise ValueError(f"not a plain schema name: {schema_name!r}")
+        self._dsn = dsn
+        self._schema = schema_name
+        self._max_batch = max_batch
+        self._pool_size = pool_size
+        self._stats = stats or StoreStats()
+        self._pool: Pool | None = None
+        self._queue: asyncio.Queue[_Append | _Mark | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._log_id = ""
+        self._closing = False
+        self._log_lock = lock_key("log", schema_name)
+
+    @property
+    def log_id(self) -> str:
+        return self._log_id
+
+    # ---- life cycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._migrate()
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            server_settings={"search_path": self._schema, "application_name": "chatd"},
+        )
+        await self._pool.execute(
+            "INSERT INTO meta (key, value) VALUES ('log_id', $1) ON CONFLICT DO NOTHING",
+            secrets.token_hex(8),
+        )
+        self._log_id = str(await self._pool.fetchval("SELECT value FROM meta WHERE key = 'log_id'"))
+        self._task = asyncio.create_task(self._write_loop(), name="postgres-writer")
+
+    async def _migrate(self) -> None:
+        """Creates the schema, or brings it to the newest version; nodes starting at once
+        wait for each other on an advisory lock (which exists before the schema does)."""
+        conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(self._dsn)
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1)", lock_key("migrate", self._schema)
+                )
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+                await conn.execute(f'SET LOCAL search_path TO "{self._schema}"')
+                await conn.execute(schema.META)
+                found = await conn.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
+                version = int(found) if found is not None else 0
+                if version > len(schema.MIGRATIONS):
+                    raise RuntimeError(
+                        f"schema {self._schema} is at version {version}, newer than this "
+                        f"chatd knows ({len(schema.MIGRATIONS)})"
+                    )
+                for number in range(version, len(schema.MIGRATIONS)):
+                    log.info("migrating schema %s to version %d", self._schema, number + 1)
+                    await conn.execute(schema.MIGRATIONS[number])
+                await conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', $1)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    str(len(schema.MIGRATIONS)),
+                )
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def _accepting(self) -> None:
+        if self._closing:
+            raise StoreClosed("the store is closing")
+        if self._task is None:
+            raise StoreClosed("the store is not open")
+
+    async def append(self, request: AppendRequest) -> Appended:
+        self._accepting()
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Append(request, future))
+        return await future
+
+    async def set_read_mark(self, chat: str, side: str, seq: int) -> int:
+        self._accepting()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Mark(chat, side, seq, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            batch = _Batch()
+            while True:
+                if item is None:
+                    stop = True
+                elif isinstance(item, _Append):
+                    batch.appends.append(item)
+                else:
+                    batch.marks.append(item)
+                if len(batch) >= self._max_batch or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: _Batch) -> None:
+        started = time.perf_counter()
+        try:
+            try:
+                outcomes, marks = await self._write(batch.appends, batch.marks)
+            except asyncpg.IntegrityConstraintViolationError:
+                # A constraint the batch did not foresee (a second refund for a claim): write
+                # each append alone, so only the culprit fails.
+                log.warning("batch of %d hit a constraint; retrying one by one", len(batch))
+                outcomes, marks = await self._write_one_by_one(batch)
+        except Exception as exc:
+            # The writer task must outlive a failed commit (the database restarting, say),
+            # or every later append would wait forever.
+            log.exception("commit of %d failed", len(batch))
+            futures: list[asyncio.Future[Any]] = [a.future for a in batch.appends]
+            futures.extend(m.future for m in batch.marks)
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self._stats.observe_commit(time.perf_counter() - started, len(batch))
+        for append, outcome in zip(batch.appends, outcomes, strict=True):
+            if append.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                append.future.set_exception(outcome)
+            else:
+                append.future.set_result(outcome)
+        for mark, value in zip(batch.marks, marks, strict=True):
+            if not mark.future.done():
+                mark.future.set_result(value)
+
+    async def _write_one_by_one(
+        self, batch: _Batch
+    ) -> tuple[list[Appended | BaseException], list[int]]:
+        outcomes: list[Appended | BaseException] = []
+        for append in batch.appends:
+            try:
+                one, _ = await self._write([append], [])
+                outcomes.extend(one)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                outcomes.append(Refused(append.request.stream, str(exc)))
+                log.warning("append to %s refused by a constraint: %s", append.request.stream, exc)
+        _, marks = await self._write([], batch.marks)
+        return outcomes, marks
+
+    async def _write(
+        self, appends: Sequence[_Append], marks: Sequence[_Mark]
+    ) -> tuple[list[Appended | BaseException], list[int]]:
+        async with self._require().acquire() as conn, conn.transaction():
+            outcomes = await self._write_appends(conn, appends) if appends else []
+            marks_now = await self._write_marks(conn, marks) if marks else []
+        return outcomes, marks_now
+
+    async def _lock_log(self, conn: Connection) -> int:
+        """Takes the log's write lock for the rest of the transaction; the last position.
+
+        Positions are handed out only under this lock, and the lock is released only when
+        the transaction that holds it has committed (or rolled back). So positions become
+        visible in the order they were given: whoever reads position p also sees every
+        position below p, and a reader that follows the feed by `after = last pos seen`
+        cannot skip an event committed late, which is what a plain sequence would allow
+        (transaction A takes 10, B takes 11 and commits first, the reader moves past 11, then
+        A commits 10 behind it). It also makes the heads and nonce checks below exact. The cost
+        is one writing transaction at a time per database across all nodes, which group
+        commit amortizes: each node brings its whole queue to the lock.
+        """
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", self._log_lock)
+        last = await conn.fetchval("SELECT coalesce(max(pos), 0) FROM events")
+        return int(last)
+
+    async def _write_appends(
+        self, conn: Connection, appends: Sequence[_Append]
+    ) -> list[Appended | BaseException]:
+        pos = await self._lock_log(conn)
+        heads = await self._heads(conn, {a.request.stream for a in appends})
+        seen = await self._nonces(conn, [a.request.nonce for a in appends if a.request.nonce])
+
+        outcomes: list[Appended | BaseException] = []
+        event_rows: list[tuple[Any, ...]] = []
+        feed_rows: list[tuple[str, int]] = []
+        nonce_rows: list[tuple[str, str, str, int, int]] = []
+        projection: dict[type[Row], list[tuple[Any, ...]]] = {t: [] for t in ROW_SQL}
+        for append in appends:
+            request = append.request
+            if request.nonce is not None and request.nonce in seen:
+                stream, seq, first_pos = seen[request.nonce]
+                outcomes.append(
+                    Appended(events=[], duplicate=True, stream=stream, seq=seq, pos=first_pos)
+                )
+                continue
+            head = heads.get(request.stream, 0)
+            if head != request.expected_seq:
+                outcomes.append(Conflict(request.stream, request.expected_seq, head))
+                continue
+            stored = [Stored(pos + n, event) for n, event in enumerate(request.events, start=1)]
+            try:
+                # Projected before anything is kept: a projector that fails fails its own
+                # append, not every append that shares the commit.
+                rows = request.project(stored) if request.project is not None and stored else []
+                kept_rows = [(type(row), row_params(row)) for row in rows]
+            except Exception as exc:
+                log.exception("projection of an append to %s failed", request.stream)
+                outcomes.append(exc)
+                continue
+            for item in stored:
+                event = item.event
+                event_rows.append(
+                    (
+                        item.pos,
+                        event.stream,
+                        event.seq,
+                        event.kind,
+                        _side(event),
+                        event.text is not None,
+                        encode_event(event),
+                    )
+                )
+                feed_rows.extend(
+                    (a.key, item.pos) for a in request.audiences if event.seq >= a.from_seq
+                )
+            pos += len(stored)
+            if stored:
+                heads[request.stream] = stored[-1].event.seq
+                if request.nonce is not None:
+                    user, nonce = request.nonce
+                    first = stored[0]
+                    nonce_rows.append((user, nonce, request.stream, first.event.seq, first.pos))
+                    seen[request.nonce] = (request.stream, first.event.seq, first.pos)
+            for row_type, values in kept_rows:
+                projection[row_type].append(values)
+            first_seq = stored[0].event.seq if stored else request.expected_seq
+            first_pos = stored[0].pos if stored else 0
+            outcomes.append(
+                Appended(events=stored, stream=request.stream, seq=first_seq, pos=first_pos)
+            )
+
+        if event_rows:
+            await conn.executemany(
+                "INSERT INTO events (pos, stream, seq, kind, side, has_text, body)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                event_rows,
+            )
+        if feed_rows:
+            await conn.executemany(
+                "INSERT INTO feed (key, pos) VALUES ($1, $2) ON CONFLICT DO NOTHING", feed_rows
+            )
+        if nonce_rows:
+            await conn.executemany(
+                "INSERT INTO nonces (usr, nonce, stream, seq, pos) VALUES ($1, $2, $3, $4, $5)",
+                nonce_rows,
+            )
+        await self._write_rows(conn, projection)
+        return outcomes
+
+    @staticmethod
+    async def _write_rows(conn: Connection, rows: dict[type[Row], list[tuple[Any, ...]]]) -> None:
+        for row_type, sql in ROW_SQL.items():
+            params = rows.get(row_type)
+            if params:
+                await conn.executemany(sql, params)
+
+    @staticmethod
+    async def _heads(conn: Connection, streams: set[str]) -> dict[str, int]:
+        rows = await conn.fetch(
+            "SELECT stream, max(seq) FROM events WHERE stream = ANY($1::text[]) GROUP BY stream",
+            list(streams),
+        )
+        return {str(stream): int(seq) for stream, seq in rows}
+
+    @staticmethod
+    async def _nonces(
+        conn: Connection, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int, int]]:
+        if not keys:
+            return {}
+        rows = await conn.fetch(
+            "SELECT n.usr, n.nonce, n.stream, n.seq, n.pos FROM nonces n"
+            " JOIN unnest($1::text[], $2::text[]) AS k (usr, nonce)"
+            " ON n.usr = k.usr AND n.nonce = k.nonce",
+            [user for user, _ in keys],
+            [nonce for _, nonce in keys],
+        )
+        return {(u, n): (s, int(q), int(p)) for u, n, s, q, p in rows}
+
+    @staticmethod
+    async def _write_marks(conn: Connection, marks: Sequence[_Mark]) -> list[int]:
+        # One row per (chat, side), in one order for every node: two batches raising the
+        # same marks never wait for each other's row locks in a cycle.
+        wanted: dict[tuple[str, str], int] = {}
+        for m in marks:
+            wanted[(m.chat, m.side)] = max(m.seq, wanted.get((m.chat, m.side), 0))
+        keys = sorted(wanted)
+        rows = await conn.fetch(
+            "INSERT INTO read_marks AS r (chat, side, seq)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::integer[])"
+            " ON CONFLICT (chat, side) DO UPDATE SET seq = greatest(r.seq, excluded.seq)"
+            " RETURNING chat, side, seq",
+            [chat for chat, _ in keys],
+            [side for _, side in keys],
+            [wanted[key] for key in keys],
+        )
+        now = {(c, s): int(q) for c, s, q in rows}
+        return [now[(m.chat, m.side)] for m in marks]
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def _require(self) -> Pool:
+        if self._pool is None:
+            raise StoreClosed("the store is not open")
+        return self._pool
+
+    async def _fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
+        return await self._require().fetch(sql, *params)
+
+    async def read_stream(
+        self, stream: str, *, after: int = 0, before: int | None = None, limit: int | None = None
+    ) -> list[Stored]:
+        # Bounds outside the column's range would overflow its type: they bound nothing.
+        upper = min(before, _NO_SEQ) if before is not None else _NO_SEQ
+        after = min(max(after, -1), _NO_SEQ)
+        if limit is None:
+            rows = await self._fetch(
+                "SELECT pos, body FROM events WHERE stream = $1 AND seq > $2 AND seq < $3"
+                " ORDER BY seq",
+                stream,
+                after,
+                upper,
+            )
+            return _stored(rows)
+        rows = await self._fetch(
+            "SELECT pos, body FROM events WHERE stream = $1 AND seq > $2 AND seq < $3"
+            " ORDER BY seq DESC LIMIT $4",
+            stream,
+            after,
+            upper,
+            limit,
+        )
+        return _stored(reversed(rows))
+
+    async def last_position(self) -> int:
+        return int(await self._require().fetchval("SELECT coalesce(max(pos), 0) FROM events"))
+
+    async def read_feed(self, keys: list[str], after: int, limit: int) -> list[Stored]:
+        rows = await self._fetch(
+            "WITH p AS (SELECT DISTINCT pos FROM feed WHERE key = ANY($1::text[]) AND pos > $2"
+            " ORDER BY pos LIMIT $3)"
+            " SELECT e.pos, e.body FROM p JOIN events e ON e.pos = p.pos ORDER BY e.pos",
+            keys,
+            after,
+            limit,
+        )
+        return _stored(rows)
+
+    async def read_all(self, after: int, limit: int) -> list[Stored]:
+        rows = await self._fetch(
+            "SELECT pos, body FROM events WHERE pos > $1 ORDER BY pos LIMIT $2", after, limit
+        )
+        return _stored(rows)
+
+    async def read_routed(self, after: int, limit: int) -> list[tuple[Stored, tuple[str, ...]]]:
+        """Like `read_all`, each event with the routing keys that may see it: what a node
+        catching up (chatd.hub.redis) delivers to its sockets."""
+        rows = await self._fetch(
+            "SELECT e.pos, e.body, ARRAY(SELECT f.key FROM feed f WHERE f.pos = e.pos)"
+            " FROM events e WHERE e.pos > $1 ORDER BY e.pos LIMIT $2",
+            after,
+            limit,
+        )
+        return [
+            (Stored(int(pos), decode_event(bytes(body))), tuple(keys)) for pos, body, keys in rows
+        ]
+
+    async def read_marks(self, chat: str) -> dict[str, int]:
+        rows = await self._fetch("SELECT side, seq FROM read_marks WHERE chat = $1", chat)
+        return {str(side): int(seq) for side, seq in rows}
+
+    # ---- projections -------------------------------------------------------------------------
+
+    _CHAT_COLUMNS = (
+        "chat, buyer_id, buyer_name, seller_id, seller_name, last_pos, last_seq,"
+        " waiting_since, managers_from"
+    )
+
+    @staticmethod
+    def _chat_entry(row: asyncpg.Record) -> ChatListEntry:
+        return ChatListEntry(
+            chat=row[0],
+            buyer_id=row[1],
+            buyer_name=row[2],
+            seller_id=row[3],
+            seller_name=row[4],
+            last_pos=int(row[5]),
+            last_seq=int(row[6]),
+            waiting_since=row[7],
+            managers_from=None if row[8] is None else int(row[8]),
+        )
+
+    async def list_chats(self, key: str, before_pos: int | None, limit: int) -> list[ChatListEntry]:
+        kind, ident = split_key(key)
+        below = min(before_pos, _NO_POS) if before_pos is not None else _NO_POS
+        params: tuple[Any, ...]
+        if kind == "b":
+            where, params = "buyer_id = $2 AND last_pos < $3", (ident, below)
+        elif kind == "s":
+            where, params = "seller_id = $2 AND last_pos < $3", (ident, below)
+        else:
+            where, params = "managers_from IS NOT NULL AND last_pos < $2", (below,)
+        rows = await self._fetch(
+            f"SELECT {self._CHAT_COLUMNS} FROM chats WHERE {where} ORDER BY last_pos DESC LIMIT $1",
+            limit,
+            *params,
+        )
+        return [self._chat_entry(r) for r in rows]
+
+    async def chat_entry(self, chat: str) -> ChatListEntry | None:
+        rows = await self._fetch(f"SELECT {self._CHAT_COLUMNS} FROM chats WHERE chat = $1", chat)
+        return self._chat_entry(rows[0]) if rows else None
+
+    async def count_unread(self, chat: str, side: str, after_seq: int) -> int:
+        rows = await self._fetch(
+            "SELECT count(*) FROM events WHERE stream = $1 AND seq > $2 AND has_text"
+            " AND side <> $3",
+            chat,
+            after_seq,
+            side,
+        )
+        return int(rows[0][0])
+
+    async def claims_of_chat(self, chat: str) -> list[tuple[str, str, str]]:
+        rows = await self._fetch(
+            "SELECT claim, ord, state FROM claims WHERE chat = $1 ORDER BY claim", chat
+        )
+        return [(str(c), str(o), str(s)) for c, o, s in rows]
+
+    async def chat_of_claim(self, claim: str) -> str | None:
+        rows = await self._fetch("SELECT chat FROM claims WHERE claim = $1", claim)
+        return str(rows[0][0]) if rows else None
+
+    async def order_card(self, order: str) -> bytes | None:
+        rows = await self._fetch("SELECT card FROM orders WHERE ord = $1", order)
+        return bytes(rows[0][0]) if rows else None
+
+    async def orders_between(self, buyer: str, seller: str) -> list[bytes]:
+        rows = await self._fetch(
+            "SELECT card FROM orders WHERE buyer_id = $1 AND seller_id = $2 ORDER BY pos DESC",
+            buyer,
+            seller,
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def party_name(self, key: str) -> str | None:
+        kind, ident = split_key(key)
+        column = {"b": "buyer", "s": "seller"}.get(kind)
+        if column is None:
+            return None
+        rows = await self._fetch(
+            f"SELECT {column}_name FROM orders WHERE {column}_id = $1 ORDER BY pos DESC LIMIT 1",
+            ident,
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def search(
+        self, key: str, words: list[str], chat: str | None, limit: int
+    ) -> list[Stored]:
+        if not words:
+            return []
+        kind, ident = split_key(key)
+        sql = (
+            "SELECT e.pos, e.body FROM search s JOIN chats c ON c.chat = s.chat"
+            " JOIN events e ON e.pos = s.pos WHERE s.words @@ $1::tsquery"
+        )
+        params: list[Any] = [search_query(words)]
+        if kind == "b":
+            params.append(ident)
+            sql += f" AND c.buyer_id = ${len(params)}"
+        elif kind == "s":
+            params.append(ident)
+            sql += f" AND c.seller_id = ${len(params)}"
+        else:
+            # Managers search a disputed chat in full (PROTOCOL.md 2), not from the dispute on.
+            sql += " AND c.managers_from IS NOT NULL"
+        if chat is not None:
+            params.append(chat)
+            sql += f" AND s.chat = ${len(params)}"
+        params.append(limit)
+        sql += f" ORDER BY s.pos DESC LIMIT ${len(params)}"
+        return _stored(await self._fetch(sql, *params))
+
+    async def files_of_chat(self, chat: str) -> list[FileEntryRow]:
+        rows = await self._fetch(
+            "SELECT pos, seq, file, name, mime, size, at FROM files WHERE chat = $1"
+            " ORDER BY pos DESC, file",
+            chat,
+        )
+        return [
+            FileEntryRow(pos=int(p), seq=int(q), file=f, name=n, mime=m, size=int(z), at=a)
+            for p, q, f, n, m, z, a in rows
+        ]
+
+    async def chats_with_file(self, file: str) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT chat FROM files WHERE file = $1", file)
+        return [str(r[0]) for r in rows]
+
+    async def balances(self, key: str) -> dict[str, int]:
+        kind, ident = split_key(key)
+        if kind == "b":
+            sql = "SELECT currency, sum(value) FROM ledger WHERE buyer_id = $1 GROUP BY currency"
+        elif kind == "s":
+            sql = "SELECT currency, -sum(value) FROM ledger WHERE seller_id = $1 GROUP BY currency"
+        else:
+            raise ValueError("managers have no balance")
+        return {str(c): int(v) for c, v in await self._fetch(sql, ident)}
+
+    async def sales_report(self, seller: str) -> list[LedgerEntry]:
+        rows = await self._fetch(
+            "SELECT at, ord, article, name, value, currency, reason FROM ledger"
+            " WHERE seller_id = $1 ORDER BY at, claim",
+            seller,
+        )
+        return [
+            LedgerEntry(at=at, order=o, article=a, name=n, value=-int(v), currency=c, reason=r)
+            for at, o, a, n, v, c, r in rows
+        ]
+
+    # ---- rebuild -----------------------------------------------------------------------------
+
+    async def rebuild(self, project: Callable[[Stored], list[Row]]) -> None:
+        # Under the log's lock: a node that is still running waits instead of writing rows
+        # that the rebuild would then count twice.
+        async with self._require().acquire() as conn, conn.transaction():
+            await self._lock_log(conn)
+            await conn.execute(f"TRUNCATE {', '.join(schema.PROJECTION_TABLES)}")
+            after = 0
+            while True:
+                rows = await conn.fetch(
+                    "SELECT pos, body FROM events WHERE pos > $1 ORDER BY pos LIMIT 2000", after
+                )
+                chunk = _stored(rows)
+                if not chunk:
+                    break
+                # Rows of a chunk go by type, in the type order live commits use, which is
+                # all the order they depend on.
+                params: dict[type[Row], list[tuple[Any, ...]]] = {t: [] for t in ROW_SQL}
+                for stored in chunk:
+                    for row in project(stored):
+                        params[type(row)].append(row_params(row))
+                await self._write_rows(conn, params)
+                after = chunk[-1].pos
