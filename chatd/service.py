@@ -29,7 +29,7 @@ from chatd.domain.errors import Rejection, bad_frame, forbidden, not_found
 from chatd.domain.evolve import evolve, fold
 from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
-from chatd.domain.returns import claim_state_label
+from chatd.domain.returns import claim_state_label, role_refusal
 from chatd.domain.rules import Rules
 from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
@@ -277,6 +277,9 @@ class ChatService:
         attachment_ids: list[str],
         nonce: str | None,
     ) -> Outcome:
+        if actor.role not in ("buyer", "seller"):
+            # Before any look-up: the answer must not tell a foreign chat from a missing one.
+            return forbidden("only the buyer and the shop write in a chat")
         attachments: tuple[Attachment, ...] = ()
         if attachment_ids:
             owner = keys_of(actor)
@@ -319,8 +322,12 @@ class ChatService:
         actor: Actor,
         chat: str,
         order_id: str,
-        build: Callable[[OrderCard], cmd.Command],
+        build: Callable[[OrderCard], cmd.ReturnCommand],
+        command_type: type[cmd.ReturnCommand],
     ) -> Outcome:
+        refused = role_refusal(command_type, actor)
+        if refused is not None:
+            return refused
         visible = await self.visible_state(actor, chat)
         if isinstance(visible, Rejection):
             return visible
@@ -331,15 +338,26 @@ class ChatService:
 
     async def request_return(self, actor: Actor, chat: str, order: str) -> Outcome:
         return await self._order_command(
-            actor, chat, order, lambda card: cmd.RequestReturn(actor=actor, order=card)
+            actor,
+            chat,
+            order,
+            lambda card: cmd.RequestReturn(actor=actor, order=card),
+            cmd.RequestReturn,
         )
 
     async def initiate_return(self, actor: Actor, chat: str, order: str) -> Outcome:
         return await self._order_command(
-            actor, chat, order, lambda card: cmd.InitiateReturn(actor=actor, order=card)
+            actor,
+            chat,
+            order,
+            lambda card: cmd.InitiateReturn(actor=actor, order=card),
+            cmd.InitiateReturn,
         )
 
-    async def _claim_command(self, claim: str, command: cmd.Command) -> Outcome:
+    async def _claim_command(self, claim: str, command: cmd.ReturnCommand) -> Outcome:
+        refused = role_refusal(type(command), command.actor)
+        if refused is not None:
+            return refused
         chat = await self.store.chat_of_claim(claim)
         if chat is None:
             return not_found("claim")

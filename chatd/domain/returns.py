@@ -247,6 +247,15 @@ _ROLE_OF: dict[type[ReturnCommand], tuple[Role, str]] = {
 }
 
 
+def role_refusal(command_type: type[ReturnCommand], actor: Actor) -> Rejection | None:
+    """`forbidden` when the actor's role never presses this button.
+
+    It depends on the role alone, so it is checked before anything is looked up: the answer
+    must not differ between a claim that exists elsewhere and one that does not."""
+    role, why = _ROLE_OF[command_type]
+    return forbidden(why) if actor.role != role else None
+
+
 def stage_of(claim: Claim | None) -> Stage:
     """The claim's row key in `TRANSITIONS`."""
     if claim is None:
@@ -322,9 +331,9 @@ def decide_return(
 def _check_actor(
     state: ChatState, actor: Actor, command_type: type[ReturnCommand]
 ) -> Rejection | None:
-    role, why = _ROLE_OF[command_type]
-    if actor.role != role:
-        return forbidden(why)
+    refused = role_refusal(command_type, actor)
+    if refused is not None:
+        return refused
     # A foreign buyer or shop, or a manager before any dispute, must not learn the chat or
     # the claim exists: the answer is the one for an id that names nothing.
     if first_visible_seq(state, actor) is None:
