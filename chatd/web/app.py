@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chatd.service import ChatService
+from chatd.web.connection import ExposeAbort
 from chatd.web.http import Api, ApiError, api_error_handler, not_found_handler
 from chatd.web.metrics import Metrics
 from chatd.web.ws import Sockets, SocketSettings
@@ -53,10 +54,12 @@ class ChatApp:
         ]
         if STATIC.is_dir():
             routes.append(Mount("/", StaticFiles(directory=STATIC, html=True), name="static"))
-        self.app = Starlette(
-            routes=routes,
-            lifespan=self._lifespan,
-            exception_handlers={ApiError: api_error_handler, 404: not_found_handler},
+        self.app = ExposeAbort(
+            Starlette(
+                routes=routes,
+                lifespan=self._lifespan,
+                exception_handlers={ApiError: api_error_handler, 404: not_found_handler},
+            )
         )
 
     @contextlib.asynccontextmanager

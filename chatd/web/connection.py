@@ -26,17 +26,37 @@ log = logging.getLogger(__name__)
 ABORT_GRACE = 2.0
 
 
-def abort_transport(websocket: WebSocket) -> None:
-    """Drops the TCP connection under an ASGI WebSocket at once, unsent data and all.
+ABORT_SCOPE_KEY = "chatd.abort"
+
+
+class ExposeAbort:
+    """ASGI middleware at the root of the app: puts the server's way to drop a WebSocket's
+    TCP connection into the scope, as `scope["chatd.abort"]`.
 
     ASGI has no message for this, and a graceful close waits for a peer that does not read.
-    uvicorn's protocol object (the owner of the `send` callable) holds the transport.
+    Only at the root is `send` still uvicorn's own (a method of the protocol object that
+    holds the transport); starlette wraps it further in.
     """
-    protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
-    transport = getattr(protocol, "transport", None)
-    abort = getattr(transport, "abort", None)
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            abort = getattr(transport, "abort", None)
+            if callable(abort):
+                scope[ABORT_SCOPE_KEY] = abort
+        await self.app(scope, receive, send)
+
+
+def abort_transport(websocket: WebSocket) -> None:
+    """Drops the TCP connection under `websocket` at once, unsent data and all."""
+    abort = websocket.scope.get(ABORT_SCOPE_KEY)
     if callable(abort):
         abort()
+    else:
+        log.warning("cannot drop a stuck connection: no transport to abort")
 
 
 class Connection:
