@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from chatd import auth
 from chatd.client.command import add_bot_parser, run_bot
 from chatd.domain.rules import Rules
+from chatd.export import add_parser as add_export_parser
+from chatd.loadtest.cli import add_parsers as add_load_parsers
 
 if TYPE_CHECKING:
     from chatd.store.base import EventStore
@@ -195,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_option(rebuild)
 
     add_bot_parser(sub)
+    add_export_parser(sub)
+    add_load_parsers(sub)
     return parser
 
 
@@ -214,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_rebuild(args))
     if args.command == "bot":
         return asyncio.run(run_bot(args))
+    handler = getattr(args, "handler", None)
+    if handler is not None:  # export, gen-log, replay, bench
+        code: int = handler(args)
+        return code
     return 2
 
 
