@@ -20,4 +20,5 @@ def parse(log_id: str, cursor: str) -> int | None:
         pos = int(hex_pos, 16)
     except ValueError:
         return None
-    return pos if pos >= 0 else None
+    # Positions are 64-bit signed integers in every store.
+    return pos if 0 <= pos < 2**63 else None
