@@ -1,19 +1,23 @@
 """`chatd export`: the event log of a database as JSON Lines (`chatd.loadtest.logfile`).
 
-It reads the store directly (SQLite in WAL mode lets it run beside a serving chatd), page by
-page in position order, so a log of any size streams through in bounded memory.
+It reads the store directly (SQLite in WAL mode lets it run beside a serving chatd; or the
+PostgreSQL log of several nodes with `--store`), page by page in position order, so a log of
+any size streams through in bounded memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatd.loadtest.logfile import LogWriter, record_of
-from chatd.store.base import EventStore
-from chatd.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from chatd.store.base import EventStore
 
 PAGE = 5000
 
@@ -31,8 +35,13 @@ async def export_store(store: EventStore, out: str | Path, page: int = PAGE) -> 
             after = batch[-1].pos
 
 
-async def export_db(db: str | Path, out: str | Path) -> int:
-    store = SqliteStore(Path(db))
+async def export_db(db: str | Path, out: str | Path, store_url: str | None = None) -> int:
+    """The log of SQLite at `db`, or of the store at `store_url` (postgresql://...)."""
+    # Imported here: `chatd --help` and the other commands need none of the server.
+    from chatd.assemble import make_store
+    from chatd.store.stats import StoreStats
+
+    store = make_store(store_url, db=Path(db), synchronous="full", stats=StoreStats())
     await store.open()
     try:
         return await export_store(store, out)
@@ -49,16 +58,30 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--db", default="chatd.db", help="SQLite database (default: %(default)s)")
     parser.add_argument(
+        "--store",
+        default=os.environ.get("CHATD_STORE") or None,
+        metavar="URL",
+        help="a shared log, postgresql://USER@HOST:PORT/DATABASE, instead of --db "
+        "(env CHATD_STORE)",
+    )
+    parser.add_argument(
         "--out", "-o", default="-", help="output file, - for standard output (default: -)"
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.db).exists():
+    from chatd.assemble import SettingsError
+
+    store_url: str | None = getattr(args, "store", None)
+    if not store_url and not Path(args.db).exists():
         print(f"chatd export: no database at {args.db}", file=sys.stderr)
         return 2
-    count = asyncio.run(export_db(args.db, args.out))
+    try:
+        count = asyncio.run(export_db(args.db, args.out, store_url))
+    except SettingsError as exc:
+        print(f"chatd export: {exc}", file=sys.stderr)
+        return 2
     if args.out != "-":
         print(f"{count} events written to {args.out}", file=sys.stderr)
     return 0

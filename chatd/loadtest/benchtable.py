@@ -20,6 +20,12 @@ GOAL_CATCH_UP_S = 0.5
 Cell = float | None
 
 
+def _per_cpu_second(load: LoadResult) -> float | None:
+    """Delivered messages per second of server CPU: steadier than the rate on a machine
+    that other work shares."""
+    return load.delivered_per_s / load.server_cpu if load.server_cpu > 0 else None
+
+
 def _load_at(figures: ServerFigures, rate: float) -> LoadResult | None:
     return next((r for r in figures.loads if r.offered_per_s == rate), None)
 
@@ -30,6 +36,11 @@ def _rows(config: BenchConfig) -> list[tuple[str, Callable[[ServerFigures], Cell
         (
             "sustained delivered msg/s",
             lambda s: s.sustained.delivered_per_s if s.sustained else None,
+            True,
+        ),
+        (
+            "  delivered per server CPU-second",
+            lambda s: _per_cpu_second(s.sustained) if s.sustained else None,
             True,
         ),
         (
@@ -108,7 +119,8 @@ def render(config: BenchConfig, results: list[ServerFigures]) -> str:
             for chatd in chatds:
                 mine, theirs = value_of(chatd), value_of(floor)
                 ratio = mine / theirs if mine is not None and theirs else None
-                cells.append(_cell(ratio) if not label.startswith("  ") else "")
+                ratio_row = not label.startswith("  ") or "per server CPU" in label
+                cells.append(_cell(ratio) if ratio_row else "")
         lines.append(f"{label:44}" + "".join(f"{c:>15}" for c in cells))
     for result in results:
         for error in result.errors:

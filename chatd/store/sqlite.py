@@ -445,8 +445,10 @@ class SqliteStore(EventStore):
 
     async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         db = self._require(self._reader)
-        async with db.execute(sql, tuple(params)) as cur:
-            rows = await cur.fetchall()
+        # One call into the reader's thread: a statement left open between `execute` and
+        # `fetchall` would hold its read snapshot, and another query interleaved on this
+        # connection would read from it, missing commits made since (no read-your-writes).
+        rows = await db.execute_fetchall(sql, tuple(params))
         return list(rows)
 
     @staticmethod
