@@ -22,6 +22,10 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
         return False
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
+    # A browser sends a serialized origin: scheme, host and port, nothing else. Anything more
+    # (userinfo, a path, a query, a backslash) is no browser's and no origin.
+    if "\\" in origin or "@" in parts.netloc or parts.path or parts.query or parts.fragment:
+        return False
     default = 443 if parts.scheme == "https" else 80
     origin_hostport = f"{parts.hostname}:{port or default}"
     try:
