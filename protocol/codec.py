@@ -61,7 +61,7 @@ class Codec:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return DecodeError(str(exc), self.request_id(data))
         except Exception as exc:  # garbage must never escape the codec
-            return DecodeError(f"undecodable frame: {type(exc).__name__}", None)
+            return DecodeError(f"undecodable frame: {type(exc).__name__}", self.request_id(data))
         return frame
 
     def decode_server(self, data: bytes | str) -> ServerFrame:

@@ -179,11 +179,17 @@ def out_of_range(kind: str) -> st.SearchStrategy[Any] | None:
         case "refs":
             return st.lists(st.just("f1"), min_size=11, max_size=20)
         case "seq":
-            return st.integers(max_value=-1) | st.integers(min_value=2**53 + 1, max_value=2**63)
+            return st.integers(min_value=-(2**63), max_value=-1) | st.integers(
+                min_value=2**53 + 1, max_value=2**63
+            )
         case "before_seq":
-            return st.integers(max_value=0) | st.integers(min_value=2**53 + 1, max_value=2**63)
+            return st.integers(min_value=-(2**63), max_value=0) | st.integers(
+                min_value=2**53 + 1, max_value=2**63
+            )
         case "limit":
-            return st.integers(max_value=0) | st.integers(min_value=101, max_value=2**63)
+            return st.integers(min_value=-(2**63), max_value=0) | st.integers(
+                min_value=101, max_value=2**63
+            )
         case "mode":
             return st.sampled_from(["", "PVZ", "post", "no-return", "pvz "])
         case "decision":
