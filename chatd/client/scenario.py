@@ -72,7 +72,8 @@ class _Step(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     note: str = ""
 
     def describe(self) -> str:
-        raise NotImplementedError
+        """One line naming the step in reports; each kind of step says more."""
+        return f"{self.actor}: {self.note}" if self.note else self.actor
 
 
 class _Action(_Step, frozen=True, kw_only=True, tag_field="do"):
