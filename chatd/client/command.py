@@ -16,7 +16,6 @@ import os
 import sys
 
 from chatd.client import scenario as sc
-from chatd.client.runner import Settings, run_files
 from protocol.codec import JSON, SUBPROTOCOLS
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ws"
@@ -98,6 +97,9 @@ async def run_bot(args: argparse.Namespace) -> int:
     if not secret:
         print("chatd bot run: give --secret or set CHATD_SECRET", file=sys.stderr)
         return 2
+    # Imported here: `chatd --help` and `chatd serve` need none of the runner.
+    from chatd.client.runner import Settings, run_files
+
     settings = Settings(
         url=args.url or os.environ.get("CHATD_URL") or DEFAULT_URL,
         secret=secret,

@@ -1,4 +1,4 @@
-"""The examples in the SDK's docstrings run."""
+"""The examples in the docstrings of the SDK and of the token claims run."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ MODULES = [
     "chatd.client.matching",
     "chatd.client.scenario",
     "chatd.client.tokens",
+    "protocol.tokens",
 ]
 
 
