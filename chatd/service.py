@@ -2,61 +2,48 @@
 
     authorize -> load stream state -> domain.decide -> store.append -> result -> hub.publish
 
-This is the only module that sees the store, the hub and the domain together. It returns
-domain results (`Done`, `Rejection`) and reply frames; the web layer owns the sockets.
+This is the only module that writes: it sees the store, the hub and the domain together and
+returns domain results (`Done`, `Rejection`); the web layer owns the sockets. The read
+answers are `ChatViews` (chatd.views), which the service holds as `views`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-import msgspec
+from typing import TypeVar
 
 from chatd import cursor
 from chatd.domain import commands as cmd
-from chatd.domain.access import first_visible_seq, side_of
+from chatd.domain.access import side_of
 from chatd.domain.actors import Actor, system_author
 from chatd.domain.decide import decide
 from chatd.domain.drafts import Draft, stamp
 from chatd.domain.errors import Rejection, bad_frame, forbidden, not_found
-from chatd.domain.evolve import evolve, fold
+from chatd.domain.evolve import evolve
 from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
-from chatd.domain.returns import claim_state_label, role_refusal
+from chatd.domain.returns import role_refusal
 from chatd.domain.rules import Rules
 from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
 from chatd.projection import for_chat, order_rows
-from chatd.render import View, event_frame, view_of
-from chatd.search_text import query_words
-from chatd.store.base import AppendRequest, Audience, Conflict, EventStore, Stored
+from chatd.routing import audiences_of, keys_of
+from chatd.states import ChatStates
+from chatd.store.base import AppendRequest, Conflict, EventStore, Stored
+from chatd.views import ChatViews
 from protocol.codes import ErrorCode
 from protocol.events import Attachment, GoodsState, OrderCard, OrderRegistered, Party
-from protocol.frames import (
-    AttachmentsPage,
-    ChatsPage,
-    ChatSummary,
-    ClaimSummary,
-    FileEntry,
-    HistoryPage,
-    OrderEntry,
-    ReadMark,
-    Results,
-)
+from protocol.frames import ReadMark
 
 log = logging.getLogger(__name__)
 
-_card_decoder = msgspec.msgpack.Decoder(OrderCard)
 _MAX_RETRIES = 5
 T = TypeVar("T")
-SEARCH_LIMIT = 50
 
 
 def utc_now() -> datetime:
@@ -74,24 +61,6 @@ class Done:
 
 
 Outcome = Done | Rejection
-
-
-def keys_of(actor: Actor) -> tuple[str, ...]:
-    """The routing keys whose events `actor` may see."""
-    if actor.role == "buyer":
-        return ("b:" + actor.id,)
-    if actor.role == "seller":
-        return ("s:" + (actor.shop or ""),)
-    if actor.role == "manager":
-        return ("m",)
-    return ()
-
-
-def audiences_of(state: ChatState) -> tuple[Audience, ...]:
-    audiences = [Audience("b:" + state.buyer.id), Audience("s:" + state.seller.id)]
-    if state.managers_from is not None:
-        audiences.append(Audience("m", state.managers_from))
-    return tuple(audiences)
 
 
 class _KeyedLocks:
@@ -137,12 +106,8 @@ class ChatService:
         self.rules = rules
         self.files = files
         self._clock = clock
-        self._cache: OrderedDict[str, ChatState] = OrderedDict()
-        self._cache_size = cache_size
-        # Other processes append to the same log: a cached state is brought up to date
-        # before it is used, or it would refuse what the log allows (a claim it has not
-        # heard of yet). Alone on the log, every append passes through this cache.
-        self._shared_log = shared_log
+        self.states = ChatStates(store, size=cache_size, shared_log=shared_log)
+        self.views = ChatViews(store, self.states, rules, files)
         self._locks = _KeyedLocks()
 
     @property
@@ -154,39 +119,6 @@ class ChatService:
 
     def cursor(self, pos: int) -> str:
         return cursor.make(self.store.log_id, pos)
-
-    # ---- state -------------------------------------------------------------------------------
-
-    async def state(self, chat: str) -> ChatState | None:
-        state = self._cache.get(chat)
-        if state is not None:
-            self._cache.move_to_end(chat)
-            if self._shared_log:
-                newer = await self.store.read_stream(chat, after=state.seq)
-                if newer:
-                    for stored in newer:
-                        state = evolve(state, stored.event)
-                    self._remember(state)
-            return state
-        events = await self.store.read_stream(chat)
-        if not events or events[0].event.kind != "chat.opened":
-            return None
-        state = fold([s.event for s in events])
-        if state is not None:
-            self._remember(state)
-        return state
-
-    def _remember(self, state: ChatState) -> None:
-        self._cache[state.chat] = state
-        self._cache.move_to_end(state.chat)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-
-    async def visible_state(self, actor: Actor, chat: str) -> ChatState | Rejection:
-        state = await self.state(chat)
-        if state is None or first_visible_seq(state, actor) is None:
-            return not_found("chat")
-        return state
 
     # ---- the write path ----------------------------------------------------------------------
 
@@ -200,7 +132,7 @@ class ChatService:
     ) -> Outcome:
         async def attempt() -> Outcome:
             for _ in range(_MAX_RETRIES):
-                state = await self.state(chat)
+                state = await self.states.get(chat)
                 command = make(state)
                 if isinstance(command, Rejection):
                     return command
@@ -225,11 +157,11 @@ class ChatService:
                     appended = await self.store.append(request)
                 except Conflict:
                     # Another process wrote to the chat: forget what we knew and decide again.
-                    self._cache.pop(chat, None)
+                    self.states.forget(chat)
                     continue
                 if appended.duplicate:
                     return Done(appended.stream, appended.seq, self.cursor(appended.pos))
-                self._remember(after)
+                self.states.remember(after)
                 await self._publish(appended.events, after)
                 first = appended.events[0]
                 return Done(chat, first.event.seq, self.cursor(first.pos), claim=claim)
@@ -261,7 +193,7 @@ class ChatService:
             return forbidden("only a buyer opens a chat")
         order: OrderCard | None = None
         if order_id is not None:
-            order = await self.order(order_id)
+            order = await self.views.order(order_id)
             if order is None or order.buyer.id != actor.id or order.seller.id != seller:
                 return not_found("order")
         buyer = await self._party("b:" + actor.id, actor.id)
@@ -297,7 +229,7 @@ class ChatService:
         return await self._execute(chat, make, nonce=key)
 
     async def mark_read(self, actor: Actor, chat: str, seq: int) -> Rejection | None:
-        state = await self.visible_state(actor, chat)
+        state = await self.states.visible(actor, chat)
         if isinstance(state, Rejection):
             return state
         side = side_of(state, actor)
@@ -313,10 +245,6 @@ class ChatService:
 
     # ---- returns -----------------------------------------------------------------------------
 
-    async def order(self, order_id: str) -> OrderCard | None:
-        card = await self.store.order_card(order_id)
-        return _card_decoder.decode(card) if card is not None else None
-
     async def _order_command(
         self,
         actor: Actor,
@@ -328,10 +256,10 @@ class ChatService:
         refused = role_refusal(command_type, actor)
         if refused is not None:
             return refused
-        visible = await self.visible_state(actor, chat)
+        visible = await self.states.visible(actor, chat)
         if isinstance(visible, Rejection):
             return visible
-        order = await self.order(order_id)
+        order = await self.views.order(order_id)
         if order is None:
             return not_found("order")
         return await self._execute(chat, lambda _s: build(order), claim=claim_id(order_id))
@@ -395,7 +323,7 @@ class ChatService:
             raise PermissionError("only the marketplace back end registers orders")
         stream = order_stream(card.id)
         for _ in range(_MAX_RETRIES):
-            existing = await self.order(card.id)
+            existing = await self.views.order(card.id)
             if existing is not None:
                 if existing == card:
                     return 200, existing
@@ -412,121 +340,6 @@ class ChatService:
             return 201, card
         raise OrderMismatch(card.id)
 
-    # ---- reads -------------------------------------------------------------------------------
-
-    async def feed(self, actor: Actor, after: int, limit: int) -> list[Stored]:
-        keys = list(keys_of(actor))
-        if not keys:
-            return []
-        return await self.store.read_feed(keys, after, limit)
-
-    def frame_of(self, stored: Stored, view: View) -> Any:
-        return event_frame(stored, self.store.log_id, view)
-
-    async def history(
-        self, actor: Actor, chat: str, before: int | None, limit: int
-    ) -> HistoryPage | Rejection:
-        state = await self.visible_state(actor, chat)
-        if isinstance(state, Rejection):
-            return state
-        # A manager's feed starts at the dispute; the history is there in full (PROTOCOL.md 2).
-        page = await self.store.read_stream(chat, before=before, limit=limit + 1)
-        more = len(page) > limit
-        if more:
-            page = page[1:]
-        view = view_of(actor.role)
-        return HistoryPage(chat=chat, events=[self.frame_of(s, view) for s in page], more=more)
-
-    async def chats(self, actor: Actor, before: str | None, limit: int) -> ChatsPage | Rejection:
-        keys = keys_of(actor)
-        if not keys:
-            return forbidden("this role has no chat list")
-        before_pos: int | None = None
-        if before is not None:
-            before_pos = cursor.parse(self.store.log_id, before)
-            if before_pos is None:
-                return bad_frame("`before` is not a page mark of this server")
-        entries = await self.store.list_chats(keys[0], before_pos, limit + 1)
-        more = len(entries) > limit
-        entries = entries[:limit]
-        view = view_of(actor.role)
-        summaries = [await self._summary(actor, entry.chat, view) for entry in entries]
-        next_page = self.cursor(entries[-1].last_pos) if more and entries else None
-        return ChatsPage(chats=[s for s in summaries if s is not None], before=next_page)
-
-    async def _summary(self, actor: Actor, chat: str, view: View) -> ChatSummary | None:
-        entry = await self.store.chat_entry(chat)
-        state = await self.state(chat)
-        if entry is None or state is None:
-            return None
-        last = await self.store.read_stream(
-            chat, after=entry.last_seq - 1, before=entry.last_seq + 1
-        )
-        unread = 0
-        side = side_of(state, actor)
-        if side is not None:
-            marks = await self.store.read_marks(chat)
-            unread = await self.store.count_unread(chat, side, marks.get(side, 0))
-        buyer_name = await self.store.party_name("b:" + entry.buyer_id) or entry.buyer_name
-        seller_name = await self.store.party_name("s:" + entry.seller_id) or entry.seller_name
-        reply_due = (
-            entry.waiting_since + self.rules.reply_window
-            if entry.waiting_since is not None
-            else None
-        )
-        claims = [
-            ClaimSummary(claim=c.id, order=c.order.id, state=claim_state_label(c))
-            for c in state.claims.values()
-        ]
-        return ChatSummary(
-            chat=chat,
-            buyer=Party(id=entry.buyer_id, name=buyer_name),
-            seller=Party(id=entry.seller_id, name=seller_name),
-            last=self.frame_of(last[-1], view) if last else None,
-            unread=unread,
-            reply_due=reply_due,
-            claims=claims,
-        )
-
-    async def search(self, actor: Actor, query: str, chat: str | None) -> Results | Rejection:
-        keys = keys_of(actor)
-        if not keys:
-            return forbidden("this role cannot search")
-        if chat is not None:
-            visible = await self.visible_state(actor, chat)
-            if isinstance(visible, Rejection):
-                return visible
-        words = query_words(query)
-        if not words:
-            return Results(events=[])
-        found = await self.store.search(keys[0], words, chat, SEARCH_LIMIT)
-        view = view_of(actor.role)
-        return Results(events=[self.frame_of(s, view) for s in found])
-
-    async def attachments(self, actor: Actor, chat: str) -> AttachmentsPage | Rejection:
-        state = await self.visible_state(actor, chat)
-        if isinstance(state, Rejection):
-            return state
-        orders: list[OrderEntry] = []
-        for raw in await self.store.orders_between(state.buyer.id, state.seller.id):
-            card = _card_decoder.decode(raw)
-            claim = state.claim_for_order(card.id)
-            orders.append(
-                OrderEntry(
-                    order=card,
-                    claim=claim.id if claim else None,
-                    state=claim_state_label(claim) if claim else None,
-                )
-            )
-        photos: list[FileEntry] = []
-        files: list[FileEntry] = []
-        for row in await self.store.files_of_chat(chat):
-            entry = FileEntry(
-                id=row.file, name=row.name, mime=row.mime, size=row.size, seq=row.seq, at=row.at
-            )
-            (photos if row.mime.startswith("image/") else files).append(entry)
-        return AttachmentsPage(chat=chat, orders=orders, photos=photos, files=files)
-
     # ---- files -------------------------------------------------------------------------------
 
     async def upload(
@@ -537,27 +350,6 @@ class ChatService:
         if self.files is None:
             return Rejection(ErrorCode.UNAVAILABLE, "this server keeps no files")
         return await self.files.save(data, name, keys_of(actor)[0])
-
-    async def download(self, actor: Actor, file_id: str) -> tuple[Upload, str] | Rejection:
-        """A file for its uploader and for whoever may see a chat it was sent in."""
-        upload = await self.files.get(file_id) if self.files is not None else None
-        if upload is None or self.files is None:
-            return not_found("file")
-        if upload.owner not in keys_of(actor):
-            for chat in await self.store.chats_with_file(file_id):
-                state = await self.state(chat)
-                if state is not None and first_visible_seq(state, actor) is not None:
-                    break
-            else:
-                return not_found("file")
-        return upload, str(self.files.blob_path(upload))
-
-    async def balance(self, actor: Actor) -> dict[str, int] | Rejection:
-        if actor.role == "buyer":
-            return await self.store.balances("b:" + actor.id)
-        if actor.role == "seller":
-            return await self.store.balances("s:" + (actor.shop or ""))
-        return forbidden("only buyers and shops have a balance")
 
 
 class OrderMismatch(Exception):

@@ -279,7 +279,7 @@ class ReturnsMachine(RuleBasedStateMachine):
         card = self._card(n)
         chat = self._chat(card)
         claim = claim_id(card.id)
-        state = self.run(self.svc.state(chat))
+        state = self.run(self.svc.states.get(chat))
         current = state.claims.get(claim) if state is not None else None
         label = claim_state_label(current) if current is not None else None
         shop = operator(card.seller.id, op)

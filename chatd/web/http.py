@@ -164,7 +164,7 @@ class Api:
 
     async def download(self, request: Request) -> Response:
         actor = self.actor(request)
-        found = await self.service.download(actor, request.path_params["file"])
+        found = await self.service.views.download(actor, request.path_params["file"])
         if isinstance(found, Rejection):
             return from_rejection(found)
         upload, path = found
@@ -183,7 +183,7 @@ class Api:
     async def balance(self, request: Request) -> Response:
         actor = self.actor(request)
         self._require(actor, "buyer", "seller")
-        balances = await self.service.balance(actor)
+        balances = await self.service.views.balance(actor)
         if isinstance(balances, Rejection):
             return from_rejection(balances)
         money = [{"value": v, "currency": c} for c, v in sorted(balances.items())]

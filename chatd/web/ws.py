@@ -18,7 +18,8 @@ from chatd.domain import commands as cmd
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
 from chatd.render import view_of
-from chatd.service import ChatService, Done, keys_of
+from chatd.routing import keys_of
+from chatd.service import ChatService, Done
 from chatd.web.connection import Connection
 from chatd.web.metrics import Metrics
 from chatd.web.origin import origin_allowed
@@ -249,9 +250,9 @@ class Session:
             return
         upto = since
         while True:
-            page = await self.service.feed(actor, upto, REPLAY_PAGE)
+            page = await self.service.views.feed(actor, upto, REPLAY_PAGE)
             for stored in page:
-                await connection.send_now(self.service.frame_of(stored, connection.view))
+                await connection.send_now(self.service.views.frame_of(stored, connection.view))
             if len(page) < REPLAY_PAGE:
                 break
             upto = page[-1].pos
@@ -317,6 +318,7 @@ class Session:
 
     async def _dispatch(self, actor: Actor, frame: f.ClientFrame) -> Any:
         service = self.service
+        views = service.views
         rid = frame.id
         match frame:
             case f.Ping():
@@ -332,14 +334,14 @@ class Session:
             case f.Open():
                 return self._ack(await service.open_chat(actor, frame.seller, frame.order), rid)
             case f.History():
-                page = await service.history(actor, frame.chat, frame.before, frame.limit)
+                page = await views.history(actor, frame.chat, frame.before, frame.limit)
                 return self._answer(page, rid)
             case f.Chats():
-                return self._answer(await service.chats(actor, frame.before, frame.limit), rid)
+                return self._answer(await views.chats(actor, frame.before, frame.limit), rid)
             case f.Search():
-                return self._answer(await service.search(actor, frame.q, frame.chat), rid)
+                return self._answer(await views.search(actor, frame.q, frame.chat), rid)
             case f.Attachments():
-                return self._answer(await service.attachments(actor, frame.chat), rid)
+                return self._answer(await views.attachments(actor, frame.chat), rid)
             case f.ReturnRequest():
                 return self._ack(await service.request_return(actor, frame.chat, frame.order), rid)
             case f.ReturnInitiate():

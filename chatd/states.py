@@ -1,0 +1,66 @@
+"""The chats' current states, folded from their streams and kept in a bounded cache.
+
+The write path decides every command against a state from here, and the reads check
+visibility against it. Alone on the log, every append passes through this process, which
+keeps the cache exact. When other processes append to the same log (`shared_log`), a cached
+state is brought up to date before it is used, or it would refuse what the log allows (a
+claim it has not heard of yet).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from chatd.domain.access import first_visible_seq
+from chatd.domain.actors import Actor
+from chatd.domain.errors import Rejection, not_found
+from chatd.domain.evolve import evolve, fold
+from chatd.domain.model import ChatState
+from chatd.store.base import EventStore
+
+
+class ChatStates:
+    def __init__(self, store: EventStore, *, size: int = 20_000, shared_log: bool = False) -> None:
+        self._store = store
+        self._cache: OrderedDict[str, ChatState] = OrderedDict()
+        self._size = size
+        self._shared_log = shared_log
+
+    async def get(self, chat: str) -> ChatState | None:
+        """The chat's state after its last committed event; None for no such chat."""
+        state = self._cache.get(chat)
+        if state is not None:
+            self._cache.move_to_end(chat)
+            if self._shared_log:
+                newer = await self._store.read_stream(chat, after=state.seq)
+                if newer:
+                    for stored in newer:
+                        state = evolve(state, stored.event)
+                    self.remember(state)
+            return state
+        events = await self._store.read_stream(chat)
+        if not events or events[0].event.kind != "chat.opened":
+            return None
+        state = fold([s.event for s in events])
+        if state is not None:
+            self.remember(state)
+        return state
+
+    async def visible(self, actor: Actor, chat: str) -> ChatState | Rejection:
+        """The state of a chat `actor` may see; `not_found` alike for a missing chat and for
+        someone else's."""
+        state = await self.get(chat)
+        if state is None or first_visible_seq(state, actor) is None:
+            return not_found("chat")
+        return state
+
+    def remember(self, state: ChatState) -> None:
+        """Keeps a state the write path just committed."""
+        self._cache[state.chat] = state
+        self._cache.move_to_end(state.chat)
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+
+    def forget(self, chat: str) -> None:
+        """Drops a state another process has moved past."""
+        self._cache.pop(chat, None)

@@ -1,0 +1,194 @@
+"""The read answers: a user's feed, a chat's history, the chat list with unread counts and
+reply deadlines, search, a chat's attachments, balances and files.
+
+Every answer is what one actor may see: a chat that is not theirs is `not_found`, as a
+missing one is. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from chatd import cursor
+from chatd.domain.access import first_visible_seq, side_of
+from chatd.domain.actors import Actor
+from chatd.domain.errors import Rejection, bad_frame, forbidden, not_found
+from chatd.domain.returns import claim_state_label
+from chatd.domain.rules import Rules
+from chatd.files import FileStore, Upload
+from chatd.render import View, event_frame, view_of
+from chatd.routing import keys_of
+from chatd.search_text import query_words
+from chatd.states import ChatStates
+from chatd.store.base import EventStore, Stored
+from protocol.events import OrderCard, Party
+from protocol.frames import (
+    AttachmentsPage,
+    ChatsPage,
+    ChatSummary,
+    ClaimSummary,
+    FileEntry,
+    HistoryPage,
+    OrderEntry,
+    Results,
+)
+
+SEARCH_LIMIT = 50
+_card_decoder = msgspec.msgpack.Decoder(OrderCard)
+
+
+class ChatViews:
+    def __init__(
+        self,
+        store: EventStore,
+        states: ChatStates,
+        rules: Rules,
+        files: FileStore | None = None,
+    ) -> None:
+        self.store = store
+        self.states = states
+        self.rules = rules
+        self.files = files
+
+    def frame_of(self, stored: Stored, view: View) -> Any:
+        return event_frame(stored, self.store.log_id, view)
+
+    async def order(self, order_id: str) -> OrderCard | None:
+        card = await self.store.order_card(order_id)
+        return _card_decoder.decode(card) if card is not None else None
+
+    async def feed(self, actor: Actor, after: int, limit: int) -> list[Stored]:
+        """Events of every chat `actor` may see, after position `after`, in log order."""
+        keys = list(keys_of(actor))
+        if not keys:
+            return []
+        return await self.store.read_feed(keys, after, limit)
+
+    async def history(
+        self, actor: Actor, chat: str, before: int | None, limit: int
+    ) -> HistoryPage | Rejection:
+        state = await self.states.visible(actor, chat)
+        if isinstance(state, Rejection):
+            return state
+        # A manager's feed starts at the dispute; the history is there in full (PROTOCOL.md 2).
+        page = await self.store.read_stream(chat, before=before, limit=limit + 1)
+        more = len(page) > limit
+        if more:
+            page = page[1:]
+        view = view_of(actor.role)
+        return HistoryPage(chat=chat, events=[self.frame_of(s, view) for s in page], more=more)
+
+    async def chats(self, actor: Actor, before: str | None, limit: int) -> ChatsPage | Rejection:
+        keys = keys_of(actor)
+        if not keys:
+            return forbidden("this role has no chat list")
+        before_pos: int | None = None
+        if before is not None:
+            before_pos = cursor.parse(self.store.log_id, before)
+            if before_pos is None:
+                return bad_frame("`before` is not a page mark of this server")
+        entries = await self.store.list_chats(keys[0], before_pos, limit + 1)
+        more = len(entries) > limit
+        entries = entries[:limit]
+        view = view_of(actor.role)
+        summaries = [await self._summary(actor, entry.chat, view) for entry in entries]
+        next_page = None
+        if more and entries:
+            next_page = cursor.make(self.store.log_id, entries[-1].last_pos)
+        return ChatsPage(chats=[s for s in summaries if s is not None], before=next_page)
+
+    async def _summary(self, actor: Actor, chat: str, view: View) -> ChatSummary | None:
+        entry = await self.store.chat_entry(chat)
+        state = await self.states.get(chat)
+        if entry is None or state is None:
+            return None
+        last = await self.store.read_stream(
+            chat, after=entry.last_seq - 1, before=entry.last_seq + 1
+        )
+        unread = 0
+        side = side_of(state, actor)
+        if side is not None:
+            marks = await self.store.read_marks(chat)
+            unread = await self.store.count_unread(chat, side, marks.get(side, 0))
+        buyer_name = await self.store.party_name("b:" + entry.buyer_id) or entry.buyer_name
+        seller_name = await self.store.party_name("s:" + entry.seller_id) or entry.seller_name
+        reply_due = (
+            entry.waiting_since + self.rules.reply_window
+            if entry.waiting_since is not None
+            else None
+        )
+        claims = [
+            ClaimSummary(claim=c.id, order=c.order.id, state=claim_state_label(c))
+            for c in state.claims.values()
+        ]
+        return ChatSummary(
+            chat=chat,
+            buyer=Party(id=entry.buyer_id, name=buyer_name),
+            seller=Party(id=entry.seller_id, name=seller_name),
+            last=self.frame_of(last[-1], view) if last else None,
+            unread=unread,
+            reply_due=reply_due,
+            claims=claims,
+        )
+
+    async def search(self, actor: Actor, query: str, chat: str | None) -> Results | Rejection:
+        keys = keys_of(actor)
+        if not keys:
+            return forbidden("this role cannot search")
+        if chat is not None:
+            visible = await self.states.visible(actor, chat)
+            if isinstance(visible, Rejection):
+                return visible
+        words = query_words(query)
+        if not words:
+            return Results(events=[])
+        found = await self.store.search(keys[0], words, chat, SEARCH_LIMIT)
+        view = view_of(actor.role)
+        return Results(events=[self.frame_of(s, view) for s in found])
+
+    async def attachments(self, actor: Actor, chat: str) -> AttachmentsPage | Rejection:
+        state = await self.states.visible(actor, chat)
+        if isinstance(state, Rejection):
+            return state
+        orders: list[OrderEntry] = []
+        for raw in await self.store.orders_between(state.buyer.id, state.seller.id):
+            card = _card_decoder.decode(raw)
+            claim = state.claim_for_order(card.id)
+            orders.append(
+                OrderEntry(
+                    order=card,
+                    claim=claim.id if claim else None,
+                    state=claim_state_label(claim) if claim else None,
+                )
+            )
+        photos: list[FileEntry] = []
+        files: list[FileEntry] = []
+        for row in await self.store.files_of_chat(chat):
+            entry = FileEntry(
+                id=row.file, name=row.name, mime=row.mime, size=row.size, seq=row.seq, at=row.at
+            )
+            (photos if row.mime.startswith("image/") else files).append(entry)
+        return AttachmentsPage(chat=chat, orders=orders, photos=photos, files=files)
+
+    async def download(self, actor: Actor, file_id: str) -> tuple[Upload, str] | Rejection:
+        """A file for its uploader and for whoever may see a chat it was sent in."""
+        upload = await self.files.get(file_id) if self.files is not None else None
+        if upload is None or self.files is None:
+            return not_found("file")
+        if upload.owner not in keys_of(actor):
+            for chat in await self.store.chats_with_file(file_id):
+                state = await self.states.get(chat)
+                if state is not None and first_visible_seq(state, actor) is not None:
+                    break
+            else:
+                return not_found("file")
+        return upload, str(self.files.blob_path(upload))
+
+    async def balance(self, actor: Actor) -> dict[str, int] | Rejection:
+        if actor.role == "buyer":
+            return await self.store.balances("b:" + actor.id)
+        if actor.role == "seller":
+            return await self.store.balances("s:" + (actor.shop or ""))
+        return forbidden("only buyers and shops have a balance")
