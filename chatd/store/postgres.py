@@ -1,21 +1,18 @@
 """The EventStore on PostgreSQL through asyncpg, for several chatd nodes sharing one log.
 
-Like the SQLite store, one writer task per process commits appends in batches (group
-commit) and resolves their futures only after the commit. What differs is that several
+Like the SQLite store, each process commits its appends in batches
+(chatd.store.group_commit). What differs is that several
 processes write to one database at once, which makes the global position `pos` the hard
 part: see `_lock_log`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -25,19 +22,18 @@ from chatd.store.base import (
     Appended,
     AppendRequest,
     ChatListEntry,
-    Conflict,
     EventStore,
     FileEntryRow,
     LedgerEntry,
-    Refused,
     StoreClosed,
     Stored,
     split_key,
 )
+from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes, plan_appends
 from chatd.store.postgres_schema import ROW_SQL, row_params, search_query
 from chatd.store.rows import Row
 from chatd.store.stats import StoreStats
-from protocol.events import Event, decode_event, encode_event
+from protocol.events import decode_event
 
 log = logging.getLogger(__name__)
 
@@ -55,34 +51,6 @@ def lock_key(purpose: str, schema_name: str) -> int:
     database never wait for each other)."""
     digest = hashlib.blake2b(f"chatd:{purpose}:{schema_name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-@dataclass(eq=False)
-class _Append:
-    request: AppendRequest
-    future: asyncio.Future[Appended]
-
-
-@dataclass(eq=False)
-class _Mark:
-    chat: str
-    side: str
-    seq: int
-    future: asyncio.Future[int]
-
-
-@dataclass
-class _Batch:
-    appends: list[_Append] = field(default_factory=list)
-    marks: list[_Mark] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.appends) + len(self.marks)
-
-
-def _side(event: Event) -> str:
-    role = event.author.role
-    return role if role in ("buyer", "seller") else "system"
 
 
 def _stored(rows: Iterable[Any]) -> list[Stored]:
@@ -105,12 +73,15 @@ class PostgresStore(EventStore):
             raise ValueError(f"not a plain schema name: {schema_name!r}")
         self._dsn = dsn
         self._schema = schema_name
-        self._max_batch = max_batch
         self._pool_size = pool_size
-        self._stats = stats or StoreStats()
         self._pool: Pool | None = None
-        self._queue: asyncio.Queue[_Append | _Mark | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._commits = GroupCommit(
+            self._write,
+            constraint_errors=(asyncpg.IntegrityConstraintViolationError,),
+            max_batch=max_batch,
+            stats=stats or StoreStats(),
+            name="postgres-writer",
+        )
         self._log_id = ""
         self._closing = False
         self._log_lock = lock_key("log", schema_name)
@@ -134,7 +105,7 @@ class PostgresStore(EventStore):
             secrets.token_hex(8),
         )
         self._log_id = str(await self._pool.fetchval("SELECT value FROM meta WHERE key = 'log_id'"))
-        self._task = asyncio.create_task(self._write_loop(), name="postgres-writer")
+        self._commits.start()
 
     async def _migrate(self) -> None:
         """Creates the schema, or brings it to the newest version; nodes starting at once
@@ -170,104 +141,26 @@ class PostgresStore(EventStore):
         if self._closing:
             return
         self._closing = True
-        if self._task is not None:
-            await self._queue.put(None)
-            await self._task
+        await self._commits.stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def _accepting(self) -> None:
-        if self._closing:
-            raise StoreClosed("the store is closing")
-        if self._task is None:
-            raise StoreClosed("the store is not open")
-
     async def append(self, request: AppendRequest) -> Appended:
-        self._accepting()
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Append(request, future))
-        return await future
+        return await self._commits.append(request)
 
     async def set_read_mark(self, chat: str, side: str, seq: int) -> int:
-        self._accepting()
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Mark(chat, side, seq, future))
-        return await future
-
-    async def _write_loop(self) -> None:
-        stop = False
-        while not stop:
-            item = await self._queue.get()
-            batch = _Batch()
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, _Append):
-                    batch.appends.append(item)
-                else:
-                    batch.marks.append(item)
-                if len(batch) >= self._max_batch or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
-            if batch:
-                await self._commit(batch)
-
-    async def _commit(self, batch: _Batch) -> None:
-        started = time.perf_counter()
-        try:
-            try:
-                outcomes, marks = await self._write(batch.appends, batch.marks)
-            except asyncpg.IntegrityConstraintViolationError:
-                # A constraint the batch did not foresee (a second refund for a claim): write
-                # each append alone, so only the culprit fails.
-                log.warning("batch of %d hit a constraint; retrying one by one", len(batch))
-                outcomes, marks = await self._write_one_by_one(batch)
-        except Exception as exc:
-            # The writer task must outlive a failed commit (the database restarting, say),
-            # or every later append would wait forever.
-            log.exception("commit of %d failed", len(batch))
-            futures: list[asyncio.Future[Any]] = [a.future for a in batch.appends]
-            futures.extend(m.future for m in batch.marks)
-            for future in futures:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        self._stats.observe_commit(time.perf_counter() - started, len(batch))
-        for append, outcome in zip(batch.appends, outcomes, strict=True):
-            if append.future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                append.future.set_exception(outcome)
-            else:
-                append.future.set_result(outcome)
-        for mark, value in zip(batch.marks, marks, strict=True):
-            if not mark.future.done():
-                mark.future.set_result(value)
-
-    async def _write_one_by_one(
-        self, batch: _Batch
-    ) -> tuple[list[Appended | BaseException], list[int]]:
-        outcomes: list[Appended | BaseException] = []
-        for append in batch.appends:
-            try:
-                one, _ = await self._write([append], [])
-                outcomes.extend(one)
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                outcomes.append(Refused(append.request.stream, str(exc)))
-                log.warning("append to %s refused by a constraint: %s", append.request.stream, exc)
-        _, marks = await self._write([], batch.marks)
-        return outcomes, marks
+        return await self._commits.set_read_mark(chat, side, seq)
 
     async def _write(
-        self, appends: Sequence[_Append], marks: Sequence[_Mark]
-    ) -> tuple[list[Appended | BaseException], list[int]]:
+        self, requests: Sequence[AppendRequest], marks: Sequence[MarkWrite]
+    ) -> tuple[Outcomes, list[int]]:
         async with self._require().acquire() as conn, conn.transaction():
-            outcomes = await self._write_appends(conn, appends) if appends else []
-            marks_now = await self._write_marks(conn, marks) if marks else []
-        return outcomes, marks_now
+            outcomes = await self._write_appends(conn, requests) if requests else []
+            values = await self._write_marks(conn, marks) if marks else []
+        return outcomes, values
 
     async def _lock_log(self, conn: Connection) -> int:
         """Takes the log's write lock for the rest of the transaction; the last position.
@@ -286,89 +179,28 @@ class PostgresStore(EventStore):
         last = await conn.fetchval("SELECT coalesce(max(pos), 0) FROM events")
         return int(last)
 
-    async def _write_appends(
-        self, conn: Connection, appends: Sequence[_Append]
-    ) -> list[Appended | BaseException]:
-        pos = await self._lock_log(conn)
-        heads = await self._heads(conn, {a.request.stream for a in appends})
-        seen = await self._nonces(conn, [a.request.nonce for a in appends if a.request.nonce])
-
-        outcomes: list[Appended | BaseException] = []
-        event_rows: list[tuple[Any, ...]] = []
-        feed_rows: list[tuple[str, int]] = []
-        nonce_rows: list[tuple[str, str, str, int, int]] = []
-        projection: dict[type[Row], list[tuple[Any, ...]]] = {t: [] for t in ROW_SQL}
-        for append in appends:
-            request = append.request
-            if request.nonce is not None and request.nonce in seen:
-                stream, seq, first_pos = seen[request.nonce]
-                outcomes.append(
-                    Appended(events=[], duplicate=True, stream=stream, seq=seq, pos=first_pos)
-                )
-                continue
-            head = heads.get(request.stream, 0)
-            if head != request.expected_seq:
-                outcomes.append(Conflict(request.stream, request.expected_seq, head))
-                continue
-            stored = [Stored(pos + n, event) for n, event in enumerate(request.events, start=1)]
-            try:
-                # Projected before anything is kept: a projector that fails fails its own
-                # append, not every append that shares the commit.
-                rows = request.project(stored) if request.project is not None and stored else []
-                kept_rows = [(type(row), row_params(row)) for row in rows]
-            except Exception as exc:
-                log.exception("projection of an append to %s failed", request.stream)
-                outcomes.append(exc)
-                continue
-            for item in stored:
-                event = item.event
-                event_rows.append(
-                    (
-                        item.pos,
-                        event.stream,
-                        event.seq,
-                        event.kind,
-                        _side(event),
-                        event.text is not None,
-                        encode_event(event),
-                    )
-                )
-                feed_rows.extend(
-                    (a.key, item.pos) for a in request.audiences if event.seq >= a.from_seq
-                )
-            pos += len(stored)
-            if stored:
-                heads[request.stream] = stored[-1].event.seq
-                if request.nonce is not None:
-                    user, nonce = request.nonce
-                    first = stored[0]
-                    nonce_rows.append((user, nonce, request.stream, first.event.seq, first.pos))
-                    seen[request.nonce] = (request.stream, first.event.seq, first.pos)
-            for row_type, values in kept_rows:
-                projection[row_type].append(values)
-            first_seq = stored[0].event.seq if stored else request.expected_seq
-            first_pos = stored[0].pos if stored else 0
-            outcomes.append(
-                Appended(events=stored, stream=request.stream, seq=first_seq, pos=first_pos)
-            )
-
-        if event_rows:
+    async def _write_appends(self, conn: Connection, requests: Sequence[AppendRequest]) -> Outcomes:
+        last_pos = await self._lock_log(conn)
+        heads = await self._heads(conn, {r.stream for r in requests})
+        seen = await self._nonces(conn, [r.nonce for r in requests if r.nonce])
+        plan = plan_appends(requests, last_pos=last_pos, heads=heads, seen=seen, params=row_params)
+        if plan.events:
             await conn.executemany(
                 "INSERT INTO events (pos, stream, seq, kind, side, has_text, body)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                event_rows,
+                plan.events,
             )
-        if feed_rows:
+        if plan.feed:
             await conn.executemany(
-                "INSERT INTO feed (key, pos) VALUES ($1, $2) ON CONFLICT DO NOTHING", feed_rows
+                "INSERT INTO feed (key, pos) VALUES ($1, $2) ON CONFLICT DO NOTHING", plan.feed
             )
-        if nonce_rows:
+        if plan.nonces:
             await conn.executemany(
                 "INSERT INTO nonces (usr, nonce, stream, seq, pos) VALUES ($1, $2, $3, $4, $5)",
-                nonce_rows,
+                plan.nonces,
             )
-        await self._write_rows(conn, projection)
-        return outcomes
+        await self._write_rows(conn, plan.projection)
+        return plan.outcomes
 
     @staticmethod
     async def _write_rows(conn: Connection, rows: dict[type[Row], list[tuple[Any, ...]]]) -> None:
@@ -401,7 +233,7 @@ class PostgresStore(EventStore):
         return {(u, n): (s, int(q), int(p)) for u, n, s, q, p in rows}
 
     @staticmethod
-    async def _write_marks(conn: Connection, marks: Sequence[_Mark]) -> list[int]:
+    async def _write_marks(conn: Connection, marks: Sequence[MarkWrite]) -> list[int]:
         # One row per (chat, side), in one order for every node: two batches raising the
         # same marks never wait for each other's row locks in a cycle.
         wanted: dict[tuple[str, str], int] = {}

@@ -1,20 +1,19 @@
 """The default EventStore: SQLite in WAL mode through aiosqlite.
 
-One writer task owns the write connection and commits in batches (group commit): it takes
-every append waiting in its queue, writes them in one transaction with a handful of
-`executemany` calls, commits, and only then resolves the appends' futures, so an `ack` always
-follows a commit. Reads use a second connection, which WAL lets run beside the writer.
+One writer connection commits in batches (chatd.store.group_commit): each batch is one
+`BEGIN IMMEDIATE` transaction with a handful of `executemany` calls. Reads use a second
+connection, which WAL lets run beside the writer, and a third one checkpoints the WAL
+beside it too (see `_checkpoints`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -26,15 +25,14 @@ from chatd.store.base import (
     Appended,
     AppendRequest,
     ChatListEntry,
-    Conflict,
     EventStore,
     FileEntryRow,
     LedgerEntry,
-    Refused,
     StoreClosed,
     Stored,
     split_key,
 )
+from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes, plan_appends
 from chatd.store.rows import (
     ChatActivityRow,
     ChatRow,
@@ -46,7 +44,7 @@ from chatd.store.rows import (
     SearchRow,
 )
 from chatd.store.stats import StoreStats
-from protocol.events import Event, decode_event, encode_event
+from protocol.events import decode_event
 
 log = logging.getLogger(__name__)
 
@@ -123,34 +121,6 @@ def _params(row: Row) -> tuple[Any, ...]:
     raise TypeError(f"not a projection row: {row!r}")
 
 
-@dataclass(eq=False)
-class _Append:
-    request: AppendRequest
-    future: asyncio.Future[Appended]
-
-
-@dataclass(eq=False)
-class _Mark:
-    chat: str
-    side: str
-    seq: int
-    future: asyncio.Future[int]
-
-
-@dataclass
-class _Batch:
-    appends: list[_Append] = field(default_factory=list)
-    marks: list[_Mark] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.appends) + len(self.marks)
-
-
-def _side(event: Event) -> str:
-    role = event.author.role
-    return role if role in ("buyer", "seller") else "system"
-
-
 class SqliteStore(EventStore):
     """SQLite at `path` (":memory:" is not supported: the reader needs a second connection)."""
 
@@ -161,15 +131,22 @@ class SqliteStore(EventStore):
         synchronous: Synchronous = "full",
         max_batch: int = 512,
         stats: StoreStats | None = None,
+        checkpoint_interval: float = 1.0,
     ) -> None:
         self._path = str(path)
         self._synchronous = synchronous
-        self._max_batch = max_batch
-        self._stats = stats or StoreStats()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._queue: asyncio.Queue[_Append | _Mark | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._checkpoint_interval = checkpoint_interval
+        self._committed_since_checkpoint = False
+        self._commits = GroupCommit(
+            self._write,
+            constraint_errors=(sqlite3.IntegrityError,),
+            max_batch=max_batch,
+            stats=stats or StoreStats(),
+            name="sqlite-writer",
+        )
         self._log_id = ""
         self._closing = False
 
@@ -185,6 +162,8 @@ class SqliteStore(EventStore):
         await self._writer.execute("PRAGMA journal_mode = WAL")
         await self._writer.execute(f"PRAGMA synchronous = {self._synchronous.upper()}")
         await self._writer.execute("PRAGMA busy_timeout = 10000")
+        # The writer never checkpoints: `_checkpoints` does, on its own connection.
+        await self._writer.execute("PRAGMA wal_autocheckpoint = 0")
         await self._writer.executescript(schema.LOG + schema.PROJECTIONS)
         await self._writer.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)",
@@ -197,199 +176,102 @@ class SqliteStore(EventStore):
         self._reader = await aiosqlite.connect(self._path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout = 10000")
         await self._reader.execute("PRAGMA query_only = 1")
-        self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        self._commits.start()
+        self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-checkpoints")
 
     async def close(self) -> None:
         if self._closing:
             return
         self._closing = True
-        if self._task is not None:
-            await self._queue.put(None)
-            await self._task
+        await self._commits.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+        # The last connection to close checkpoints what is left and removes the WAL.
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
 
+    async def _checkpoints(self) -> None:
+        """Copies committed pages from the WAL into the database file, beside the writer.
+
+        Left to itself, SQLite checkpoints inside the commit that takes the WAL past 1 000
+        pages, and with synchronous=FULL that commit then also waits for the database file's
+        fsync: every few seconds under load, one batch of acks (and every message behind it)
+        stalls for a hundred milliseconds or more. A PASSIVE checkpoint on another connection
+        never blocks the writer, and once it has copied the whole WAL the writer starts the
+        WAL over from its beginning, so the file stays small.
+        """
+        db = await aiosqlite.connect(self._path, isolation_level=None)
+        try:
+            while True:
+                await asyncio.sleep(self._checkpoint_interval)
+                if not self._committed_since_checkpoint:
+                    continue
+                self._committed_since_checkpoint = False
+                try:
+                    await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    # A checkpoint that failed is taken again at the next interval.
+                    log.warning("WAL checkpoint failed: %s", exc)
+                    self._committed_since_checkpoint = True
+        finally:
+            await db.close()
+
     # ---- writes ------------------------------------------------------------------------------
 
     async def append(self, request: AppendRequest) -> Appended:
-        if self._closing:
-            raise StoreClosed("the store is closing")
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Append(request, future))
-        return await future
+        return await self._commits.append(request)
 
     async def set_read_mark(self, chat: str, side: str, seq: int) -> int:
-        if self._closing:
-            raise StoreClosed("the store is closing")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Mark(chat, side, seq, future))
-        return await future
-
-    async def _write_loop(self) -> None:
-        stop = False
-        while not stop:
-            item = await self._queue.get()
-            batch = _Batch()
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, _Append):
-                    batch.appends.append(item)
-                else:
-                    batch.marks.append(item)
-                if len(batch) >= self._max_batch or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
-            if batch:
-                await self._commit(batch)
-
-    async def _commit(self, batch: _Batch) -> None:
-        started = time.perf_counter()
-        try:
-            try:
-                outcomes, marks = await self._write(batch.appends, batch.marks)
-            except sqlite3.IntegrityError:
-                # A constraint the batch did not foresee (another process wrote the same file,
-                # a second refund for a claim): write each append alone, so only the culprit
-                # fails.
-                log.warning("batch of %d hit a constraint; retrying one by one", len(batch))
-                outcomes, marks = await self._write_one_by_one(batch)
-        except Exception as exc:
-            # Also a failure of the retry: the writer task must outlive it, or every later
-            # append would wait forever.
-            log.exception("commit of %d failed", len(batch))
-            futures: list[asyncio.Future[Any]] = [a.future for a in batch.appends]
-            futures.extend(m.future for m in batch.marks)
-            for future in futures:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        self._stats.observe_commit(time.perf_counter() - started, len(batch))
-        for append, outcome in zip(batch.appends, outcomes, strict=True):
-            if append.future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                append.future.set_exception(outcome)
-            else:
-                append.future.set_result(outcome)
-        for mark, value in zip(batch.marks, marks, strict=True):
-            if not mark.future.done():
-                mark.future.set_result(value)
-
-    async def _write_one_by_one(
-        self, batch: _Batch
-    ) -> tuple[list[Appended | BaseException], list[int]]:
-        outcomes: list[Appended | BaseException] = []
-        for append in batch.appends:
-            try:
-                one, _ = await self._write([append], [])
-                outcomes.extend(one)
-            except sqlite3.IntegrityError as exc:
-                outcomes.append(Refused(append.request.stream, str(exc)))
-                log.warning("append to %s refused by a constraint: %s", append.request.stream, exc)
-        _, marks = await self._write([], batch.marks)
-        return outcomes, marks
+        return await self._commits.set_read_mark(chat, side, seq)
 
     async def _write(
-        self, appends: Sequence[_Append], marks: Sequence[_Mark]
-    ) -> tuple[list[Appended | BaseException], list[int]]:
+        self, requests: Sequence[AppendRequest], marks: Sequence[MarkWrite]
+    ) -> tuple[Outcomes, list[int]]:
         db = self._require(self._writer)
         await db.execute("BEGIN IMMEDIATE")
         try:
-            outcomes = await self._write_appends(db, appends) if appends else []
-            marks_now = await self._write_marks(db, marks) if marks else []
+            outcomes = await self._write_appends(db, requests) if requests else []
+            values = await self._write_marks(db, marks) if marks else []
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")
             raise
-        return outcomes, marks_now
+        self._committed_since_checkpoint = True
+        return outcomes, values
 
     async def _write_appends(
-        self, db: aiosqlite.Connection, appends: Sequence[_Append]
-    ) -> list[Appended | BaseException]:
-        heads = await self._heads(db, {a.request.stream for a in appends})
-        seen = await self._nonces(db, [a.request.nonce for a in appends if a.request.nonce])
+        self, db: aiosqlite.Connection, requests: Sequence[AppendRequest]
+    ) -> Outcomes:
+        # BEGIN IMMEDIATE holds the database's write lock: heads, nonces and the last
+        # position cannot move until the commit.
+        heads = await self._heads(db, {r.stream for r in requests})
+        seen = await self._nonces(db, [r.nonce for r in requests if r.nonce])
         async with db.execute("SELECT coalesce(max(pos), 0) FROM events") as cur:
             last = await cur.fetchone()
-        pos = int(last[0]) if last else 0
-
-        outcomes: list[Appended | BaseException] = []
-        event_rows: list[tuple[Any, ...]] = []
-        feed_rows: list[tuple[str, int]] = []
-        nonce_rows: list[tuple[str, str, str, int, int]] = []
-        projection: dict[type[Row], list[tuple[Any, ...]]] = {t: [] for t in _ROW_SQL}
-        for append in appends:
-            request = append.request
-            if request.nonce is not None and request.nonce in seen:
-                stream, seq, first_pos = seen[request.nonce]
-                outcomes.append(
-                    Appended(events=[], duplicate=True, stream=stream, seq=seq, pos=first_pos)
-                )
-                continue
-            head = heads.get(request.stream, 0)
-            if head != request.expected_seq:
-                outcomes.append(Conflict(request.stream, request.expected_seq, head))
-                continue
-            stored = [Stored(pos + n, event) for n, event in enumerate(request.events, start=1)]
-            try:
-                # Projected before anything is kept: a projector that fails fails its own
-                # append, not every append that shares the commit.
-                rows = request.project(stored) if request.project is not None and stored else []
-                row_params = [(type(row), _params(row)) for row in rows]
-            except Exception as exc:
-                log.exception("projection of an append to %s failed", request.stream)
-                outcomes.append(exc)
-                continue
-            for item in stored:
-                event = item.event
-                event_rows.append(
-                    (
-                        item.pos,
-                        event.stream,
-                        event.seq,
-                        event.kind,
-                        _side(event),
-                        event.text is not None,
-                        encode_event(event),
-                    )
-                )
-                feed_rows.extend(
-                    (a.key, item.pos) for a in request.audiences if event.seq >= a.from_seq
-                )
-            pos += len(stored)
-            if stored:
-                heads[request.stream] = stored[-1].event.seq
-                if request.nonce is not None:
-                    user, nonce = request.nonce
-                    first = stored[0]
-                    nonce_rows.append((user, nonce, request.stream, first.event.seq, first.pos))
-                    seen[request.nonce] = (request.stream, first.event.seq, first.pos)
-            for row_type, values in row_params:
-                projection[row_type].append(values)
-            first_seq = stored[0].event.seq if stored else request.expected_seq
-            first_pos = stored[0].pos if stored else 0
-            outcomes.append(
-                Appended(events=stored, stream=request.stream, seq=first_seq, pos=first_pos)
-            )
-
-        if event_rows:
+        plan = plan_appends(
+            requests, last_pos=int(last[0]) if last else 0, heads=heads, seen=seen, params=_params
+        )
+        if plan.events:
             await db.executemany(
                 "INSERT INTO events (pos, stream, seq, kind, side, has_text, body)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                event_rows,
+                plan.events,
             )
-        if feed_rows:
-            await db.executemany("INSERT OR IGNORE INTO feed (key, pos) VALUES (?, ?)", feed_rows)
-        if nonce_rows:
+        if plan.feed:
+            await db.executemany("INSERT OR IGNORE INTO feed (key, pos) VALUES (?, ?)", plan.feed)
+        if plan.nonces:
             await db.executemany(
                 "INSERT INTO nonces (user, nonce, stream, seq, pos) VALUES (?, ?, ?, ?, ?)",
-                nonce_rows,
+                plan.nonces,
             )
-        for row_type, params in projection.items():
+        for row_type, sql in _ROW_SQL.items():
+            params = plan.projection.get(row_type)
             if params:
-                await db.executemany(_ROW_SQL[row_type], params)
-        return outcomes
+                await db.executemany(sql, params)
+        return plan.outcomes
 
     async def _heads(self, db: aiosqlite.Connection, streams: set[str]) -> dict[str, int]:
         heads: dict[str, int] = {}
@@ -421,7 +303,7 @@ class SqliteStore(EventStore):
                     found[(user, nonce)] = (stream, int(seq), int(pos))
         return found
 
-    async def _write_marks(self, db: aiosqlite.Connection, marks: Sequence[_Mark]) -> list[int]:
+    async def _write_marks(self, db: aiosqlite.Connection, marks: Sequence[MarkWrite]) -> list[int]:
         await db.executemany(
             "INSERT INTO read_marks (chat, side, seq) VALUES (?, ?, ?)"
             " ON CONFLICT (chat, side) DO UPDATE SET seq = max(seq, excluded.seq)",

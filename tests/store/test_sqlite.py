@@ -75,6 +75,43 @@ async def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
         await store.close()
 
 
+def wal_frames(path: Path) -> int:
+    """Frames in the WAL file (32-byte header, then 24-byte frame headers and pages)."""
+    wal = path.with_name(path.name + "-wal")
+    with sqlite3.connect(path) as db:
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+    return max(0, (wal.stat().st_size - 32) // (24 + page)) if wal.exists() else 0
+
+
+async def test_the_wal_is_checkpointed_beside_the_writer_and_stays_small(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chat.db"
+    store = SqliteStore(path, checkpoint_interval=0.05)
+    await store.open()
+    try:
+        sizes = []
+        for burst in range(12):
+            await asyncio.gather(
+                *(store.append(plain_request(f"c{burst}-{n}", 0)) for n in range(150))
+            )
+            # The checkpoint comes from its own task, not from a commit: give it its turn.
+            await asyncio.sleep(0.3)
+            sizes.append(wal_frames(path))
+        with sqlite3.connect(path) as db:
+            # What the writer committed reached the database file: a new connection reading
+            # with the WAL checkpointed (busy, frames in the WAL, frames checkpointed).
+            busy, in_wal, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        await store.close()
+
+    # Checkpointed, the WAL starts over after each burst; without checkpoints it grows with
+    # every burst (to more than 3 times the first burst's size here).
+    assert max(sizes) <= 2 * sizes[0], sizes
+    assert busy == 0 and in_wal == copied
+    assert len(await read_log(path)) == 12 * 150
+
+
 async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
     stats = CountingStats()
     store = SqliteStore(tmp_path / "chat.db", stats=stats)
@@ -124,10 +161,10 @@ async def test_a_failure_while_retrying_a_batch_fails_it_and_the_writer_carries_
     await store.open()
     try:
 
-        async def failing_retry(batch: object) -> None:
+        async def failing_retry(requests: object, marks: object) -> None:
             raise sqlite3.OperationalError("disk I/O error")
 
-        monkeypatch.setattr(store, "_write_one_by_one", failing_retry)
+        monkeypatch.setattr(store._commits, "_write_one_by_one", failing_retry)
         # Two refunds of one claim in one commit make it retry append by append.
         clashing = [plain_request(f"c{n}", 0, project=one_refund("r1")) for n in range(2)]
         results = await asyncio.wait_for(
