@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -26,7 +27,9 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
+from array import array
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -50,8 +53,13 @@ def _reader_process(url: str, tokens: list[str], pipe: Connection) -> None:
 
 
 async def _readers(url: str, tokens: list[str], pipe: Connection) -> None:
-    # (round, latency) per delivery, and how many messages each socket received.
-    seen: list[tuple[str, float]] = []
+    # Per delivery: its round (an index into `labels`), message index and latency, in arrays:
+    # millions of tuples would make the readers' own garbage collector pause for longer and
+    # longer as a run goes on, and the pauses would read as the server's latency.
+    labels: dict[str, int] = {}
+    rounds_seen = array("H")
+    indices = array("I")
+    latencies = array("d")
     counts = [0] * len(tokens)
     closes: list[int | None] = []
 
@@ -60,8 +68,10 @@ async def _readers(url: str, tokens: list[str], pipe: Connection) -> None:
             if frame.get("type") != "event" or frame.get("kind") != "message":
                 return
             now = time.time()
-            label, _index, sent, _pad = str(frame["text"]).split("|", 3)
-            seen.append((label, now - float(sent)))
+            label, index, sent, _pad = str(frame["text"]).split("|", 3)
+            rounds_seen.append(labels.setdefault(label, len(labels)))
+            indices.append(int(index))
+            latencies.append(now - float(sent))
             counts[n] += 1
 
         return on_push
@@ -76,10 +86,15 @@ async def _readers(url: str, tokens: list[str], pipe: Connection) -> None:
             )
             if n % 50 == 49:
                 await asyncio.sleep(0.05)
+        # What is alive now lives to the end: out of the collector's sight.
+        gc.collect()
+        gc.freeze()
         pipe.send("ready")
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, pipe.recv)  # "stop"
         closes = [s.close_code for s in sockets if s.closed.is_set()]
+    names = {number: label for label, number in labels.items()}
+    seen = [(names[r], i, x) for r, i, x in zip(rounds_seen, indices, latencies, strict=True)]
     pipe.send((seen, counts, closes))
 
 
@@ -87,11 +102,16 @@ async def _readers(url: str, tokens: list[str], pipe: Connection) -> None:
 
 
 class StuckReader:
-    """A socket that upgrades, says hello, and never reads another byte."""
+    """A socket that upgrades, says hello, and never reads another byte.
 
-    def __init__(self, port: int, token: str) -> None:
+    With `drains`, the control: the same socket, which reads and discards everything (and,
+    like the stuck one, never answers a ping), so the only difference is the reading.
+    """
+
+    def __init__(self, port: int, token: str, *, drains: bool = False) -> None:
         self.port = port
         self.token = token
+        self.drains = drains
         self.sock: socket.socket | None = None
 
     def open(self) -> None:
@@ -109,6 +129,14 @@ class StuckReader:
         proto.send_text(json.dumps({"type": "hello", "token": self.token}).encode())
         sock.sendall(b"".join(proto.data_to_send()))
         self.sock = sock  # from here on, nothing is read
+        if self.drains:
+            threading.Thread(target=self._drain, args=(sock,), daemon=True).start()
+
+    @staticmethod
+    def _drain(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while sock.recv(65536):
+                pass
 
     def close(self) -> None:
         if self.sock is not None:
@@ -122,8 +150,11 @@ class StuckReader:
 class Round:
     label: str
     stuck: bool
+    control: bool = False  # an extra socket that reads (StuckReader(drains=True))
     messages: int = 0
     latencies: list[float] = field(default_factory=list)
+    # The slowest delivery of each message, by its index (the send time is index / rate).
+    worst: dict[int, float] = field(default_factory=dict)
     dropped_after: float | None = None
     released_after: float | None = None
     seconds: float = 0.0
@@ -169,8 +200,9 @@ async def _round(
     stop = asyncio.Event()
     watcher: asyncio.Task[None] | None = None
     started = time.monotonic()
-    if rnd.stuck:
-        stuck = StuckReader(server.port, stuck_token)
+    extra = rnd.stuck or rnd.control
+    if extra:
+        stuck = StuckReader(server.port, stuck_token, drains=rnd.control)
         await asyncio.to_thread(stuck.open)
         await asyncio.sleep(0.5)
         started = time.monotonic()
@@ -181,8 +213,8 @@ async def _round(
     n = 0
     while True:
         elapsed = time.monotonic() - started
-        if rnd.stuck:
-            # Until the server let the stuck socket go, and a little longer.
+        if extra:
+            # Until the server let the extra socket go, and a little longer.
             if elapsed > seconds or (
                 rnd.released_after is not None and elapsed > rnd.released_after + 5
             ):
@@ -236,6 +268,7 @@ async def measure(
     queue: int = 64,
     processes: int = 2,
     base_seconds: float = 60.0,
+    control: bool = False,
 ) -> Outcome:
     secret = secrets.token_urlsafe(32)
     work = Path(tempfile.mkdtemp(prefix="chatd-slow-reader-"))
@@ -271,6 +304,11 @@ async def measure(
         plan = [Round("warmup", False), Round("base1", False)]
         for k in range(rounds):
             plan += [Round(f"stuck{k + 1}", True), Round(f"base{k + 2}", False)]
+            if control:
+                plan += [
+                    Round(f"control{k + 1}", False, control=True),
+                    Round(f"base{k + 2}b", False),
+                ]
         buyer_token = mint(secret, role="buyer", sub="buyer-busy", name="Покупатель")
         async with wire(server.url, buyer_token, ping_interval=None) as buyer:
             chat = str((await buyer.request({"type": "open", "seller": SHOP}))["chat"])
@@ -280,7 +318,8 @@ async def measure(
                     secret, role="seller", sub=f"stuck-{k}", name="stuck", seller=SHOP
                 )
                 # A stuck round lasts until the socket is let go (at most `seconds`).
-                length = seconds if rnd.stuck else base_seconds / (2 if k == 0 else 1)
+                extra = rnd.stuck or rnd.control
+                length = seconds if extra else base_seconds / (2 if k == 0 else 1)
                 await _round(server, buyer, chat, rnd, rate, length, size, stuck_token)
         by_label = {rnd.label: rnd for rnd in plan}
         delivered = 0
@@ -292,8 +331,10 @@ async def measure(
             child.join(30)
             delivered += sum(counts)
             closed += len(closes)
-            for label, latency in seen:
-                by_label[label].latencies.append(latency)
+            for label, index, latency in seen:
+                rnd = by_label[label]
+                rnd.latencies.append(latency)
+                rnd.worst[index] = max(latency, rnd.worst.get(index, 0.0))
         expected = connections * sum(r.messages for r in plan)
         return Outcome(connections, plan, delivered, expected, closed)
     finally:
@@ -305,7 +346,8 @@ async def measure(
 
 
 def report(outcome: Outcome, args: argparse.Namespace) -> tuple[str, bool]:
-    base = [r for r in outcome.rounds if not r.stuck and r.label != "warmup"]
+    base = [r for r in outcome.rounds if not r.stuck and not r.control and r.label != "warmup"]
+    controls = [r for r in outcome.rounds if r.control]
     stuck = [r for r in outcome.rounds if r.stuck]
     # Every delivery of a kind of round pooled: one hiccup weighs by its share, not by round.
     pooled_base = Round("base", False, latencies=[x for r in base for x in r.latencies])
@@ -318,12 +360,12 @@ def report(outcome: Outcome, args: argparse.Namespace) -> tuple[str, bool]:
         f"chatd slow reader proof: {outcome.connections} readers of one chat, "
         f"{args.rate:g} messages/s of {args.size} characters, "
         f"--queue {args.queue}, {os.cpu_count()} CPUs",
-        f"  {'round':<8} {'seconds':>7} {'messages':>8} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'max ms':>8}  stuck socket",
+        f"  {'round':<9} {'seconds':>7} {'messages':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'max ms':>8}  extra socket",
     ]
     for r in outcome.rounds:
         note = ""
-        if r.stuck:
+        if r.stuck or r.control:
             closed_note = (
                 f"queue full, closed 1013 after {r.dropped_after:.1f} s"
                 if r.dropped_after is not None
@@ -336,9 +378,15 @@ def report(outcome: Outcome, args: argparse.Namespace) -> tuple[str, bool]:
             )
             note = f"{closed_note}; {released_note}"
         lines.append(
-            f"  {r.label:<8} {r.seconds:>7.0f} {r.messages:>8} {1000 * r.percentile(0.5):>8.1f}"
+            f"  {r.label:<9} {r.seconds:>7.0f} {r.messages:>8} {1000 * r.percentile(0.5):>8.1f}"
             f" {1000 * r.percentile(0.99):>8.1f} {1000 * max(r.latencies, default=0):>8.1f}  {note}"
         )
+    # One message reaches every reader, so one slow message is 1/messages of a round's
+    # deliveries: the p99 of a round is decided by its slowest one or two messages.
+    for r in outcome.rounds:
+        slowest = sorted(r.worst.items(), key=lambda item: -item[1])[:3]
+        at = ", ".join(f"#{n} at {n / args.rate:.1f} s: {1000 * v:.0f} ms" for n, v in slowest)
+        lines.append(f"  slowest in {r.label:<8} {at}")
     lines += [
         f"  deliveries to the readers           {outcome.delivered} of {outcome.expected}",
         f"  readers closed by the server        {outcome.closed_readers}",
@@ -349,6 +397,16 @@ def report(outcome: Outcome, args: argparse.Namespace) -> tuple[str, bool]:
         f" {1000 * pooled_stuck.percentile(0.5):.1f} ms",
         f"  ratio                               {ratio:.3f} (promise: at most 1.10)",
     ]
+    if controls:
+        # The control isolates the reading: same socket, same keepalive drop, but it reads.
+        pooled_control = Round(
+            "control", False, latencies=[x for r in controls for x in r.latencies]
+        )
+        p99_control = pooled_control.percentile(0.99)
+        lines += [
+            f"  p99 with a reading extra socket     {1000 * p99_control:.1f} ms (all its rounds)",
+            f"  ratio stuck / reading               {p99_stuck / p99_control:.3f}",
+        ]
     released = all(r.released_after is not None for r in stuck)
     if p99_base > 1.0:
         lines.append(
@@ -380,11 +438,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--queue", type=int, default=64, help="the server's --queue")
     parser.add_argument("--processes", type=int, default=2, help="reader processes")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also rounds with an extra socket that reads, to tell the cost of not reading"
+        " from the cost of one more connection",
+    )
     args = parser.parse_args(argv)
     outcome = asyncio.run(
         measure(
             args.connections, args.rate, args.seconds, args.size, args.rounds, args.queue,
-            args.processes, args.base_seconds,
+            args.processes, args.base_seconds, args.control,
         )
     )  # fmt: skip
     text, ok = report(outcome, args)
