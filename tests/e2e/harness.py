@@ -13,13 +13,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
+import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -271,6 +272,18 @@ def start_server(db: Path, *extra_args: str) -> ServerProcess:
     process = ServerProcess(db=db, extra_args=extra_args)
     process.start()
     return process
+
+
+@contextlib.contextmanager
+def module_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *extra_args: str
+) -> Iterator[ServerProcess]:
+    """A `chatd serve` on a fresh database, for the server fixture of one test module."""
+    process = start_server(Path(tmp_path_factory.mktemp(name)) / "chatd.db", *extra_args)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 async def next_reply(client: Client, wait: float = 5) -> dict[str, Any]:

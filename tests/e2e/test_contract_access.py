@@ -8,7 +8,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from tests.e2e.harness import (
     ServerProcess,
     connect,
     drain,
+    module_server,
     open_claim,
-    start_server,
     token,
     uid,
 )
@@ -34,11 +33,8 @@ FIRST_WORDS = "Здравствуйте, юбка пришла мятая"
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("access")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "access") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @dataclass

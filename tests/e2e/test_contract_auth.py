@@ -9,7 +9,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -22,7 +21,7 @@ from tests.e2e.harness import (
     ServerProcess,
     close_code,
     connect,
-    start_server,
+    module_server,
     token,
     uid,
 )
@@ -34,11 +33,8 @@ RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:0
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("auth")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "auth") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _encode(frame: Any, binary: bool) -> str | bytes:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,27 +14,21 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.e2e.harness import ServerProcess, connect, start_server, token, uid
+from tests.e2e.harness import ServerProcess, connect, module_server, token, uid
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("cursor")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "cursor") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
 def other_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("cursor-other")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "cursor-other") as process:
         yield process
-    finally:
-        process.stop()
 
 
 class Raw:

@@ -8,7 +8,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -19,9 +18,9 @@ from tests.e2e.harness import (
     Client,
     ServerProcess,
     connect,
+    module_server,
     next_reply,
     open_claim,
-    start_server,
     token,
     uid,
 )
@@ -33,11 +32,8 @@ ERROR_KEYS = {"type", "id", "code", "message", "details"}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("errors")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "errors") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @dataclass

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +11,9 @@ import pytest
 
 from tests.e2e.harness import (
     ServerProcess,
+    module_server,
     order_body,
     register_order,
-    start_server,
     token,
     uid,
 )
@@ -24,11 +23,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("http")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "http") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def post_order(srv: ServerProcess, body: Any, auth: str | None) -> httpx.Response:

@@ -19,6 +19,7 @@ from tests.e2e.harness import (
     Client,
     ServerProcess,
     connect,
+    module_server,
     start_server,
     token,
     uid,
@@ -31,11 +32,8 @@ LIMIT = 64 * 1024
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("limits")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "limits") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

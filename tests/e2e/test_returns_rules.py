@@ -5,29 +5,26 @@ refusals with their codes, two operators approving at once, and the orders tab o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.harness import (
-    Client,
     ServerProcess,
     chat_events,
     connect,
     get_balances,
     get_sales_rows,
+    module_server,
     order_body,
     post_logistics,
     register_order,
-    start_server,
     token,
     uid,
 )
+from tests.e2e.returns_scene import Scene, assert_error, rfc3339, scene_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,76 +33,8 @@ PRICE = {"value": 118600, "currency": "RUB"}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("returns-rules")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "returns-rules") as process:
         yield process
-    finally:
-        process.stop()
-
-
-@dataclass
-class Scene:
-    """A buyer and two operators of one shop on reading sockets, and their chat."""
-
-    srv: ServerProcess
-    buyer_id: str
-    shop_id: str
-    buyer_token: str
-    shop_token: str
-    buyer: Client
-    anna: Client
-    oleg: Client
-    chat: str = ""
-
-    @property
-    def sides(self) -> tuple[Client, Client, Client]:
-        return (self.buyer, self.anna, self.oleg)
-
-    def order(self, **overrides: Any) -> dict[str, Any]:
-        """Registers an order of this buyer from this shop (received long ago by default)."""
-        body = order_body(uid("order"), self.buyer_id, self.shop_id, **overrides)
-        for key in [k for k, v in body.items() if v is None]:
-            del body[key]
-        response = register_order(self.srv, body)
-        assert response.status_code == 201, response.text
-        return body
-
-    async def open(self, order: dict[str, Any] | None = None) -> str:
-        frame: dict[str, Any] = {"type": "open", "seller": self.shop_id}
-        if order is not None:
-            frame["order"] = order["id"]
-        opened = await self.buyer.request(frame)
-        assert opened["type"] == "ack", opened
-        self.chat = opened["chat"]
-        return self.chat
-
-    async def request_return(self, order: dict[str, Any]) -> dict[str, Any]:
-        return await self.buyer.request(
-            {"type": "return.request", "chat": self.chat, "order": order["id"]}
-        )
-
-    async def claim_of(self, order: dict[str, Any]) -> str:
-        ack = await self.request_return(order)
-        assert ack["type"] == "ack" and ack.get("claim"), ack
-        return ack["claim"]  # type: ignore[no-any-return]
-
-    async def history(self) -> list[dict[str, Any]]:
-        page = await self.buyer.request({"type": "history", "chat": self.chat, "limit": 100})
-        assert page["type"] == "history", page
-        return page["events"]  # type: ignore[no-any-return]
-
-
-@contextlib.asynccontextmanager
-async def scene_of(srv: ServerProcess) -> AsyncIterator[Scene]:
-    buyer_id, shop_id = uid("buyer"), uid("shop")
-    buyer_token = token("buyer", buyer_id, "Покупатель")
-    shop_token = token("seller", uid("op"), "Анна", seller=shop_id)
-    async with (
-        connect(srv, buyer_token) as buyer,
-        connect(srv, shop_token) as anna,
-        connect(srv, token("seller", uid("op"), "Олег", seller=shop_id)) as oleg,
-    ):
-        yield Scene(srv, buyer_id, shop_id, buyer_token, shop_token, buyer, anna, oleg)
 
 
 @pytest.fixture
@@ -114,21 +43,11 @@ async def scene(srv: ServerProcess) -> AsyncIterator[Scene]:
         yield made
 
 
-def assert_error(reply: dict[str, Any], code: str) -> None:
-    assert reply["type"] == "error", reply
-    assert reply["code"] == code, reply
-    assert isinstance(reply["message"], str) and reply["message"], reply
-
-
 def assert_http_error(response: Any, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code, error
     assert isinstance(error["message"], str) and error["message"], error
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def assert_nothing_new(scene: Scene, count: int) -> None:

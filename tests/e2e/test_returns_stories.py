@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +21,15 @@ from tests.e2e.harness import (
     drain,
     get_balances,
     get_sales_rows,
+    module_server,
     order_body,
     post_logistics,
     register_order,
-    start_server,
     token,
     uid,
 )
+from tests.e2e.returns_scene import Scene, assert_error, rfc3339
+from tests.e2e.returns_scene import scene_of as shared_scene_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,42 +67,12 @@ RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("returns-stories")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "returns-stories") as process:
         yield process
-    finally:
-        process.stop()
 
 
-@dataclass
-class Scene:
-    """A buyer and two operators of one shop, each on a reading socket of its own."""
-
-    srv: ServerProcess
-    buyer_id: str
-    shop_id: str
-    buyer_token: str
-    shop_token: str
-    buyer: Client
-    anna: Client
-    oleg: Client
-
-    @property
-    def sides(self) -> tuple[Client, Client, Client]:
-        return (self.buyer, self.anna, self.oleg)
-
-
-@contextlib.asynccontextmanager
-async def scene_of(srv: ServerProcess) -> AsyncIterator[Scene]:
-    buyer_id, shop_id = uid("buyer"), uid("shop")
-    buyer_token = token("buyer", buyer_id, "Тимур")
-    shop_token = token("seller", uid("op"), "Анна", seller=shop_id)
-    async with (
-        connect(srv, buyer_token) as buyer,
-        connect(srv, shop_token) as anna,
-        connect(srv, token("seller", uid("op"), "Олег", seller=shop_id)) as oleg,
-    ):
-        yield Scene(srv, buyer_id, shop_id, buyer_token, shop_token, buyer, anna, oleg)
+def scene_of(srv: ServerProcess) -> contextlib.AbstractAsyncContextManager[Scene]:
+    return shared_scene_of(srv, buyer_name="Тимур")
 
 
 def skirt(scene: Scene, **overrides: Any) -> dict[str, Any]:
@@ -126,16 +96,6 @@ def film(scene: Scene) -> dict[str, Any]:
 
 def when(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def assert_error(reply: dict[str, Any], code: str) -> None:
-    assert reply["type"] == "error", reply
-    assert reply["code"] == code, reply
-    assert isinstance(reply["message"], str) and reply["message"], reply
 
 
 def assert_ack(reply: dict[str, Any], chat: str, seq: int) -> None:

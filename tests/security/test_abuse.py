@@ -17,7 +17,15 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.harness import ServerProcess, connect, next_reply, start_server, token, uid
+from tests.e2e.harness import (
+    ServerProcess,
+    connect,
+    module_server,
+    next_reply,
+    start_server,
+    token,
+    uid,
+)
 from tests.security.raw import raw_socket
 
 pytestmark = pytest.mark.timeout(120)
@@ -27,11 +35,8 @@ LIMIT = 64 * 1024
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("abuse")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "abuse") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

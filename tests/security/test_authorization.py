@@ -20,7 +20,6 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -28,7 +27,14 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.e2e.harness import SECRET, ServerProcess, connect, start_server, token, uid
+from tests.e2e.harness import (
+    SECRET,
+    ServerProcess,
+    connect,
+    module_server,
+    token,
+    uid,
+)
 from tests.security.world import (
     CHATS,
     PRICE,
@@ -144,11 +150,8 @@ OWN: dict[str, dict[str, set[str]]] = {
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(Path(tmp_path_factory.mktemp("authz")) / "chatd.db")
-    try:
+    with module_server(tmp_path_factory, "authz") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def outcome(answer: dict[str, Any] | None) -> str:
