@@ -137,6 +137,7 @@ class SqliteStore(EventStore):
         self._synchronous = synchronous
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpoint_db: aiosqlite.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_interval = checkpoint_interval
         self._committed_since_checkpoint = False
@@ -176,6 +177,7 @@ class SqliteStore(EventStore):
         self._reader = await aiosqlite.connect(self._path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout = 10000")
         await self._reader.execute("PRAGMA query_only = 1")
+        self._checkpoint_db = await aiosqlite.connect(self._path, isolation_level=None)
         self._commits.start()
         self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-checkpoints")
 
@@ -189,7 +191,7 @@ class SqliteStore(EventStore):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
         # The last connection to close checkpoints what is left and removes the WAL.
-        for conn in (self._reader, self._writer):
+        for conn in (self._checkpoint_db, self._reader, self._writer):
             if conn is not None:
                 await conn.close()
 
@@ -198,26 +200,24 @@ class SqliteStore(EventStore):
 
         Left to itself, SQLite checkpoints inside the commit that takes the WAL past 1 000
         pages, and with synchronous=FULL that commit then also waits for the database file's
-        fsync: every few seconds under load, one batch of acks (and every message behind it)
-        stalls for a hundred milliseconds or more. A PASSIVE checkpoint on another connection
-        never blocks the writer, and once it has copied the whole WAL the writer starts the
-        WAL over from its beginning, so the file stays small.
+        fsync, and so does every ack in its batch and every command queued behind it. A
+        PASSIVE checkpoint on another connection never blocks the writer, and once it has
+        copied the whole WAL the writer starts the WAL over from its beginning, so the file
+        stays small.
         """
-        db = await aiosqlite.connect(self._path, isolation_level=None)
-        try:
-            while True:
-                await asyncio.sleep(self._checkpoint_interval)
-                if not self._committed_since_checkpoint:
-                    continue
-                self._committed_since_checkpoint = False
-                try:
-                    await db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:
-                    # A checkpoint that failed is taken again at the next interval.
-                    log.warning("WAL checkpoint failed: %s", exc)
-                    self._committed_since_checkpoint = True
-        finally:
-            await db.close()
+        db = self._require(self._checkpoint_db)
+        while True:
+            await asyncio.sleep(self._checkpoint_interval)
+            if not self._committed_since_checkpoint:
+                continue
+            self._committed_since_checkpoint = False
+            try:
+                # Run to completion in one call: no statement stays open on this connection.
+                await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                # A checkpoint that failed is taken again at the next interval.
+                log.warning("WAL checkpoint failed: %s", exc)
+                self._committed_since_checkpoint = True
 
     # ---- writes ------------------------------------------------------------------------------
 
