@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import jwt
 
+from chatd.client.tokens import mint as issue
 from chatd.domain.actors import Actor
 from protocol.events import Role
-from protocol.tokens import mint as issue
 
 __all__ = ["ROLES", "Identity", "TokenError", "issue", "verify"]
 

@@ -1,4 +1,4 @@
-"""The examples in the docstrings of the SDK and of the token claims run."""
+"""The examples in the SDK's docstrings run."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ MODULES = [
     "chatd.client.matching",
     "chatd.client.scenario",
     "chatd.client.tokens",
-    "protocol.tokens",
 ]
 
 
