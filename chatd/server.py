@@ -20,10 +20,11 @@ GC_YOUNG_THRESHOLD = 50_000
 
 def settle_garbage_collector() -> None:
     """Called once the app is ready. A full collection scans every tracked object, and a
-    server with a thousand sockets tracks a million of them: with the defaults it paused for
+    server with a thousand sockets tracks a great many: with the defaults it paused for
     120-140 ms every 16-18 s at 8 messages/s into one chat of 1 000 readers, which was most
-    of their p99. What exists now (modules, the app, demo data) lives as long as the process,
-    so it is frozen out of the collector's scans, and young collections come less often."""
+    of their p99 (`python -m chatd.proof.slow_reader`). What exists now (modules, the app,
+    demo data) lives as long as the process, so it is frozen out of the collector's scans,
+    and young collections come less often."""
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
