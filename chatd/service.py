@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -63,30 +62,31 @@ class Done:
 Outcome = Done | Rejection
 
 
+@dataclass(eq=False, slots=True)
+class _HeldLock:
+    lock: asyncio.Lock
+    users: int = 0
+
+
 class _KeyedLocks:
     """One lock per chat while anyone holds or waits for it: commands on one chat queue up
     instead of racing to the same seq. The store still settles races between processes."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextmanager
-    def _count(self, key: str) -> Iterator[asyncio.Lock]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            yield lock
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+        self._locks: dict[str, _HeldLock] = {}
 
     async def run(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
-        with self._count(key) as lock:
-            async with lock:
+        held = self._locks.get(key)
+        if held is None:
+            held = self._locks[key] = _HeldLock(asyncio.Lock())
+        held.users += 1
+        try:
+            async with held.lock:
                 return await work()
+        finally:
+            held.users -= 1
+            if held.users == 0:
+                del self._locks[key]
 
 
 class ChatService:
