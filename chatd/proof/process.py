@@ -1,4 +1,5 @@
-"""A `chatd serve` child process on a free loopback port, for the proof programs."""
+"""A `chatd serve` child process on a free loopback port, for the proof programs and the
+end-to-end tests."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def free_port() -> int:
 class Server:
     db: Path
     secret: str
-    args: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -38,7 +39,8 @@ class Server:
 
     @property
     def log_path(self) -> Path:
-        return self.db.with_suffix(".log")
+        # Per port: a server restarted on the same database on another port logs apart.
+        return self.db.with_suffix(f".{self.port}.log")
 
     def start(self, timeout: float = 30.0) -> float:
         """Starts the server; the seconds until `/healthz` answered 200."""
@@ -46,7 +48,8 @@ class Server:
         env = {**os.environ, "CHATD_SECRET": self.secret}
         command = [
             sys.executable, "-m", "chatd.cli", "serve", "--host", "127.0.0.1",
-            "--port", str(self.port), "--db", str(self.db), "--log-level", "warning", *self.args,
+            "--port", str(self.port), "--db", str(self.db), "--log-level", "warning",
+            *self.extra_args,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -67,6 +70,12 @@ class Server:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+
+    def terminate(self) -> int:
+        """SIGTERM, and the exit status once the server has shut down."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -6,15 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,86 +20,16 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from chatd import auth
+from chatd.proof.process import Server
 
 SECRET = "e2e-secret-" + "x" * 24
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
-class ServerProcess:
-    db: Path
-    port: int = field(default_factory=free_port)
-    extra_args: tuple[str, ...] = ()
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
+class ServerProcess(Server):
+    """`chatd serve` with the tests' secret."""
 
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "CHATD_SECRET": SECRET}
-        self.log_path = self.db.with_suffix(f".{self.port}.log")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chatd.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--db",
-                str(self.db),
-                "--log-level",
-                "warning",
-                *self.extra_args,
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"chatd exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.http + "/healthz", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("chatd did not become ready")
-
-    def kill(self) -> None:
-        """kill -9: no flushing, no goodbye."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def terminate(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    secret: str = SECRET
 
 
 def token(

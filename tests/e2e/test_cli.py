@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from chatd import auth
-from tests.e2e.harness import SECRET, ServerProcess, connect, free_port, token
+from chatd.proof.process import free_port
+from tests.e2e.harness import SECRET, ServerProcess, connect, token
 
 OPERATOR = token("seller", "op-anna", "Анна", seller="shop-kunchenko")
 
