@@ -1,9 +1,10 @@
-"""The default EventStore: SQLite in WAL mode through aiosqlite.
+"""The default EventStore: SQLite in WAL mode.
 
 One writer connection commits in batches (chatd.store.group_commit): each batch is one
-`BEGIN IMMEDIATE` transaction with a handful of `executemany` calls. Reads use a second
-connection, which WAL lets run beside the writer, and a third one checkpoints the WAL
-beside it too (see `_checkpoints`).
+`BEGIN IMMEDIATE` transaction with a handful of `executemany` calls, run as one call on the
+writer's own thread (chatd.store.sqlite_writer), which also keeps the WAL bounded. Reads use
+aiosqlite connections, which WAL lets run beside the writer, and another one checkpoints the
+WAL beside it too (see `_checkpoints`).
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiosqlite
 
-from chatd.store import sqlite_schema as schema
 from chatd.store.base import (
     Appended,
     AppendRequest,
@@ -32,93 +31,21 @@ from chatd.store.base import (
     Stored,
     split_key,
 )
-from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes, plan_appends
-from chatd.store.rows import (
-    ChatActivityRow,
-    ChatRow,
-    ClaimRow,
-    FileRow,
-    LedgerRow,
-    OrderRow,
-    Row,
-    SearchRow,
+from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes
+from chatd.store.rows import Row
+from chatd.store.sqlite_writer import (
+    WAL_RESTART_BYTES,
+    Synchronous,
+    WriterThread,
+    rebuild_projections,
+    write_batch,
 )
 from chatd.store.stats import StoreStats
 from protocol.events import decode_event
 
 log = logging.getLogger(__name__)
 
-Synchronous = Literal["full", "normal"]
-
-# Projection rows: the SQL that writes each type, in the order they are written within a
-# commit (a chat's row exists before its activity is updated).
-_ROW_SQL: dict[type[Row], str] = {
-    ChatRow: "INSERT OR IGNORE INTO chats (chat, buyer_id, buyer_name, seller_id, seller_name)"
-    " VALUES (?, ?, ?, ?, ?)",
-    ChatActivityRow: "UPDATE chats SET last_pos = ?, last_seq = ?, waiting_since = ?,"
-    " managers_from = ? WHERE chat = ?",
-    SearchRow: "INSERT INTO search (rowid, text, chat) VALUES (?, ?, ?)",
-    ClaimRow: "INSERT INTO claims (claim, chat, ord, state) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (claim) DO UPDATE SET state = excluded.state",
-    OrderRow: "INSERT OR REPLACE INTO orders"
-    " (ord, buyer_id, buyer_name, seller_id, seller_name, pos, card) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    LedgerRow: "INSERT INTO ledger (claim, ord, buyer_id, seller_id, value, currency, at,"
-    " article, name, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    FileRow: "INSERT OR IGNORE INTO files (chat, pos, file, seq, name, mime, size, at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _params(row: Row) -> tuple[Any, ...]:
-    match row:
-        case ChatRow():
-            return (row.chat, row.buyer_id, row.buyer_name, row.seller_id, row.seller_name)
-        case ChatActivityRow():
-            since = _iso(row.waiting_since)
-            return (row.last_pos, row.last_seq, since, row.managers_from, row.chat)
-        case SearchRow():
-            return (row.pos, row.text, row.chat)
-        case ClaimRow():
-            return (row.claim, row.chat, row.order, row.state)
-        case OrderRow():
-            return (
-                row.order,
-                row.buyer_id,
-                row.buyer_name,
-                row.seller_id,
-                row.seller_name,
-                row.pos,
-                row.card,
-            )
-        case LedgerRow():
-            return (
-                row.claim,
-                row.order,
-                row.buyer_id,
-                row.seller_id,
-                row.value,
-                row.currency,
-                row.at.isoformat(),
-                row.article,
-                row.name,
-                row.reason,
-            )
-        case FileRow():
-            return (
-                row.chat,
-                row.pos,
-                row.file,
-                row.seq,
-                row.name,
-                row.mime,
-                row.size,
-                _iso(row.at),
-            )
-    raise TypeError(f"not a projection row: {row!r}")
+__all__ = ["SqliteStore", "Synchronous"]
 
 
 class SqliteStore(EventStore):
@@ -132,10 +59,11 @@ class SqliteStore(EventStore):
         max_batch: int = 512,
         stats: StoreStats | None = None,
         checkpoint_interval: float = 1.0,
+        wal_restart_bytes: int = WAL_RESTART_BYTES,
     ) -> None:
         self._path = str(path)
         self._synchronous = synchronous
-        self._writer: aiosqlite.Connection | None = None
+        self._writer = WriterThread(self._path, wal_restart_bytes=wal_restart_bytes)
         self._reader: aiosqlite.Connection | None = None
         self._checkpoint_db: aiosqlite.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
@@ -155,25 +83,16 @@ class SqliteStore(EventStore):
     def log_id(self) -> str:
         return self._log_id
 
+    @property
+    def wal_restarts(self) -> int:
+        """How many times the writer started the WAL over (see `WriterThread`)."""
+        return self._writer.wal_restarts
+
     # ---- life cycle --------------------------------------------------------------------------
 
     async def open(self) -> None:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._writer.execute("PRAGMA journal_mode = WAL")
-        await self._writer.execute(f"PRAGMA synchronous = {self._synchronous.upper()}")
-        await self._writer.execute("PRAGMA busy_timeout = 10000")
-        # The writer never checkpoints: `_checkpoints` does, on its own connection.
-        await self._writer.execute("PRAGMA wal_autocheckpoint = 0")
-        await self._writer.executescript(schema.LOG + schema.PROJECTIONS)
-        await self._writer.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)",
-            (secrets.token_hex(8),),
-        )
-        async with self._writer.execute("SELECT value FROM meta WHERE key = 'log_id'") as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        self._log_id = str(row[0])
+        self._log_id = await self._writer.open(self._synchronous)
         self._reader = await aiosqlite.connect(self._path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout = 10000")
         await self._reader.execute("PRAGMA query_only = 1")
@@ -191,9 +110,10 @@ class SqliteStore(EventStore):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
         # The last connection to close checkpoints what is left and removes the WAL.
-        for conn in (self._checkpoint_db, self._reader, self._writer):
+        for conn in (self._checkpoint_db, self._reader):
             if conn is not None:
                 await conn.close()
+        await self._writer.close()
 
     async def _checkpoints(self) -> None:
         """Copies committed pages from the WAL into the database file, beside the writer.
@@ -201,9 +121,8 @@ class SqliteStore(EventStore):
         Left to itself, SQLite checkpoints inside the commit that takes the WAL past 1 000
         pages, and with synchronous=FULL that commit then also waits for the database file's
         fsync, and so does every ack in its batch and every command queued behind it. A
-        PASSIVE checkpoint on another connection never blocks the writer, and once it has
-        copied the whole WAL the writer starts the WAL over from its beginning, so the file
-        stays small.
+        PASSIVE checkpoint on another connection never blocks the writer, so that when the
+        writer starts the WAL over (`WriterThread`) there is little left to copy.
         """
         db = self._require(self._checkpoint_db)
         while True:
@@ -230,93 +149,11 @@ class SqliteStore(EventStore):
     async def _write(
         self, requests: Sequence[AppendRequest], marks: Sequence[MarkWrite]
     ) -> tuple[Outcomes, list[int]]:
-        db = self._require(self._writer)
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            outcomes = await self._write_appends(db, requests) if requests else []
-            values = await self._write_marks(db, marks) if marks else []
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+        # One call into the writer's thread for the whole batch: the event loop wakes once
+        # when it is committed, not once per statement.
+        written = await self._writer.run(write_batch, requests, marks)
         self._committed_since_checkpoint = True
-        return outcomes, values
-
-    async def _write_appends(
-        self, db: aiosqlite.Connection, requests: Sequence[AppendRequest]
-    ) -> Outcomes:
-        # BEGIN IMMEDIATE holds the database's write lock: heads, nonces and the last
-        # position cannot move until the commit.
-        heads = await self._heads(db, {r.stream for r in requests})
-        seen = await self._nonces(db, [r.nonce for r in requests if r.nonce])
-        async with db.execute("SELECT coalesce(max(pos), 0) FROM events") as cur:
-            last = await cur.fetchone()
-        plan = plan_appends(
-            requests, last_pos=int(last[0]) if last else 0, heads=heads, seen=seen, params=_params
-        )
-        if plan.events:
-            await db.executemany(
-                "INSERT INTO events (pos, stream, seq, kind, side, has_text, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                plan.events,
-            )
-        if plan.feed:
-            await db.executemany("INSERT OR IGNORE INTO feed (key, pos) VALUES (?, ?)", plan.feed)
-        if plan.nonces:
-            await db.executemany(
-                "INSERT INTO nonces (user, nonce, stream, seq, pos) VALUES (?, ?, ?, ?, ?)",
-                plan.nonces,
-            )
-        for row_type, sql in _ROW_SQL.items():
-            params = plan.projection.get(row_type)
-            if params:
-                await db.executemany(sql, params)
-        return plan.outcomes
-
-    async def _heads(self, db: aiosqlite.Connection, streams: set[str]) -> dict[str, int]:
-        heads: dict[str, int] = {}
-        names = list(streams)
-        for start in range(0, len(names), 500):
-            chunk = names[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            async with db.execute(
-                f"SELECT stream, max(seq) FROM events WHERE stream IN ({marks}) GROUP BY stream",
-                chunk,
-            ) as cur:
-                heads.update({str(s): int(q) for s, q in await cur.fetchall()})
-        return heads
-
-    async def _nonces(
-        self, db: aiosqlite.Connection, keys: list[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[str, int, int]]:
-        found: dict[tuple[str, str], tuple[str, int, int]] = {}
-        for start in range(0, len(keys), 400):
-            chunk = keys[start : start + 400]
-            values = ",".join("(?, ?)" for _ in chunk)
-            flat = [part for key in chunk for part in key]
-            async with db.execute(
-                f"SELECT user, nonce, stream, seq, pos FROM nonces"
-                f" WHERE (user, nonce) IN (VALUES {values})",
-                flat,
-            ) as cur:
-                for user, nonce, stream, seq, pos in await cur.fetchall():
-                    found[(user, nonce)] = (stream, int(seq), int(pos))
-        return found
-
-    async def _write_marks(self, db: aiosqlite.Connection, marks: Sequence[MarkWrite]) -> list[int]:
-        await db.executemany(
-            "INSERT INTO read_marks (chat, side, seq) VALUES (?, ?, ?)"
-            " ON CONFLICT (chat, side) DO UPDATE SET seq = max(seq, excluded.seq)",
-            [(m.chat, m.side, m.seq) for m in marks],
-        )
-        keys = list({(m.chat, m.side) for m in marks})
-        values = ",".join("(?, ?)" for _ in keys)
-        async with db.execute(
-            f"SELECT chat, side, seq FROM read_marks WHERE (chat, side) IN (VALUES {values})",
-            [part for key in keys for part in key],
-        ) as cur:
-            now = {(c, s): int(q) for c, s, q in await cur.fetchall()}
-        return [now[(m.chat, m.side)] for m in marks]
+        return written
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -542,28 +379,5 @@ class SqliteStore(EventStore):
     # ---- rebuild -----------------------------------------------------------------------------
 
     async def rebuild(self, project: Callable[[Stored], list[Row]]) -> None:
-        db = self._require(self._writer)
         # The writer task is idle for the duration: rebuild runs on a store no server uses.
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            for table in schema.PROJECTION_TABLES:
-                await db.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in schema.PROJECTIONS.split(";"):
-                if statement.strip():
-                    await db.execute(statement)
-            after = 0
-            while True:
-                async with db.execute(
-                    "SELECT pos, body FROM events WHERE pos > ? ORDER BY pos LIMIT 2000", (after,)
-                ) as cur:
-                    chunk = self._stored(await cur.fetchall())
-                if not chunk:
-                    break
-                for stored in chunk:
-                    for row in project(stored):
-                        await db.execute(_ROW_SQL[type(row)], _params(row))
-                after = chunk[-1].pos
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+        await self._writer.run(rebuild_projections, project)

@@ -1,0 +1,318 @@
+"""SQLite's write connection, on a thread of its own.
+
+Every write of the store is one function run on this thread with the plain `sqlite3`
+connection: a whole group-commit batch (`write_batch`) is one call, so the event loop wakes
+once per batch rather than once per statement, as it would through aiosqlite's per-statement
+calls.
+
+The writer also keeps the WAL bounded. SQLite starts the WAL over from its beginning only
+when a write begins after a checkpoint copied all of it and no reader still uses it; under
+steady load the background PASSIVE checkpoint never catches the end, commits keep coming,
+and the file grows without bound (1 GB in a minute at 700 msg/s). So between two batches,
+when the WAL has passed `wal_restart_bytes`, the writer itself runs a RESTART checkpoint:
+no commit can land meanwhile (it is the only writer), the checkpoint completes, and the
+next batch writes from the WAL's start. `journal_size_limit` then trims the file back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from chatd.store import sqlite_schema as schema
+from chatd.store.base import AppendRequest, StoreClosed, Stored
+from chatd.store.group_commit import MarkWrite, Outcomes, plan_appends
+from chatd.store.rows import (
+    ChatActivityRow,
+    ChatRow,
+    ClaimRow,
+    FileRow,
+    LedgerRow,
+    OrderRow,
+    Row,
+    SearchRow,
+)
+from protocol.events import decode_event
+
+log = logging.getLogger(__name__)
+
+Synchronous = Literal["full", "normal"]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Past this size the writer starts the WAL over between two batches. Small enough that the
+# checkpoint it takes is short (most pages are already copied by the background one), large
+# enough that it comes seldom.
+WAL_RESTART_BYTES = 16 * 1024 * 1024
+# What SQLite trims the WAL file back to after it started over.
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+
+# Projection rows: the SQL that writes each type, in the order they are written within a
+# commit (a chat's row exists before its activity is updated).
+_ROW_SQL: dict[type[Row], str] = {
+    ChatRow: "INSERT OR IGNORE INTO chats (chat, buyer_id, buyer_name, seller_id, seller_name)"
+    " VALUES (?, ?, ?, ?, ?)",
+    ChatActivityRow: "UPDATE chats SET last_pos = ?, last_seq = ?, waiting_since = ?,"
+    " managers_from = ? WHERE chat = ?",
+    SearchRow: "INSERT INTO search (rowid, text, chat) VALUES (?, ?, ?)",
+    ClaimRow: "INSERT INTO claims (claim, chat, ord, state) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (claim) DO UPDATE SET state = excluded.state",
+    OrderRow: "INSERT OR REPLACE INTO orders"
+    " (ord, buyer_id, buyer_name, seller_id, seller_name, pos, card) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    LedgerRow: "INSERT INTO ledger (claim, ord, buyer_id, seller_id, value, currency, at,"
+    " article, name, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    FileRow: "INSERT OR IGNORE INTO files (chat, pos, file, seq, name, mime, size, at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+}
+
+
+def _params(row: Row) -> tuple[Any, ...]:
+    match row:
+        case ChatRow():
+            return (row.chat, row.buyer_id, row.buyer_name, row.seller_id, row.seller_name)
+        case ChatActivityRow():
+            since = _iso(row.waiting_since)
+            return (row.last_pos, row.last_seq, since, row.managers_from, row.chat)
+        case SearchRow():
+            return (row.pos, row.text, row.chat)
+        case ClaimRow():
+            return (row.claim, row.chat, row.order, row.state)
+        case OrderRow():
+            return (
+                row.order,
+                row.buyer_id,
+                row.buyer_name,
+                row.seller_id,
+                row.seller_name,
+                row.pos,
+                row.card,
+            )
+        case LedgerRow():
+            return (
+                row.claim,
+                row.order,
+                row.buyer_id,
+                row.seller_id,
+                row.value,
+                row.currency,
+                row.at.isoformat(),
+                row.article,
+                row.name,
+                row.reason,
+            )
+        case FileRow():
+            return (
+                row.chat,
+                row.pos,
+                row.file,
+                row.seq,
+                row.name,
+                row.mime,
+                row.size,
+                _iso(row.at),
+            )
+    raise TypeError(f"not a projection row: {row!r}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class WriterThread:
+    """The write connection and the one thread that uses it."""
+
+    def __init__(self, path: str, *, wal_restart_bytes: int = WAL_RESTART_BYTES) -> None:
+        self._path = path
+        self._wal_path = path + "-wal"
+        self._wal_restart_bytes = wal_restart_bytes
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._db: sqlite3.Connection | None = None
+        self.wal_restarts = 0
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """Runs `work(connection, *args)` on the writer's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, work, args)
+
+    def _call(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._db is None:
+            raise StoreClosed("the store is not open")
+        result = work(self._db, *args)
+        self._bound_wal(self._db)
+        return result
+
+    def _bound_wal(self, db: sqlite3.Connection) -> None:
+        try:
+            size = os.stat(self._wal_path).st_size
+        except FileNotFoundError:
+            return
+        if size < self._wal_restart_bytes:
+            return
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        if busy:
+            # A reader held on to an old snapshot past the busy timeout: try after the next
+            # batch. The WAL only grows meanwhile, it loses nothing.
+            log.warning("the WAL could not start over (%d bytes); trying again", size)
+        else:
+            self.wal_restarts += 1
+
+    async def open(self, synchronous: Synchronous) -> str:
+        """Opens the connection, creates the schema; the log's id."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._open, synchronous)
+
+    def _open(self, synchronous: Synchronous) -> str:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        db.execute("PRAGMA busy_timeout = 10000")
+        # The writer never checkpoints inside a commit: `SqliteStore._checkpoints` copies
+        # pages beside it, and `_bound_wal` starts the WAL over between batches.
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+        db.executescript(schema.LOG + schema.PROJECTIONS)
+        db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)",
+            (secrets.token_hex(8),),
+        )
+        row = db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+        self._db = db
+        return str(row[0])
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+# ---- what runs on the writer's thread ----------------------------------------------------------
+
+
+def write_batch(
+    db: sqlite3.Connection, requests: Sequence[AppendRequest], marks: Sequence[MarkWrite]
+) -> tuple[Outcomes, list[int]]:
+    """One group-commit batch in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        outcomes = _write_appends(db, requests) if requests else []
+        values = _write_marks(db, marks) if marks else []
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return outcomes, values
+
+
+def _write_appends(db: sqlite3.Connection, requests: Sequence[AppendRequest]) -> Outcomes:
+    # BEGIN IMMEDIATE holds the database's write lock: heads, nonces and the last position
+    # cannot move until the commit.
+    heads = _heads(db, {r.stream for r in requests})
+    seen = _nonces(db, [r.nonce for r in requests if r.nonce])
+    last = db.execute("SELECT coalesce(max(pos), 0) FROM events").fetchone()
+    plan = plan_appends(
+        requests, last_pos=int(last[0]) if last else 0, heads=heads, seen=seen, params=_params
+    )
+    if plan.events:
+        db.executemany(
+            "INSERT INTO events (pos, stream, seq, kind, side, has_text, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            plan.events,
+        )
+    if plan.feed:
+        db.executemany("INSERT OR IGNORE INTO feed (key, pos) VALUES (?, ?)", plan.feed)
+    if plan.nonces:
+        db.executemany(
+            "INSERT INTO nonces (user, nonce, stream, seq, pos) VALUES (?, ?, ?, ?, ?)",
+            plan.nonces,
+        )
+    for row_type, sql in _ROW_SQL.items():
+        params = plan.projection.get(row_type)
+        if params:
+            db.executemany(sql, params)
+    return plan.outcomes
+
+
+def _heads(db: sqlite3.Connection, streams: set[str]) -> dict[str, int]:
+    heads: dict[str, int] = {}
+    names = list(streams)
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT stream, max(seq) FROM events WHERE stream IN ({marks}) GROUP BY stream",
+            chunk,
+        )
+        heads.update({str(s): int(q) for s, q in rows})
+    return heads
+
+
+def _nonces(
+    db: sqlite3.Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, int, int]]:
+    found: dict[tuple[str, str], tuple[str, int, int]] = {}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        values = ",".join("(?, ?)" for _ in chunk)
+        flat = [part for key in chunk for part in key]
+        rows = db.execute(
+            "SELECT user, nonce, stream, seq, pos FROM nonces"
+            f" WHERE (user, nonce) IN (VALUES {values})",
+            flat,
+        )
+        for user, nonce, stream, seq, pos in rows:
+            found[(user, nonce)] = (stream, int(seq), int(pos))
+    return found
+
+
+def _write_marks(db: sqlite3.Connection, marks: Sequence[MarkWrite]) -> list[int]:
+    db.executemany(
+        "INSERT INTO read_marks (chat, side, seq) VALUES (?, ?, ?)"
+        " ON CONFLICT (chat, side) DO UPDATE SET seq = max(seq, excluded.seq)",
+        [(m.chat, m.side, m.seq) for m in marks],
+    )
+    keys = list({(m.chat, m.side) for m in marks})
+    values = ",".join("(?, ?)" for _ in keys)
+    rows = db.execute(
+        f"SELECT chat, side, seq FROM read_marks WHERE (chat, side) IN (VALUES {values})",
+        [part for key in keys for part in key],
+    )
+    now = {(c, s): int(q) for c, s, q in rows}
+    return [now[(m.chat, m.side)] for m in marks]
+
+
+def rebuild_projections(db: sqlite3.Connection, project: Callable[[Stored], list[Row]]) -> None:
+    """Drops every projection and derives it again from the log, in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table in schema.PROJECTION_TABLES:
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in schema.PROJECTIONS.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        after = 0
+        while True:
+            rows = db.execute(
+                "SELECT pos, body FROM events WHERE pos > ? ORDER BY pos LIMIT 2000", (after,)
+            ).fetchall()
+            if not rows:
+                break
+            for pos, body in rows:
+                for row in project(Stored(int(pos), decode_event(body))):
+                    db.execute(_ROW_SQL[type(row)], _params(row))
+            after = int(rows[-1][0])
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
