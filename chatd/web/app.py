@@ -13,9 +13,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chatd.service import ChatService
-from chatd.web.connection import ExposeAbort
 from chatd.web.http import Api, ApiError, api_error_handler, not_found_handler
 from chatd.web.metrics import Metrics
+from chatd.web.wire import ExposeWire
 from chatd.web.ws import Sockets, SocketSettings
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ChatApp:
         ]
         if STATIC.is_dir():
             routes.append(Mount("/", StaticFiles(directory=STATIC, html=True), name="static"))
-        self.app = ExposeAbort(
+        self.app = ExposeWire(
             Starlette(
                 routes=routes,
                 lifespan=self._lifespan,

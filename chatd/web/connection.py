@@ -1,8 +1,13 @@
-"""One WebSocket connection: its bounded send queue and the task that drains it.
+"""One WebSocket connection: what it is sent, in order, and how slow readers are let go.
 
-Everything a socket receives goes through its queue, in order: replies to its own frames and
-events fanned out by the hub. `push` never waits; when the queue is full the connection is
-closed with 1013 and the client resumes from its cursor.
+Everything a socket receives goes through `push` (hub deliveries) or `reply` (answers to
+its own frames), in order, and neither ever waits. While the socket keeps up, a frame is
+written into the socket's protocol at once and flushed with whatever else this turn of the
+event loop wrote to it (chatd.web.wire). Only when the kernel pushes back (the transport's
+buffer is past its high-water mark) do frames wait in a bounded backlog, drained by a writer
+task that exists only while there is a backlog; a full backlog closes the connection with
+1013 and the client resumes from its cursor. Under a server without a `Wire`, every frame
+takes the backlog and ASGI's `send`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from chatd.hub.base import Outgoing
 from chatd.render import View
 from chatd.web.metrics import Metrics
+from chatd.web.wire import Wire, wire_of
 from protocol.codec import Codec
 from protocol.codes import CloseCode
 
@@ -26,39 +32,6 @@ log = logging.getLogger(__name__)
 ABORT_GRACE = 2.0
 
 
-ABORT_SCOPE_KEY = "chatd.abort"
-
-
-class ExposeAbort:
-    """ASGI middleware at the root of the app: puts the server's way to drop a WebSocket's
-    TCP connection into the scope, as `scope["chatd.abort"]`.
-
-    ASGI has no message for this, and a graceful close waits for a peer that does not read.
-    Only at the root is `send` still uvicorn's own (a method of the protocol object that
-    holds the transport); starlette wraps it further in.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket":
-            transport = getattr(getattr(send, "__self__", None), "transport", None)
-            abort = getattr(transport, "abort", None)
-            if callable(abort):
-                scope[ABORT_SCOPE_KEY] = abort
-        await self.app(scope, receive, send)
-
-
-def abort_transport(websocket: WebSocket) -> None:
-    """Drops the TCP connection under `websocket` at once, unsent data and all."""
-    abort = websocket.scope.get(ABORT_SCOPE_KEY)
-    if callable(abort):
-        abort()
-    else:
-        log.warning("cannot drop a stuck connection: no transport to abort")
-
-
 class Connection:
     def __init__(
         self, websocket: WebSocket, codec: Codec, *, max_queue: int, metrics: Metrics
@@ -66,112 +39,171 @@ class Connection:
         self.websocket = websocket
         self.codec = codec
         self.view: View = "seller"
-        self._queue: deque[Outgoing | bytes] = deque()
+        self.wire: Wire | None = wire_of(websocket.scope)
+        self._binary = codec.binary
+        self._loop = asyncio.get_running_loop()
+        self._backlog: deque[Outgoing | bytes] = deque()
         self._max_queue = max_queue
-        self._wakeup = asyncio.Event()
         self._metrics = metrics
         self._close_code: int | None = None
         self._close_reason = ""
-        # Events at or below this position were sent by the replay after `hello.since`.
+        # Live once the replay after `hello.since` is sent; events at or below this
+        # position were in the replay.
+        self._live = False
         self._replayed_upto = 0
+        self._flush_due = False
         self._writer: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
-    # ---- queueing ----------------------------------------------------------------------------
+    # ---- what the socket is sent -------------------------------------------------------------
 
-    def push(self, item: Outgoing) -> None:
-        """A hub delivery: never blocks; a full queue closes the connection (1013)."""
+    def push(self, item: Outgoing | bytes) -> None:
+        """A hub delivery (or encoded bytes): never waits; a full backlog closes the
+        connection (1013)."""
         if self._close_code is not None:
             return
-        if len(self._queue) >= self._max_queue:
+        wire = self.wire
+        if self._live and not self._backlog and wire is not None and wire.writable:
+            self._write(wire, item)
+            return
+        if len(self._backlog) >= self._max_queue:
             self._metrics.queue_drops.inc()
             self.close(CloseCode.TRY_AGAIN_LATER, "send queue full: resume with your cursor")
             return
-        self._queue.append(item)
-        self._wakeup.set()
+        self._backlog.append(item)
+        if self._live and self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), name="ws-writer")
 
     def reply(self, frame: Any) -> None:
         """A reply to this connection's own frame."""
         if self._close_code is not None:
             return
         self._metrics.count_out(frame)
-        self._queue.append(self.codec.encode(frame))
-        self._wakeup.set()
+        self.push(self.codec.encode(frame))
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Closes after what is queued before now (but a full queue is dropped)."""
-        if self._close_code is not None:
-            return
-        self._close_code = code
-        self._close_reason = reason
-        if code == CloseCode.TRY_AGAIN_LATER:
-            self._queue.clear()
-            # A peer that stopped reading never takes the close frame either: if it is still
-            # stuck after the grace period, drop the TCP connection.
-            loop = asyncio.get_running_loop()
-            loop.call_later(ABORT_GRACE, self._abort_if_stuck)
-        self._wakeup.set()
+    def _encoded(self, item: Outgoing | bytes) -> bytes | None:
+        if isinstance(item, bytes):
+            return item
+        if item.pos is not None and item.pos <= self._replayed_upto:
+            return None
+        self._metrics.events_out.inc()
+        return item.encoded(self.view, self.codec)
 
-    def _abort_if_stuck(self) -> None:
-        if not self.closed.is_set():
-            abort_transport(self.websocket)
+    def _write(self, wire: Wire, item: Outgoing | bytes) -> None:
+        data = self._encoded(item)
+        if data is not None and wire.frame(data, self._binary) and not self._flush_due:
+            # Flushed once at the end of this turn of the loop, with whatever else it wrote.
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
 
-    @property
-    def closing(self) -> bool:
-        return self._close_code is not None
-
-    # ---- sending -----------------------------------------------------------------------------
+    def _flush(self) -> None:
+        self._flush_due = False
+        if self.wire is not None:
+            try:
+                self.wire.flush()
+            except Exception as exc:  # the peer went away mid-write
+                log.debug("flush failed: %s", exc)
 
     async def send_now(self, frame: Any) -> None:
-        """Sends directly, before the writer runs (welcome, replay, synced)."""
+        """Sends before the connection is live (welcome, replay, synced, a refusal), waiting
+        while the kernel pushes back."""
         self._metrics.count_out(frame)
-        await self._send(self.codec.encode(frame))
+        data = self.codec.encode(frame)
+        wire = self.wire
+        if wire is None:
+            await self._send(data)
+            return
+        if not wire.writable and not wire.gone:
+            self._flush()
+            await wire.until_writable()
+        self._write(wire, data)
 
     async def _send(self, data: bytes) -> None:
-        if self.codec.binary:
+        if self._binary:
             await self.websocket.send_bytes(data)
         else:
             await self.websocket.send_text(data.decode())
 
     def start(self, replayed_upto: int) -> None:
+        """The replay is sent: from now on deliveries go out as they come."""
         self._replayed_upto = replayed_upto
-        self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+        self._live = True
+        if (self._backlog or self._close_code is not None) and self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), name="ws-writer")
 
-    async def _write_loop(self) -> None:
+    async def _drain(self) -> None:
+        """Writes the backlog while the socket takes it, then ends; closes the socket when
+        the connection is closing."""
+        wire = self.wire
+        failed = False
         try:
-            while True:
-                while self._queue:
-                    item = self._queue.popleft()
-                    if isinstance(item, bytes):
-                        await self._send(item)
-                        continue
-                    if item.pos is not None and item.pos <= self._replayed_upto:
-                        continue
-                    self._metrics.events_out.inc()
-                    await self._send(item.encoded(self.view, self.codec))
-                if self._close_code is not None:
-                    break
-                self._wakeup.clear()
-                await self._wakeup.wait()
+            while self._backlog:
+                if wire is None:
+                    data = self._encoded(self._backlog.popleft())
+                    if data is not None:
+                        await self._send(data)
+                elif wire.gone:
+                    self._backlog.clear()
+                elif wire.writable:
+                    self._write(wire, self._backlog.popleft())
+                else:
+                    self._flush()
+                    await wire.until_writable()
         except Exception as exc:  # the peer went away mid-send
             log.debug("send failed: %s", exc)
+            failed = True
         finally:
-            await self._close_socket()
+            self._writer = None
+            if failed or self._close_code is not None:
+                await self._close_socket()
+
+    # ---- closing -----------------------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Closes after what is queued before now (but a full backlog is dropped)."""
+        if self._close_code is not None:
+            return
+        self._close_code = code
+        self._close_reason = reason
+        if code == CloseCode.TRY_AGAIN_LATER:
+            self._backlog.clear()
+            # A peer that stopped reading never takes the close frame either: if it is still
+            # stuck after the grace period, drop the TCP connection.
+            self._loop.call_later(ABORT_GRACE, self._abort_if_stuck)
+        if self._live and self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), name="ws-writer")
+
+    def _abort_if_stuck(self) -> None:
+        if self.closed.is_set():
+            return
+        if self.wire is not None:
+            self.wire.abort()
+        else:
+            log.warning("cannot drop a stuck connection: no transport to abort")
+
+    @property
+    def closing(self) -> bool:
+        return self._close_code is not None
 
     async def _close_socket(self) -> None:
+        if self.closed.is_set():
+            return
         code = self._close_code if self._close_code is not None else CloseCode.NORMAL
         try:
             if self.websocket.application_state == WebSocketState.CONNECTED:
+                # uvicorn frames the close after whatever this connection framed before it.
                 await self.websocket.close(code, self._close_reason)
         except Exception as exc:  # already gone
             log.debug("close failed: %s", exc)
         self.closed.set()
 
     async def finish(self) -> None:
-        """Stops the writer after the client went away, or flushes and closes."""
-        if self._writer is None:
-            await self._close_socket()
-            return
+        """The session ended (the client went away, or it is closing): flush and close."""
         if self._close_code is None:
-            self.close(CloseCode.NORMAL)
-        await self._writer
+            self._close_code = CloseCode.NORMAL
+        writer = self._writer
+        if writer is None:
+            await self._close_socket()
+        else:
+            await writer
+            await self._close_socket()
