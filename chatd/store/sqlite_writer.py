@@ -266,9 +266,11 @@ def _nonces(
         chunk = keys[start : start + 400]
         values = ",".join("(?, ?)" for _ in chunk)
         flat = [part for key in chunk for part in key]
+        # A join from the keys, not `(user, nonce) IN (VALUES ...)`: SQLite answers that
+        # form by scanning the whole table, every batch, and the table only grows.
         rows = db.execute(
-            "SELECT user, nonce, stream, seq, pos FROM nonces"
-            f" WHERE (user, nonce) IN (VALUES {values})",
+            f"WITH k(u, n) AS (VALUES {values}) SELECT user, nonce, stream, seq, pos"
+            " FROM k JOIN nonces ON nonces.user = k.u AND nonces.nonce = k.n",
             flat,
         )
         for user, nonce, stream, seq, pos in rows:
@@ -285,7 +287,8 @@ def _write_marks(db: sqlite3.Connection, marks: Sequence[MarkWrite]) -> list[int
     keys = list({(m.chat, m.side) for m in marks})
     values = ",".join("(?, ?)" for _ in keys)
     rows = db.execute(
-        f"SELECT chat, side, seq FROM read_marks WHERE (chat, side) IN (VALUES {values})",
+        f"WITH k(c, s) AS (VALUES {values}) SELECT chat, side, seq"
+        " FROM k JOIN read_marks ON read_marks.chat = k.c AND read_marks.side = k.s",
         [part for key in keys for part in key],
     )
     now = {(c, s): int(q) for c, s, q in rows}

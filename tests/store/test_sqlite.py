@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from chatd.store import sqlite_schema, sqlite_writer
 from chatd.store.base import EventStore, Stored
+from chatd.store.group_commit import MarkWrite
 from chatd.store.rows import LedgerRow, Row
 from chatd.store.sqlite import SqliteStore
 from chatd.store.stats import StoreStats
@@ -280,3 +282,47 @@ async def test_acked_events_survive_kill_9_exactly_once_and_gapless(tmp_path: Pa
     # Every run carried on where the previous one ended.
     for earlier, later in pairwise(heads):
         assert all(later[stream] > head for stream, head in earlier.items())
+
+
+def _vm_steps(db: sqlite3.Connection, work: Callable[[], object]) -> int:
+    """SQLite virtual-machine instructions `work` took, in hundreds."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    db.set_progress_handler(count, 100)
+    try:
+        work()
+    finally:
+        db.set_progress_handler(None, 100)
+    return steps
+
+
+def test_the_writer_looks_up_nonces_and_marks_by_key_not_by_scanning(tmp_path: Path) -> None:
+    # Every batch looks up its nonces and read marks; a scan of the whole table there makes
+    # every commit slower as the log grows.
+    db = sqlite3.connect(tmp_path / "keys.db", isolation_level=None)
+    db.executescript(sqlite_schema.LOG)
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO nonces (user, nonce, stream, seq, pos) VALUES (?, ?, 'c', ?, ?)",
+        [(f"u{n % 100}", f"n{n}", n, n) for n in range(20_000)],
+    )
+    db.executemany(
+        "INSERT INTO read_marks (chat, side, seq) VALUES (?, 'buyer', 1)",
+        [(f"c{n}",) for n in range(20_000)],
+    )
+    db.execute("COMMIT")
+    keys = [("u1", "n1"), ("u2", "n2"), ("u9", "missing")]
+    found: dict[tuple[str, str], tuple[str, int, int]] = {}
+    steps = _vm_steps(db, lambda: found.update(sqlite_writer._nonces(db, keys)))
+    assert found == {("u1", "n1"): ("c", 1, 1), ("u2", "n2"): ("c", 2, 2)}
+    assert steps < 20, f"{steps * 100} instructions to find 3 nonces among 20 000"
+    marks = [MarkWrite("c5", "buyer", 7), MarkWrite("c6", "buyer", 0)]
+    values: list[int] = []
+    steps = _vm_steps(db, lambda: values.extend(sqlite_writer._write_marks(db, marks)))
+    assert values == [7, 1]
+    assert steps < 20, f"{steps * 100} instructions to set 2 read marks among 20 000"
