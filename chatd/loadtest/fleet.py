@@ -6,6 +6,8 @@ ways of loading them.
 - `open_loop`: messages go out on a fixed schedule at `rate` a second, whatever the server
   does, alternating chats and sides; a message's latency runs from its due time to its
   arrival at the other side, so a server that falls behind cannot hide it.
+- `open_loop_periods`: the same schedule for a long run without a pause, measured period by
+  period (a soak).
 
 Every message carries its number (`… #123`), which leads from the delivery back to the
 moment it was due.
@@ -71,6 +73,17 @@ class _Window:
     delivered: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    """The counters at a moment of a run, to take a period's figures as differences."""
+
+    at: float
+    server_cpu: float
+    client_cpu: float
+    acks: int
+    errors: Counter[str]
+
+
 class Fleet:
     def __init__(self, url: str, secret: str, prefix: str, server_cpu: Callable[[], float]) -> None:
         self.url = url
@@ -87,6 +100,10 @@ class Fleet:
         self.closed_loop_on = False
         self.closing = False
         self.window = _Window()
+        # `open_loop_periods`: one window per period, by due time from `_periods_from` on.
+        self._periods: list[_Window] = []
+        self._periods_from = 0.0
+        self._period = 1.0
         self._opened: dict[str, asyncio.Future[str]] = {}
 
     # ---- setup ---------------------------------------------------------------------------------
@@ -164,6 +181,10 @@ class Fleet:
             due = self.due[number]
             window = self.window
             if window.start <= due < window.end:
+                window.delivered += 1
+                window.latencies.record(now - due)
+            elif self._periods and due >= self._periods_from:
+                window = self._periods[self._period_of(due)]
                 window.delivered += 1
                 window.latencies.record(now - due)
         elif kind == "ack" or kind == "error":
@@ -288,3 +309,114 @@ class Fleet:
             server_cpu=server_used / elapsed,
             client_cpu=client_used / elapsed,
         )
+
+    def _period_of(self, due: float) -> int:
+        index = int((due - self._periods_from) // self._period)
+        return min(index, len(self._periods) - 1)
+
+    def _marks(self) -> _Marks:
+        return _Marks(
+            time.monotonic(), self.server_cpu(), self_cpu_seconds(), self.acks, Counter(self.errors)
+        )
+
+    async def _settle(self, window: _Window, wanted: int) -> None:
+        """Waits until `wanted` messages of `window` have arrived, or none has for QUIET
+        seconds (the load around it may go on)."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        last, quiet_since = -1, time.monotonic()
+        while window.delivered < wanted and time.monotonic() < deadline:
+            now = time.monotonic()
+            if window.delivered != last:
+                last, quiet_since = window.delivered, now
+            elif now - quiet_since > QUIET:
+                return
+            await asyncio.sleep(0.05)
+
+    async def open_loop_periods(
+        self,
+        rate: float,
+        period: float,
+        count: int,
+        report: Callable[[int, LoadResult], None] | None = None,
+    ) -> list[LoadResult]:
+        """`open_loop` at `rate` for `count` periods of `period` seconds on one schedule
+        that never pauses: a soak. Consecutive `open_loop` windows would each wait for their
+        last deliveries before the next begins, and in that quiet moment a server that fell
+        behind catches up and its WAL is checkpointed to the end, which is what a soak is
+        there to see. Each period counts the messages due in it, like `open_loop`'s window,
+        and is reported to `report` (index from 0) in order, once all its messages have
+        arrived or none has for QUIET seconds, while the load goes on. The list returned is
+        counted again after the last period: a delivery that came late is in it."""
+        chats = len(self.sockets) // 2
+        interval = 1.0 / rate
+        loop_start = time.monotonic() + 0.05
+        end = loop_start + count * period
+        self.window = _Window(start=float("inf"), end=float("inf"))
+        self._periods = [
+            _Window(loop_start + k * period, loop_start + (k + 1) * period) for k in range(count)
+        ]
+        self._periods_from, self._period = loop_start, period
+        sent = [0] * count
+        marks: list[_Marks] = []  # marks[k]: when period k began; marks[count]: the end
+        ready: asyncio.Queue[int | None] = asyncio.Queue()
+        results: list[LoadResult] = []
+
+        def result(k: int) -> LoadResult:
+            window, begun, ended = self._periods[k], marks[k], marks[k + 1]
+            elapsed = max(ended.at - begun.at, 1e-6)
+            return LoadResult(
+                offered_per_s=rate,
+                delivered_per_s=window.delivered / period,
+                acked_per_s=(ended.acks - begun.acks) / elapsed,
+                duration=period,
+                latency=window.latencies.summary(),
+                sent=sent[k],
+                delivered=window.delivered,
+                missing=sent[k] - window.delivered,
+                errors=dict(ended.errors - begun.errors),
+                server_cpu=(ended.server_cpu - begun.server_cpu) / elapsed,
+                client_cpu=(ended.client_cpu - begun.client_cpu) / elapsed,
+            )
+
+        async def reporter() -> None:
+            while (k := await ready.get()) is not None:
+                await self._settle(self._periods[k], sent[k])
+                results.append(result(k))
+                if report is not None:
+                    report(k, results[-1])
+
+        def begin(k: int) -> None:
+            """Period k begins (k == count: the run ends): the ones before it are all sent."""
+            while len(marks) <= k:
+                marks.append(self._marks())
+                if len(marks) >= 2:
+                    ready.put_nowait(len(marks) - 2)
+
+        reporting = asyncio.create_task(reporter())
+        try:
+            index = 0
+            while True:
+                due = loop_start + index * interval
+                if due >= end:
+                    break
+                now = time.monotonic()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                    continue
+                k = self._period_of(due)
+                begin(k)
+                chat, turn = index % chats, (index // chats) % 2
+                self._send(self.sockets[2 * chat + turn], due)
+                sent[k] += 1
+                index += 1
+            await asyncio.sleep(max(0.0, end - time.monotonic()))
+            begin(count)
+            ready.put_nowait(None)
+            await reporting
+            for k in range(count):
+                await self._settle(self._periods[k], sent[k])
+            await self._drain()
+            return [result(k) for k in range(count)]
+        finally:
+            reporting.cancel()
+            self._periods = []
