@@ -42,7 +42,9 @@ class Connection:
         self.wire: Wire | None = wire_of(websocket.scope)
         self._binary = codec.binary
         self._loop = asyncio.get_running_loop()
-        self._backlog: deque[Outgoing | bytes] = deque()
+        # Made when first needed: an idle connection keeps no backlog, and an empty deque
+        # alone is over half a kilobyte.
+        self._backlog: deque[Outgoing | bytes] | None = None
         self._max_queue = max_queue
         self._metrics = metrics
         self._close_code: int | None = None
@@ -53,7 +55,8 @@ class Connection:
         self._replayed_upto = 0
         self._flush_due = False
         self._writer: asyncio.Task[None] | None = None
-        self.closed = asyncio.Event()
+        self._closed = False
+        self._closed_event: asyncio.Event | None = None
 
     # ---- what the socket is sent -------------------------------------------------------------
 
@@ -66,11 +69,14 @@ class Connection:
         if self._live and not self._backlog and wire is not None and wire.writable:
             self._write(wire, item)
             return
-        if len(self._backlog) >= self._max_queue:
+        backlog = self._backlog
+        if backlog is None:
+            backlog = self._backlog = deque()
+        if len(backlog) >= self._max_queue:
             self._metrics.queue_drops.inc()
             self.close(CloseCode.TRY_AGAIN_LATER, "send queue full: resume with your cursor")
             return
-        self._backlog.append(item)
+        backlog.append(item)
         if self._live and self._writer is None:
             self._writer = asyncio.create_task(self._drain(), name="ws-writer")
 
@@ -137,15 +143,15 @@ class Connection:
         wire = self.wire
         failed = False
         try:
-            while self._backlog:
+            while backlog := self._backlog:
                 if wire is None:
-                    data = self._encoded(self._backlog.popleft())
+                    data = self._encoded(backlog.popleft())
                     if data is not None:
                         await self._send(data)
                 elif wire.gone:
-                    self._backlog.clear()
+                    backlog.clear()
                 elif wire.writable:
-                    self._write(wire, self._backlog.popleft())
+                    self._write(wire, backlog.popleft())
                 else:
                     self._flush()
                     await wire.until_writable()
@@ -166,7 +172,7 @@ class Connection:
         self._close_code = code
         self._close_reason = reason
         if code == CloseCode.TRY_AGAIN_LATER:
-            self._backlog.clear()
+            self._backlog = None
             # A peer that stopped reading never takes the close frame either: if it is still
             # stuck after the grace period, drop the TCP connection.
             self._loop.call_later(ABORT_GRACE, self._abort_if_stuck)
@@ -174,7 +180,7 @@ class Connection:
             self._writer = asyncio.create_task(self._drain(), name="ws-writer")
 
     def _abort_if_stuck(self) -> None:
-        if self.closed.is_set():
+        if self._closed:
             return
         if self.wire is not None:
             self.wire.abort()
@@ -185,8 +191,15 @@ class Connection:
     def closing(self) -> bool:
         return self._close_code is not None
 
+    async def wait_closed(self) -> None:
+        if self._closed:
+            return
+        if self._closed_event is None:
+            self._closed_event = asyncio.Event()
+        await self._closed_event.wait()
+
     async def _close_socket(self) -> None:
-        if self.closed.is_set():
+        if self._closed:
             return
         code = self._close_code if self._close_code is not None else CloseCode.NORMAL
         try:
@@ -195,7 +208,9 @@ class Connection:
                 await self.websocket.close(code, self._close_reason)
         except Exception as exc:  # already gone
             log.debug("close failed: %s", exc)
-        self.closed.set()
+        self._closed = True
+        if self._closed_event is not None:
+            self._closed_event.set()
 
     async def finish(self) -> None:
         """The session ended (the client went away, or it is closing): flush and close."""

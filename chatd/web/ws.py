@@ -99,7 +99,7 @@ class Sockets:
             connection.close(code, "server going away")
         if connections:
             await asyncio.wait(
-                [asyncio.create_task(c.closed.wait()) for c in connections], timeout=5
+                [asyncio.create_task(c.wait_closed()) for c in connections], timeout=5
             )
 
     async def serve(self, websocket: WebSocket) -> None:
