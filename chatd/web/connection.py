@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from chatd.hub.base import Outgoing
 from chatd.render import View
+from chatd.web.lifecycle import Lifecycle
 from chatd.web.metrics import Metrics
 from chatd.web.wire import Wire, wire_of
 from protocol.codec import Codec
@@ -34,9 +35,16 @@ ABORT_GRACE = 2.0
 
 class Connection:
     def __init__(
-        self, websocket: WebSocket, codec: Codec, *, max_queue: int, metrics: Metrics
+        self,
+        websocket: WebSocket,
+        life: Lifecycle,
+        *,
+        max_queue: int,
+        metrics: Metrics,
     ) -> None:
         self.websocket = websocket
+        self.life = life
+        codec: Codec = life.codec
         self.codec = codec
         self.view: View = "seller"
         self.wire: Wire | None = wire_of(websocket.scope)
@@ -47,12 +55,6 @@ class Connection:
         self._backlog: deque[Outgoing | bytes] | None = None
         self._max_queue = max_queue
         self._metrics = metrics
-        self._close_code: int | None = None
-        self._close_reason = ""
-        # Live once the replay after `hello.since` is sent; events at or below this
-        # position were in the replay.
-        self._live = False
-        self._replayed_upto = 0
         self._flush_due = False
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
@@ -63,10 +65,11 @@ class Connection:
     def push(self, item: Outgoing | bytes) -> None:
         """A hub delivery (or encoded bytes): never waits; a full backlog closes the
         connection (1013)."""
-        if self._close_code is not None:
+        life = self.life
+        if life.closing:
             return
         wire = self.wire
-        if self._live and not self._backlog and wire is not None and wire.writable:
+        if life.live and not self._backlog and wire is not None and wire.writable:
             self._write(wire, item)
             return
         backlog = self._backlog
@@ -77,12 +80,12 @@ class Connection:
             self.close(CloseCode.TRY_AGAIN_LATER, "send queue full: resume with your cursor")
             return
         backlog.append(item)
-        if self._live and self._writer is None:
+        if life.live and self._writer is None:
             self._writer = asyncio.create_task(self._drain(), name="ws-writer")
 
     def reply(self, frame: Any) -> None:
         """A reply to this connection's own frame."""
-        if self._close_code is not None:
+        if self.life.closing:
             return
         self._metrics.count_out(frame)
         self.push(self.codec.encode(frame))
@@ -90,7 +93,7 @@ class Connection:
     def _encoded(self, item: Outgoing | bytes) -> bytes | None:
         if isinstance(item, bytes):
             return item
-        if item.pos is not None and item.pos <= self._replayed_upto:
+        if self.life.sent_already(item.pos):
             return None
         self._metrics.events_out.inc()
         return item.encoded(self.view, self.codec)
@@ -132,9 +135,10 @@ class Connection:
 
     def start(self, replayed_upto: int) -> None:
         """The replay is sent: from now on deliveries go out as they come."""
-        self._replayed_upto = replayed_upto
-        self._live = True
-        if (self._backlog or self._close_code is not None) and self._writer is None:
+        if self.life.closing:
+            return  # closed during the replay: `finish` closes the socket
+        self.life.synced(replayed_upto)
+        if self._backlog and self._writer is None:
             self._writer = asyncio.create_task(self._drain(), name="ws-writer")
 
     async def _drain(self) -> None:
@@ -160,23 +164,22 @@ class Connection:
             failed = True
         finally:
             self._writer = None
-            if failed or self._close_code is not None:
+            if failed or self.life.closing:
                 await self._close_socket()
 
     # ---- closing -----------------------------------------------------------------------------
 
     def close(self, code: int, reason: str = "") -> None:
         """Closes after what is queued before now (but a full backlog is dropped)."""
-        if self._close_code is not None:
+        was_live = self.life.live
+        if not self.life.close(code, reason):
             return
-        self._close_code = code
-        self._close_reason = reason
         if code == CloseCode.TRY_AGAIN_LATER:
             self._backlog = None
             # A peer that stopped reading never takes the close frame either: if it is still
             # stuck after the grace period, drop the TCP connection.
             self._loop.call_later(ABORT_GRACE, self._abort_if_stuck)
-        if self._live and self._writer is None:
+        if was_live and self._writer is None:
             self._writer = asyncio.create_task(self._drain(), name="ws-writer")
 
     def _abort_if_stuck(self) -> None:
@@ -189,7 +192,7 @@ class Connection:
 
     @property
     def closing(self) -> bool:
-        return self._close_code is not None
+        return self.life.closing
 
     async def wait_closed(self) -> None:
         if self._closed:
@@ -201,11 +204,11 @@ class Connection:
     async def _close_socket(self) -> None:
         if self._closed:
             return
-        code = self._close_code if self._close_code is not None else CloseCode.NORMAL
+        code = self.life.close_code if self.life.close_code is not None else CloseCode.NORMAL
         try:
             if self.websocket.application_state == WebSocketState.CONNECTED:
                 # uvicorn frames the close after whatever this connection framed before it.
-                await self.websocket.close(code, self._close_reason)
+                await self.websocket.close(code, self.life.close_reason)
         except Exception as exc:  # already gone
             log.debug("close failed: %s", exc)
         self._closed = True
@@ -214,8 +217,7 @@ class Connection:
 
     async def finish(self) -> None:
         """The session ended (the client went away, or it is closing): flush and close."""
-        if self._close_code is None:
-            self._close_code = CloseCode.NORMAL
+        self.life.close(CloseCode.NORMAL)
         writer = self._writer
         if writer is None:
             await self._close_socket()

@@ -21,12 +21,13 @@ from chatd.render import view_of
 from chatd.routing import keys_of
 from chatd.service import ChatService, Done
 from chatd.web.connection import Connection
+from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request, error
 from chatd.web.metrics import Metrics
 from chatd.web.origin import origin_allowed
-from chatd.web.ratelimit import TokenBucket, admit
+from chatd.web.ratelimit import TokenBucket
 from protocol import PROTOCOL_VERSION
 from protocol import frames as f
-from protocol.codec import SUBPROTOCOLS, Codec, DecodeError, codec_for
+from protocol.codec import SUBPROTOCOLS, codec_for
 from protocol.codes import CloseCode, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,6 @@ class SocketSettings:
     user_burst: float = 100.0
     max_connections_per_user: int = 32
     max_queue: int = 2048
-
-
-def _error(code: ErrorCode, message: str, request_id: str | None = None, **details: Any) -> f.Error:
-    return f.Error(code=code.value, message=message, id=request_id, details=details or None)
 
 
 def _rejected(rejection: Rejection, request_id: str | None) -> f.Error:
@@ -112,9 +109,9 @@ class Sockets:
         offered = websocket.scope.get("subprotocols") or []
         chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
         await websocket.accept(subprotocol=chosen)
-        codec = codec_for(chosen)
+        life = Lifecycle(codec_for(chosen), TokenBucket(self.settings.rate, self.settings.burst))
         connection = Connection(
-            websocket, codec, max_queue=self.settings.max_queue, metrics=self.metrics
+            websocket, life, max_queue=self.settings.max_queue, metrics=self.metrics
         )
         self.open.add(connection)
         self.metrics.connections.inc()
@@ -126,17 +123,16 @@ class Sockets:
 
 
 class Session:
-    """The life of one authenticated connection."""
+    """The shell around one connection's `Lifecycle`: reads the socket, asks the service,
+    and hands what is to be sent to the `Connection`."""
 
     def __init__(self, sockets: Sockets, connection: Connection) -> None:
         self.sockets = sockets
         self.service = sockets.service
         self.connection = connection
-        self.codec: Codec = connection.codec
+        self.life = connection.life
         self.metrics = sockets.metrics
-        self.buckets = [TokenBucket(sockets.settings.rate, sockets.settings.burst)]
         self.actor: Actor | None = None
-        self._warned_bad_frame = False
 
     async def run(self) -> None:
         websocket = self.connection.websocket
@@ -147,13 +143,11 @@ class Session:
         actor = identity.actor
         user_bucket = self.sockets.join(actor)
         if user_bucket is None:
-            limit = self.sockets.settings.max_connections_per_user
-            await self.connection.send_now(
-                _error(ErrorCode.RATE_LIMITED, f"at most {limit} connections per user", frame.id)
+            await self._refuse(
+                self.life.too_many(self.sockets.settings.max_connections_per_user, frame.id)
             )
-            await websocket.close(CloseCode.POLICY, "too many connections")
             return
-        self.buckets.append(user_bucket)
+        self.life.accept(user_bucket)
         self.actor = actor
         self.connection.view = view_of(actor.role)
         keys = keys_of(actor)
@@ -186,9 +180,9 @@ class Session:
 
     # ---- hello -------------------------------------------------------------------------------
 
-    async def _refuse(self, message: str, request_id: str | None = None) -> None:
-        await self.connection.send_now(_error(ErrorCode.UNAUTHORIZED, message, request_id))
-        await self.connection.websocket.close(CloseCode.UNAUTHORIZED, "unauthorized")
+    async def _refuse(self, refusal: Refusal) -> None:
+        await self.connection.send_now(refusal.frame)
+        await self.connection.websocket.close(refusal.code, refusal.reason)
 
     async def _hello(self) -> tuple[Identity, f.Hello] | None:
         websocket = self.connection.websocket
@@ -196,24 +190,26 @@ class Session:
             async with asyncio.timeout(self.sockets.settings.hello_timeout):
                 data = await self._receive(websocket)
         except TimeoutError:
-            await self._refuse("no hello within the time allowed")
+            await self._refuse(self.life.refuse("no hello within the time allowed"))
             return None
         except WebSocketDisconnect:
             return None
         if data is None:
             return None
-        frame = self.codec.decode_client(data)
-        if not isinstance(frame, f.Hello):
-            await self._refuse("the first frame must be hello with a valid token", frame.id)
+        received = self.life.receive(data)
+        if isinstance(received, Refusal):
+            await self._refuse(received)
             return None
+        assert isinstance(received, CheckHello)
+        frame = received.hello
         self.metrics.count_in("hello")
         try:
             identity = verify(self.sockets.settings.secret, frame.token)
         except TokenError as exc:
-            await self._refuse(str(exc), frame.id)
+            await self._refuse(self.life.refuse(str(exc), frame.id))
             return None
         if identity.actor.role == "system":
-            await self._refuse("the system role uses the HTTP API only", frame.id)
+            await self._refuse(self.life.refuse("the system role uses the HTTP API only", frame.id))
             return None
         return identity, frame
 
@@ -240,7 +236,7 @@ class Session:
         since = cursor.parse(store.log_id, hello.since)
         if since is None or since > head:
             await connection.send_now(
-                _error(
+                error(
                     ErrorCode.BAD_CURSOR,
                     "unknown cursor: reload your chats; live events follow welcome.cursor",
                     hello.id,
@@ -267,43 +263,33 @@ class Session:
     # ---- frames ------------------------------------------------------------------------------
 
     async def _frames(self, websocket: WebSocket, actor: Actor) -> None:
-        while not self.connection.closing:
+        life = self.life
+        connection = self.connection
+        while not life.closing:
             try:
                 data = await self._receive(websocket)
             except WebSocketDisconnect:
                 return
             if data is None:
                 return
-            wait = admit(self.buckets)
-            if wait > 0:
-                self.connection.reply(
-                    _error(
-                        ErrorCode.RATE_LIMITED,
-                        "too many frames: slow down",
-                        self.codec.request_id(data),
-                        retry_after=max(0.001, round(wait, 3)),
-                    )
-                )
+            received = life.receive(data)
+            if isinstance(received, Answer):
+                if received.first_bad_frame:
+                    # One line per connection, not per frame: garbage must not flood the log.
+                    log.info("bad frame from %s: %s", actor.id, received.frame.message)
+                connection.reply(received.frame)
                 continue
-            frame = self.codec.decode_client(data)
-            if isinstance(frame, DecodeError):
-                self._bad_frame(frame)
+            if not isinstance(received, Request):
                 continue
+            frame = received.frame
             self.metrics.count_in(str(type(frame).__struct_config__.tag))
             try:
                 reply = await self._dispatch(actor, frame)
             except Exception:
                 log.exception("frame %s failed", type(frame).__name__)
-                reply = _error(ErrorCode.INTERNAL, "internal error", frame.id)
+                reply = error(ErrorCode.INTERNAL, "internal error", frame.id)
             if reply is not None:
-                self.connection.reply(reply)
-
-    def _bad_frame(self, error: DecodeError) -> None:
-        if not self._warned_bad_frame:
-            # One line per connection, not per frame: garbage must not flood the log.
-            log.info("bad frame from %s: %s", self.actor.id if self.actor else "?", error.message)
-            self._warned_bad_frame = True
-        self.connection.reply(_error(ErrorCode.BAD_FRAME, error.message, error.id))
+                connection.reply(reply)
 
     def _ack(self, outcome: Done | Rejection, request_id: str | None) -> f.Ack | f.Error:
         if isinstance(outcome, Rejection):
@@ -363,8 +349,8 @@ class Session:
                 )
                 return self._ack(await service.resolve_return(resolve), rid)
             case f.Hello():
-                return _error(ErrorCode.BAD_FRAME, "already authenticated", rid)
-        return _error(ErrorCode.BAD_FRAME, "unsupported frame", rid)
+                return error(ErrorCode.BAD_FRAME, "already authenticated", rid)
+        return error(ErrorCode.BAD_FRAME, "unsupported frame", rid)
 
     @staticmethod
     def _answer(page: Any, request_id: str | None) -> Any:
