@@ -1,12 +1,12 @@
 """Projection rows derived from events: pure, used by every append and by `chatd rebuild`.
 
-The same function serves both, so a rebuilt projection equals the live one by construction;
-`tests/` checks it anyway.
+The service derives a command's rows here, with the chat's state after its events, in one
+pass, and hands both to the append; the store only writes them. The same function serves
+`chatd rebuild`, so a rebuilt projection equals the live one by construction; `tests/`
+checks it anyway.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import msgspec
 
@@ -25,19 +25,18 @@ from chatd.store.rows import (
     Row,
     SearchRow,
 )
-from protocol.events import ChatOpened, MessagePosted, OrderRegistered, RefundIssued
+from protocol.events import ChatOpened, Event, MessagePosted, OrderRegistered, RefundIssued
 
 _card_encoder = msgspec.msgpack.Encoder()
 
 REFUND_REASON = "Возврат"
 
 
-def chat_rows(before: ChatState | None, stored: list[Stored]) -> tuple[ChatState | None, list[Row]]:
+def chat_rows(before: ChatState | None, events: list[Event]) -> tuple[ChatState | None, list[Row]]:
     """Rows for events appended to one chat, and the state after them."""
     rows: list[Row] = []
     state = before
-    for item in stored:
-        event = item.event
+    for event in events:
         state = evolve(state, event)
         if isinstance(event.data, ChatOpened):
             rows.append(
@@ -51,12 +50,11 @@ def chat_rows(before: ChatState | None, stored: list[Stored]) -> tuple[ChatState
             )
         if event.text:
             text = event.text if event.text_buyer is None else f"{event.text}\n{event.text_buyer}"
-            rows.append(SearchRow(pos=item.pos, chat=event.stream, text=normalise(text)))
+            rows.append(SearchRow(seq=event.seq, chat=event.stream, text=normalise(text)))
         if isinstance(event.data, MessagePosted):
             rows.extend(
                 FileRow(
                     chat=event.stream,
-                    pos=item.pos,
                     seq=event.seq,
                     file=a.id,
                     name=a.name,
@@ -92,13 +90,11 @@ def chat_rows(before: ChatState | None, stored: list[Stored]) -> tuple[ChatState
                         reason=REFUND_REASON,
                     )
                 )
-    if state is not None and stored:
-        last = stored[-1]
+    if state is not None and events:
         rows.append(
             ChatActivityRow(
                 chat=state.chat,
-                last_pos=last.pos,
-                last_seq=last.event.seq,
+                last_seq=events[-1].seq,
                 waiting_since=state.waiting_since,
                 managers_from=state.managers_from,
             )
@@ -106,10 +102,10 @@ def chat_rows(before: ChatState | None, stored: list[Stored]) -> tuple[ChatState
     return state, rows
 
 
-def order_rows(stored: list[Stored]) -> list[Row]:
+def order_rows(events: list[Event]) -> list[Row]:
     rows: list[Row] = []
-    for item in stored:
-        data = item.event.data
+    for event in events:
+        data = event.data
         if isinstance(data, OrderRegistered):
             order = data.order
             rows.append(
@@ -119,20 +115,11 @@ def order_rows(stored: list[Stored]) -> list[Row]:
                     buyer_name=order.buyer.name,
                     seller_id=order.seller.id,
                     seller_name=order.seller.name,
-                    pos=item.pos,
+                    seq=event.seq,
                     card=_card_encoder.encode(order),
                 )
             )
     return rows
-
-
-def for_chat(before: ChatState | None) -> Callable[[list[Stored]], list[Row]]:
-    """The projector of one append to a chat whose state before it is `before`."""
-
-    def project(stored: list[Stored]) -> list[Row]:
-        return chat_rows(before, stored)[1]
-
-    return project
 
 
 class LogProjector:
@@ -144,8 +131,8 @@ class LogProjector:
     def __call__(self, stored: Stored) -> list[Row]:
         stream = stored.event.stream
         if stored.event.kind == "order.registered":
-            return order_rows([stored])
-        state, rows = chat_rows(self._states.get(stream), [stored])
+            return order_rows([stored.event])
+        state, rows = chat_rows(self._states.get(stream), [stored.event])
         if state is not None:
             self._states[stream] = state
         return rows

@@ -23,14 +23,13 @@ from chatd.domain.actors import Actor, system_author
 from chatd.domain.decide import decide
 from chatd.domain.drafts import Draft, stamp
 from chatd.domain.errors import Rejection, bad_frame, forbidden, not_found
-from chatd.domain.evolve import evolve
 from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
 from chatd.domain.returns import role_refusal
 from chatd.domain.rules import Rules
 from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
-from chatd.projection import for_chat, order_rows
+from chatd.projection import chat_rows, order_rows
 from chatd.routing import audiences_of, keys_of
 from chatd.states import ChatStates
 from chatd.store.base import AppendRequest, Conflict, EventStore, Stored
@@ -141,16 +140,15 @@ class ChatService:
                     return events
                 if not events:
                     return await self._existing(chat)
-                after = state
-                for event in events:
-                    after = evolve(after, event)
+                # The state after the events and their projection rows, in one pass.
+                after, rows = chat_rows(state, events)
                 assert after is not None
                 request = AppendRequest(
                     stream=after.chat,
                     expected_seq=state.seq if state is not None else 0,
                     events=events,
                     audiences=audiences_of(after),
-                    project=for_chat(state),
+                    rows=rows,
                     nonce=nonce,
                 )
                 try:
@@ -331,7 +329,7 @@ class ChatService:
             author = system_author(self.rules.marketplace)
             events = stamp(stream, 0, self.now(), [Draft(OrderRegistered(order=card), author)])
             request = AppendRequest(
-                stream=stream, expected_seq=0, events=events, project=order_rows
+                stream=stream, expected_seq=0, events=events, rows=order_rows(events)
             )
             try:
                 await self.store.append(request)

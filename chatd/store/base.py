@@ -1,14 +1,21 @@
-"""The EventStore contract: an append-only log of streams, a per-user feed, and projections.
+"""What a store promises, in two contracts.
 
-A stream is one chat (or one order). Appends carry the stream's expected last `seq`; the
+`EventLog` is the narrow one: an append-only log of streams, a per-user feed, read marks. A
+stream is one chat (or one order). Appends carry the stream's expected last `seq`; the
 database's unique (stream, seq) key, not a lock in memory, decides races. Every event also
 gets a global position `pos`, increasing in commit order, that orders the per-user feed.
+
+`ReadModel` answers the queries of the projections (chat lists, search, claims, ledger,
+files, orders). The service derives projection rows from events and hands them to the
+append, so that a backend writes them in the same transaction as their events; a backend is
+one class that keeps both (`EventStore`), and each contract has its own test suite
+(`tests/store/`).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,8 +79,8 @@ class AppendRequest:
     expected_seq: int
     events: list[Event]
     audiences: tuple[Audience, ...] = ()
-    # Derives the projection rows once the events have positions; runs inside the commit.
-    project: Callable[[list[Stored]], list[Row]] | None = None
+    # The projection rows of these events, written in the same transaction.
+    rows: Sequence[Row] = ()
     # (user id, nonce): a second append with the same pair appends nothing.
     nonce: tuple[str, str] | None = None
 
@@ -124,8 +131,8 @@ class LedgerEntry:
     reason: str
 
 
-class EventStore(abc.ABC):
-    """The log and its projections. One instance per process; methods are coroutine-safe."""
+class EventLog(abc.ABC):
+    """The log. One instance per process; methods are coroutine-safe."""
 
     @property
     @abc.abstractmethod
@@ -177,7 +184,9 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def read_marks(self, chat: str) -> dict[str, int]: ...
 
-    # ---- projections -------------------------------------------------------------------------
+
+class ReadModel(abc.ABC):
+    """The projections' queries. Rows reach them through `AppendRequest.rows`."""
 
     @abc.abstractmethod
     async def list_chats(self, key: str, before_pos: int | None, limit: int) -> list[ChatListEntry]:
@@ -233,3 +242,7 @@ class EventStore(abc.ABC):
     async def rebuild(self, project: Callable[[Stored], list[Row]]) -> None:
         """Drops every projection and writes what `project` derives from each event of the
         log, in position order, instead."""
+
+
+class EventStore(EventLog, ReadModel):
+    """A backend: the log, and the read model it writes in the same transactions."""

@@ -201,6 +201,11 @@ class PlannedBatch:
     projection: dict[type[Row], list[tuple[Any, ...]]] = field(default_factory=dict)
 
 
+RowParams = Callable[[Row, dict[int, int]], tuple[Any, ...]]
+"""A backend's statement parameters for a row, given the log positions of its append's events
+by seq."""
+
+
 def side_of_event(event: Event) -> str:
     """Who wrote it, as the unread counts need it: buyer, seller, or system."""
     role = event.author.role
@@ -213,12 +218,12 @@ def plan_appends(
     last_pos: int,
     heads: dict[str, int],
     seen: dict[NonceKey, NonceHit],
-    params: Callable[[Row], tuple[Any, ...]],
+    params: RowParams,
 ) -> PlannedBatch:
     """Lays out a batch under the log's write lock: positions after `last_pos`, a `Conflict`
     for an append whose stream moved past `expected_seq` (`heads`, updated as the batch
     goes), a duplicate for a nonce already kept (`seen`, likewise), and the projection rows
-    as `params` turns them into the backend's statement parameters."""
+    as `params` turns them into the backend's statement parameters, positions put in."""
     plan = PlannedBatch()
     pos = last_pos
     for request in requests:
@@ -234,12 +239,12 @@ def plan_appends(
             continue
         stored = [Stored(pos + n, event) for n, event in enumerate(request.events, start=1)]
         try:
-            # Projected before anything is kept: a projector that fails fails its own
-            # append, not every append that shares the commit.
-            rows = request.project(stored) if request.project is not None and stored else []
-            row_params = [(type(row), params(row)) for row in rows]
+            # Turned into parameters before anything is kept: a row that cannot be written
+            # fails its own append, not every append that shares the commit.
+            positions = {item.event.seq: item.pos for item in stored}
+            row_params = [(type(row), params(row, positions)) for row in request.rows]
         except Exception as exc:
-            log.exception("projection of an append to %s failed", request.stream)
+            log.exception("the rows of an append to %s cannot be written", request.stream)
             plan.outcomes.append(exc)
             continue
         for item in stored:

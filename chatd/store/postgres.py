@@ -492,7 +492,8 @@ class PostgresStore(EventStore):
                 # all the order they depend on.
                 params: dict[type[Row], list[tuple[Any, ...]]] = {t: [] for t in ROW_SQL}
                 for stored in chunk:
+                    positions = {stored.event.seq: stored.pos}
                     for row in project(stored):
-                        params[type(row)].append(row_params(row))
+                        params[type(row)].append(row_params(row, positions))
                 await self._write_rows(conn, params)
                 after = chunk[-1].pos

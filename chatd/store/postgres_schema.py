@@ -175,14 +175,17 @@ def search_query(words: list[str]) -> str:
     return " & ".join(f"'{word[:_MAX_WORD]}':*" for word in words)
 
 
-def row_params(row: Row) -> tuple[Any, ...]:
+def row_params(row: Row, positions: dict[int, int]) -> tuple[Any, ...]:
+    """The statement's parameters for `row`; `positions` are the log positions of its
+    append's events by seq."""
     match row:
         case ChatRow():
             return (row.chat, row.buyer_id, row.buyer_name, row.seller_id, row.seller_name)
         case ChatActivityRow():
-            return (row.last_pos, row.last_seq, row.waiting_since, row.managers_from, row.chat)
+            last_pos = positions[row.last_seq]
+            return (last_pos, row.last_seq, row.waiting_since, row.managers_from, row.chat)
         case SearchRow():
-            return (row.pos, row.chat, search_words(row.text))
+            return (positions[row.seq], row.chat, search_words(row.text))
         case ClaimRow():
             return (row.claim, row.chat, row.order, row.state)
         case OrderRow():
@@ -192,7 +195,7 @@ def row_params(row: Row) -> tuple[Any, ...]:
                 row.buyer_name,
                 row.seller_id,
                 row.seller_name,
-                row.pos,
+                positions[row.seq],
                 row.card,
             )
         case LedgerRow():
@@ -209,5 +212,6 @@ def row_params(row: Row) -> tuple[Any, ...]:
                 row.reason,
             )
         case FileRow():
-            return (row.chat, row.pos, row.file, row.seq, row.name, row.mime, row.size, row.at)
+            pos = positions[row.seq]
+            return (row.chat, pos, row.file, row.seq, row.name, row.mime, row.size, row.at)
     raise TypeError(f"not a projection row: {row!r}")

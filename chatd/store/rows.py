@@ -1,7 +1,10 @@
 """Rows of the projections, as the projector derives them from events.
 
-Every backend writes these with its own SQL in the same transaction as the events they come
-from, so a read after an ack sees them. `chatd rebuild` derives them again from the log.
+The service derives them before it appends (`chatd.projection`), and every backend writes
+them with its own SQL in the same transaction as the events they come from, so a read after
+an ack sees them; the store runs no domain code. A row names an event of its append by its
+`seq` in the append's stream: only the store knows the event's log position, and it puts it
+in. `chatd rebuild` derives the rows again from the log.
 """
 
 from __future__ import annotations
@@ -24,15 +27,14 @@ class ChatActivityRow:
     """The chat's latest event, and the oldest buyer message the shop has not answered."""
 
     chat: str
-    last_pos: int
-    last_seq: int
+    last_seq: int  # the store writes the log position of this event too
     waiting_since: datetime | None
     managers_from: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class SearchRow:
-    pos: int
+    seq: int  # the event whose text this is
     chat: str
     text: str  # normalised for search (see chatd.search_text)
 
@@ -52,7 +54,7 @@ class OrderRow:
     buyer_name: str
     seller_id: str
     seller_name: str
-    pos: int
+    seq: int  # the event that registered it
     card: bytes  # the OrderCard as MessagePack, exactly as registered
 
 
@@ -75,7 +77,6 @@ class LedgerRow:
 @dataclass(frozen=True, slots=True)
 class FileRow:
     chat: str
-    pos: int
     seq: int
     file: str
     name: str

@@ -73,15 +73,18 @@ _ROW_SQL: dict[type[Row], str] = {
 }
 
 
-def _params(row: Row) -> tuple[Any, ...]:
+def _params(row: Row, positions: dict[int, int]) -> tuple[Any, ...]:
+    """The statement's parameters for `row`; `positions` are the log positions of its
+    append's events by seq."""
     match row:
         case ChatRow():
             return (row.chat, row.buyer_id, row.buyer_name, row.seller_id, row.seller_name)
         case ChatActivityRow():
             since = _iso(row.waiting_since)
-            return (row.last_pos, row.last_seq, since, row.managers_from, row.chat)
+            last_pos = positions[row.last_seq]
+            return (last_pos, row.last_seq, since, row.managers_from, row.chat)
         case SearchRow():
-            return (row.pos, row.text, row.chat)
+            return (positions[row.seq], row.text, row.chat)
         case ClaimRow():
             return (row.claim, row.chat, row.order, row.state)
         case OrderRow():
@@ -91,7 +94,7 @@ def _params(row: Row) -> tuple[Any, ...]:
                 row.buyer_name,
                 row.seller_id,
                 row.seller_name,
-                row.pos,
+                positions[row.seq],
                 row.card,
             )
         case LedgerRow():
@@ -110,7 +113,7 @@ def _params(row: Row) -> tuple[Any, ...]:
         case FileRow():
             return (
                 row.chat,
-                row.pos,
+                positions[row.seq],
                 row.file,
                 row.seq,
                 row.name,
@@ -312,8 +315,10 @@ def rebuild_projections(db: sqlite3.Connection, project: Callable[[Stored], list
             if not rows:
                 break
             for pos, body in rows:
-                for row in project(Stored(int(pos), decode_event(body))):
-                    db.execute(_ROW_SQL[type(row)], _params(row))
+                stored = Stored(int(pos), decode_event(body))
+                positions = {stored.event.seq: stored.pos}
+                for row in project(stored):
+                    db.execute(_ROW_SQL[type(row)], _params(row, positions))
             after = int(rows[-1][0])
         db.execute("COMMIT")
     except BaseException:

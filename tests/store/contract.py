@@ -1,19 +1,21 @@
-"""The EventStore contract: one test class that every store backend subclasses unchanged.
+"""The store's two contracts, each one test class that every backend subclasses unchanged:
+`EventLogContract` (append, streams, the feed, nonces, read marks, durability) and
+`ReadModelContract` (the projections' queries and their rebuild).
 
-A backend's test module subclasses `EventStoreContract` and provides one fixture,
-`open_store`: an async callable that opens the store called `name`, a fresh and empty one
-the first time a test names it, and the same one, with everything it committed, when the
-test opens that name again after closing it. Everything here goes through the EventStore
-interface; nothing knows how a backend keeps its data.
+A backend's test module subclasses both and provides one fixture, `open_store`: an async
+callable that opens the store called `name`, a fresh and empty one the first time a test
+names it, and the same one, with everything it committed, when the test opens that name
+again after closing it. Everything here goes through the store's interfaces; nothing knows
+how a backend keeps its data.
 
-Chat events are built by hand from `protocol.events` structs, and their projection is the
-one the service gives them: `chatd.projection.for_chat(state_before)`.
+Chat events are built by hand from `protocol.events` structs, and their projection rows are
+the ones the service gives them: `chatd.projection.chat_rows(state_before, events)`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +27,7 @@ from chatd.domain.drafts import Draft, stamp
 from chatd.domain.evolve import evolve
 from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
-from chatd.projection import REFUND_REASON, LogProjector, for_chat, order_rows
+from chatd.projection import REFUND_REASON, LogProjector, chat_rows, order_rows
 from chatd.search_text import query_words
 from chatd.store.base import (
     Appended,
@@ -38,7 +40,7 @@ from chatd.store.base import (
     Stored,
     StoreError,
 )
-from chatd.store.rows import Row
+from chatd.store.rows import Row, SearchRow
 from protocol.events import (
     Attachment,
     Author,
@@ -130,9 +132,9 @@ def plain_request(
     keys: tuple[str, ...] = (),
     nonce: tuple[str, str] | None = None,
     text: str = "сообщение",
-    project: Callable[[list[Stored]], list[Row]] | None = None,
+    rows: Sequence[Row] = (),
 ) -> AppendRequest:
-    """`count` messages after `expected_seq`, with no projection unless one is given."""
+    """`count` messages after `expected_seq`, with no projection rows unless given."""
     events = [
         message(stream, seq, f"{text} {seq}")
         for seq in range(expected_seq + 1, expected_seq + count + 1)
@@ -142,7 +144,7 @@ def plain_request(
         expected_seq=expected_seq,
         events=events,
         audiences=tuple(Audience(key) for key in keys),
-        project=project,
+        rows=rows,
         nonce=nonce,
     )
 
@@ -157,7 +159,7 @@ def order_registration(card: OrderCard, *, at: datetime = T0) -> AppendRequest:
         author=MARKETPLACE,
         data=OrderRegistered(order=card),
     )
-    return AppendRequest(stream=stream, expected_seq=0, events=[event], project=order_rows)
+    return AppendRequest(stream=stream, expected_seq=0, events=[event], rows=order_rows([event]))
 
 
 def match(query: str) -> list[str]:
@@ -257,7 +259,7 @@ class ChatScript:
             expected_seq=self.seq,
             events=events,
             audiences=tuple(audiences),
-            project=for_chat(self.state),
+            rows=chat_rows(self.state, events)[1],
             nonce=nonce,
         )
 
@@ -319,8 +321,8 @@ class Stores:
 # ---- the contract -------------------------------------------------------------------------
 
 
-class EventStoreContract:
-    """What every EventStore backend must do. Subclasses provide the `open_store` fixture."""
+class StoreFixtures:
+    """`stores` and `store`, from the backend's `open_store` fixture."""
 
     @pytest.fixture
     def open_store(self) -> OpenStore:
@@ -335,6 +337,10 @@ class EventStoreContract:
     @pytest.fixture
     async def store(self, stores: Stores) -> EventStore:
         return await stores.open()
+
+
+class EventLogContract(StoreFixtures):
+    """What every backend's event log must do."""
 
     # ---- appending and reading streams -------------------------------------------------------
 
@@ -461,14 +467,14 @@ class EventStoreContract:
             ["сообщение 1", "длинный 2", "длинный 3", "длинный 4", "длинный 5"],
         )
 
-    async def test_an_append_whose_projection_raises_writes_none_of_its_events(
+    async def test_an_append_whose_rows_cannot_be_written_writes_none_of_its_events(
         self, store: EventStore
     ) -> None:
-        def broken(stored: list[Stored]) -> list[Row]:
-            raise RuntimeError("the projection failed")
+        # A row naming an event the append does not have: the backend cannot place it.
+        stray = [SearchRow(seq=99, chat="c1", text="x")]
 
-        with pytest.raises(Exception, match="the projection failed"):
-            await store.append(plain_request("c1", 0, 3, keys=("b:u1",), project=broken))
+        with pytest.raises(KeyError):
+            await store.append(plain_request("c1", 0, 3, keys=("b:u1",), rows=stray))
 
         assert await store.read_stream("c1") == []
         assert await store.read_feed(["b:u1"], 0, 10) == []
@@ -478,19 +484,19 @@ class EventStoreContract:
         assert seqs(await store.read_stream("c1")) == [1, 2, 3]
         assert await store.read_feed(["b:u1"], 0, 10) == retried.events
 
-    async def test_a_failing_projection_fails_only_its_own_append(self, store: EventStore) -> None:
-        def broken(stored: list[Stored]) -> list[Row]:
-            raise RuntimeError("the projection failed")
-
+    async def test_rows_that_cannot_be_written_fail_only_their_own_append(
+        self, store: EventStore
+    ) -> None:
+        stray = [SearchRow(seq=99, chat="c2", text="x")]
         results = await asyncio.gather(
             store.append(plain_request("c1", 0)),
-            store.append(plain_request("c2", 0, 2, project=broken)),
+            store.append(plain_request("c2", 0, 2, rows=stray)),
             store.append(plain_request("c3", 0)),
             return_exceptions=True,
         )
 
         assert isinstance(results[0], Appended)
-        assert isinstance(results[1], RuntimeError)
+        assert isinstance(results[1], KeyError)
         assert isinstance(results[2], Appended)
         assert places(await read_everything(store)) == [("c1", 1), ("c3", 1)]
 
@@ -661,6 +667,71 @@ class EventStoreContract:
         assert all(answer >= s for answer, s in zip(answers, wanted, strict=True))
         assert max(answers) == 20
         assert await store.read_marks("c1") == {"seller": 20}
+
+    # ---- durability and life cycle -----------------------------------------------------------
+
+    async def test_acked_events_and_projections_survive_a_reopen(self, stores: Stores) -> None:
+        store = await stores.open()
+        world = await write_mixed_history(store)
+        await store.append(plain_request("c1", 0, 2, keys=("b:u1",), nonce=("u1", "n1")))
+        log, last = await read_everything(store), await store.last_position()
+        answers = await projection_answers(store, world)
+        assert_every_projection_answers(answers, world)
+        feed = await store.read_feed(["b:u1"], 0, 1000)
+
+        store = await stores.reopen(store)
+
+        assert await read_everything(store) == log
+        assert await store.last_position() == last
+        assert await projection_answers(store, world) == answers
+        assert await store.read_feed(["b:u1"], 0, 1000) == feed
+        assert (await store.append(plain_request("c1", 0, nonce=("u1", "n1")))).duplicate
+        with pytest.raises(Conflict):
+            await store.append(plain_request("c1", 0))
+        appended = await store.append(plain_request("c1", 2))
+        assert appended.pos > last
+
+    async def test_close_commits_the_appends_it_already_accepted(self, stores: Stores) -> None:
+        store = await stores.open()
+        pending = [
+            asyncio.ensure_future(store.append(plain_request(f"c{n}", 0))) for n in range(20)
+        ]
+        await asyncio.sleep(0)
+
+        await stores.close(store)
+        acked = await asyncio.gather(*pending)
+
+        assert all(isinstance(a, Appended) for a in acked)
+        store = await stores.open()
+        assert sorted(places(await read_everything(store))) == sorted(
+            (f"c{n}", 1) for n in range(20)
+        )
+
+    async def test_a_closed_store_refuses_appends(self, stores: Stores) -> None:
+        store = await stores.open()
+        await stores.close(store)
+
+        with pytest.raises(StoreClosed):
+            await store.append(plain_request("c1", 0))
+        with pytest.raises(StoreClosed):
+            await store.set_read_mark("c1", "buyer", 1)
+
+    async def test_log_id_is_stable_across_reopen_and_differs_between_logs(
+        self, stores: Stores
+    ) -> None:
+        store = await stores.open("main")
+        other = await stores.open("other")
+        log_id = store.log_id
+
+        store = await stores.reopen(store, "main")
+
+        assert log_id
+        assert store.log_id == log_id
+        assert other.log_id and other.log_id != log_id
+
+
+class ReadModelContract(StoreFixtures):
+    """What every backend's read model must answer, about the rows its appends carried."""
 
     # ---- the chat list -----------------------------------------------------------------------
 
@@ -974,67 +1045,6 @@ class EventStoreContract:
         assert emptied["order o1"] is None
         assert await read_everything(store) == log
         assert await projection_answers(store, world) == live
-
-    # ---- durability and life cycle -----------------------------------------------------------
-
-    async def test_acked_events_and_projections_survive_a_reopen(self, stores: Stores) -> None:
-        store = await stores.open()
-        world = await write_mixed_history(store)
-        await store.append(plain_request("c1", 0, 2, keys=("b:u1",), nonce=("u1", "n1")))
-        log, last = await read_everything(store), await store.last_position()
-        answers = await projection_answers(store, world)
-        assert_every_projection_answers(answers, world)
-        feed = await store.read_feed(["b:u1"], 0, 1000)
-
-        store = await stores.reopen(store)
-
-        assert await read_everything(store) == log
-        assert await store.last_position() == last
-        assert await projection_answers(store, world) == answers
-        assert await store.read_feed(["b:u1"], 0, 1000) == feed
-        assert (await store.append(plain_request("c1", 0, nonce=("u1", "n1")))).duplicate
-        with pytest.raises(Conflict):
-            await store.append(plain_request("c1", 0))
-        appended = await store.append(plain_request("c1", 2))
-        assert appended.pos > last
-
-    async def test_close_commits_the_appends_it_already_accepted(self, stores: Stores) -> None:
-        store = await stores.open()
-        pending = [
-            asyncio.ensure_future(store.append(plain_request(f"c{n}", 0))) for n in range(20)
-        ]
-        await asyncio.sleep(0)
-
-        await stores.close(store)
-        acked = await asyncio.gather(*pending)
-
-        assert all(isinstance(a, Appended) for a in acked)
-        store = await stores.open()
-        assert sorted(places(await read_everything(store))) == sorted(
-            (f"c{n}", 1) for n in range(20)
-        )
-
-    async def test_a_closed_store_refuses_appends(self, stores: Stores) -> None:
-        store = await stores.open()
-        await stores.close(store)
-
-        with pytest.raises(StoreClosed):
-            await store.append(plain_request("c1", 0))
-        with pytest.raises(StoreClosed):
-            await store.set_read_mark("c1", "buyer", 1)
-
-    async def test_log_id_is_stable_across_reopen_and_differs_between_logs(
-        self, stores: Stores
-    ) -> None:
-        store = await stores.open("main")
-        other = await stores.open("other")
-        log_id = store.log_id
-
-        store = await stores.reopen(store, "main")
-
-        assert log_id
-        assert store.log_id == log_id
-        assert other.log_id and other.log_id != log_id
 
 
 # ---- a mixed history and everything the projections answer about it ----------------------

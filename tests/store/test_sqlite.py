@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -22,14 +23,14 @@ from chatd.store.group_commit import MarkWrite
 from chatd.store.rows import LedgerRow, Row
 from chatd.store.sqlite import SqliteStore
 from chatd.store.stats import StoreStats
-from tests.store.contract import EventStoreContract, OpenStore, plain_request
+from tests.store.contract import EventLogContract, OpenStore, ReadModelContract, plain_request
 
 ROOT = Path(__file__).resolve().parents[2]
 
 Ack = tuple[str, int, int]  # stream, first seq, last seq
 
 
-class TestSqliteStore(EventStoreContract):
+class TestSqliteStore(EventLogContract, ReadModelContract):
     @pytest.fixture
     def open_store(self, tmp_path: Path) -> OpenStore:
         async def open_store(name: str) -> EventStore:
@@ -178,14 +179,10 @@ async def test_a_commit_takes_at_most_max_batch_requests(tmp_path: Path) -> None
     assert len(stats.batches) >= 120 // 16
 
 
-def one_refund(claim: str) -> Callable[[list[Stored]], list[Row]]:
-    """A projector that books a refund of `claim` for whatever it is given."""
-
-    def project(stored: list[Stored]) -> list[Row]:
-        at = stored[0].event.at
-        return [LedgerRow(claim, "o1", "u1", "s1", 100, "RUB", at, "A-1", "Шарф", "Возврат")]
-
-    return project
+def one_refund(claim: str) -> list[Row]:
+    """Rows that book a refund of `claim`."""
+    at = datetime(2023, 3, 4, tzinfo=UTC)
+    return [LedgerRow(claim, "o1", "u1", "s1", 100, "RUB", at, "A-1", "Шарф", "Возврат")]
 
 
 async def test_a_failure_while_retrying_a_batch_fails_it_and_the_writer_carries_on(
@@ -200,7 +197,7 @@ async def test_a_failure_while_retrying_a_batch_fails_it_and_the_writer_carries_
 
         monkeypatch.setattr(store._commits, "_write_one_by_one", failing_retry)
         # Two refunds of one claim in one commit make it retry append by append.
-        clashing = [plain_request(f"c{n}", 0, project=one_refund("r1")) for n in range(2)]
+        clashing = [plain_request(f"c{n}", 0, rows=one_refund("r1")) for n in range(2)]
         results = await asyncio.wait_for(
             asyncio.gather(*(store.append(r) for r in clashing), return_exceptions=True), 5
         )
