@@ -56,11 +56,19 @@ How it works
 Speed and safety
 ================
 
-``find_contacts`` runs on every message, so the common case is kept cheap: substring checks
-("@" in text, "://" in text, ...) decide whether a detector's regex runs at all; patterns
-start with a literal or a character class where possible, which lets the regex engine skip
-positions that cannot start a match; the slow per-character fold and the homoglyph views
-only happen for texts that need them.
+``find_contacts`` runs on every message, and most messages are clean. A pre-screen says so
+without running the detectors: two regex scans of the lowercased text look for anything a
+detector could start from (ten digits across separators, a number word next to another
+number, "@", "://", "www.", a dot before a known TLD, a platform name, a character that needs
+the careful fold, a word that mixes scripts), built from the detectors' own lists. Only
+when there is one do the full rules run; the comment before ``_certainly_clean`` says why
+that is safe, and a property test checks the pre-screen against the full rules.
+
+The full rules keep their own common case cheap too: substring checks ("@" in text,
+"://" in text, ...) decide whether a detector's regex runs at all; patterns start with a
+literal or a character class where possible, which lets the regex engine skip positions
+that cannot start a match; the slow per-character fold and the homoglyph views only happen
+for texts that need them.
 
 No pattern can backtrack catastrophically: repeated parts are separated by disjoint
 character classes or possessive quantifiers (``++``, ``*+``), and patterns that would
@@ -105,14 +113,16 @@ _KIND_PRIORITY: Final[Mapping[str, int]] = MappingProxyType(
 # and bidi controls and other invisible format characters, super/subscripts, circled digits,
 # fullwidth forms, mathematical alphanumerics, and "İ" (the only character whose lowercase
 # is two characters long). Everything else only needs lower().
-_NEEDS_FOLD: Final[re.Pattern[str]] = re.compile(
-    "[\u00ad\u0130\u0300-\u036f\u061c\u1ab0-\u1aff\u180e\u1dc0-\u1dff\u200b-\u200f"
+_NEEDS_FOLD_CHARS: Final = (
+    "\u00ad\u0130\u0300-\u036f\u061c\u1ab0-\u1aff\u180e\u1dc0-\u1dff\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u2070-\u209f\u20d0-\u20ff\u2460-\u24ff\ufe00-\ufe0f"
-    "\ufe20-\ufe2f\ufeff\uff00-\uffef\ufff9-\ufffb\U0001d400-\U0001d7ff]"
+    "\ufe20-\ufe2f\ufeff\uff00-\uffef\ufff9-\ufffb\U0001d400-\U0001d7ff"
 )
+_NEEDS_FOLD: Final[re.Pattern[str]] = re.compile(f"[{_NEEDS_FOLD_CHARS}]")
 
 # Length-preserving replacements of dashes and spaces, applied after lowercasing.
-# str.translate() with a table is slow on Cyrillic text, so it only runs when needed.
+# str.translate() with a table is slow on Cyrillic text (it looks up every character: about
+# 50 µs for 1000 characters), so each character present gets one str.replace() instead.
 _DASHES: Final = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 _SPACES: Final = (
     "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
@@ -236,8 +246,8 @@ def _script_views(norm: str) -> tuple[str, ...]:
 def _fold_cheaply(lowered: str) -> str:
     """Length-preserving folds: "ё" to "е", dashes to "-", exotic spaces to " "."""
     lowered = lowered.replace("ё", "е")
-    if _NEEDS_PUNCT_TABLE.search(lowered) is not None:
-        lowered = lowered.translate(_PUNCT_TABLE)
+    for char in set(_NEEDS_PUNCT_TABLE.findall(lowered)):
+        lowered = lowered.replace(char, _PUNCT_TABLE[ord(char)])
     return lowered
 
 
@@ -270,16 +280,15 @@ def _starts_word(view: str, index: int) -> bool:
 
 # Top-level domains that make "label.tld" a link. Deliberately a closed list: ordinary text
 # with dots ("т.е.", "27.53", "04.03.2023", "S.M") never ends in one of these.
-_TLDS: Final = _alternation(
-    (
-        "ru", "su", "com", "net", "org", "info", "biz", "pro", "by", "kz", "uz", "ua",
-        "kg", "tj", "am", "az", "ge", "md", "uk", "de", "eu", "us", "io", "co", "me",
-        "cc", "ly", "gl", "ee", "be", "gg", "fm", "ai", "tv", "app", "dev", "site",
-        "online", "shop", "store", "tech", "link", "page", "xyz", "top", "club", "space",
-        "blog", "website", "click", "vip", "icu",
-        "рф", "рус", "бел", "ру", "ком",
-    )
+_TLD_NAMES: Final = (
+    "ru", "su", "com", "net", "org", "info", "biz", "pro", "by", "kz", "uz", "ua",
+    "kg", "tj", "am", "az", "ge", "md", "uk", "de", "eu", "us", "io", "co", "me",
+    "cc", "ly", "gl", "ee", "be", "gg", "fm", "ai", "tv", "app", "dev", "site",
+    "online", "shop", "store", "tech", "link", "page", "xyz", "top", "club", "space",
+    "blog", "website", "click", "vip", "icu",
+    "рф", "рус", "бел", "ру", "ком",
 )  # fmt: skip
+_TLDS: Final = _alternation(_TLD_NAMES)
 
 
 # --------------------------------------------------------------------------------------
@@ -313,7 +322,8 @@ _DIGITS: Final[re.Pattern[str]] = re.compile(r"[0-9]+")
 
 # What may stand between the tokens of a phone: "8 (916) 123-45-67", "8.916.123.45.67".
 # Newlines are excluded so that numbers on separate lines are not glued together.
-_PHONE_SEPARATOR: Final = r"[ \t.,()\-]"
+_PHONE_SEPARATOR_CHARS: Final = r" \t.,()\-"
+_PHONE_SEPARATOR: Final = f"[{_PHONE_SEPARATOR_CHARS}]"
 _MAX_SEPARATOR_LENGTH: Final = 4
 
 # Two ways to find runs. Most messages have no number words, and for them a run is simply
@@ -563,32 +573,31 @@ _HANDLE_HINT: Final[re.Pattern[str]] = re.compile(r"[0-9_]")
 # in code (_starts_word) because a leading lookbehind would disable that optimisation.
 # Ordinary words sharing a prefix ("вкус", "тележка", "инструкция", "озонатор", "tgif")
 # do not match because of the word boundaries.
-_PLATFORM_NAMES: Final = _alternation(
-    (
-        # Telegram
-        r"телеграмм?[а-я]{0,4}", r"телег(?:а|и|е|у|ой)", r"тгк?", r"telegramm?", r"telega",
-        r"tg", r"tlgrm",
-        # WhatsApp: "ватсап", "вотсап", "ватс ап", "вацап", "уатсап", "whats app", "watsap"
-        r"в[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}", r"у[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}",
-        r"w(?:h?a|o)t'?s[ \t]?app?",
-        # Viber
-        r"вайбер[а-я]{0,2}", r"вибер[а-я]{0,2}", r"viber",
-        # VK
-        r"вк", r"вконтакт[а-я]{0,2}", r"vk", r"vkontakt[a-z]{0,2}",
-        # Instagram
-        r"инстаграмм?[а-я]{0,4}", r"instagramm?", r"insta", r"inst",
-        # "инст." is also short for "институт"
-        r"инст(?:а|у|ы|е|ой|(?!\.))",
-        # Odnoklassniki: only the forms that name the network, not "a classmate"
-        r"одноклассник(?:и|ах)", r"odnoklassniki",
-        # Rival marketplaces as "buy it there" lures
-        r"авито", r"avito", r"озон(?:а|е|у|ом)?", r"ozon",
-        # Other messengers and networks
-        r"скайп[а-я]{0,2}", r"skype", r"дискорд[а-я]{0,2}", r"discord",
-        r"ф[еэ]йсбук[а-я]{0,2}", r"facebook", r"тикток[а-я]{0,2}", r"tik[ \t-]?tok",
-        r"snapchat", r"wechat",
-    )
+_PLATFORM_NAME_PATTERNS: Final = (
+    # Telegram
+    r"телеграмм?[а-я]{0,4}", r"телег(?:а|и|е|у|ой)", r"тгк?", r"telegramm?", r"telega",
+    r"tg", r"tlgrm",
+    # WhatsApp: "ватсап", "вотсап", "ватс ап", "вацап", "уатсап", "whats app", "watsap"
+    r"в[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}", r"у[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}",
+    r"w(?:h?a|o)t'?s[ \t]?app?",
+    # Viber
+    r"вайбер[а-я]{0,2}", r"вибер[а-я]{0,2}", r"viber",
+    # VK
+    r"вк", r"вконтакт[а-я]{0,2}", r"vk", r"vkontakt[a-z]{0,2}",
+    # Instagram
+    r"инстаграмм?[а-я]{0,4}", r"instagramm?", r"insta", r"inst",
+    # "инст." is also short for "институт"
+    r"инст(?:а|у|ы|е|ой|(?!\.))",
+    # Odnoklassniki: only the forms that name the network, not "a classmate"
+    r"одноклассник(?:и|ах)", r"odnoklassniki",
+    # Rival marketplaces as "buy it there" lures
+    r"авито", r"avito", r"озон(?:а|е|у|ом)?", r"ozon",
+    # Other messengers and networks
+    r"скайп[а-я]{0,2}", r"skype", r"дискорд[а-я]{0,2}", r"discord",
+    r"ф[еэ]йсбук[а-я]{0,2}", r"facebook", r"тикток[а-я]{0,2}", r"tik[ \t-]?tok",
+    r"snapchat", r"wechat",
 )  # fmt: skip
+_PLATFORM_NAMES: Final = _alternation(_PLATFORM_NAME_PATTERNS)
 _PLATFORM: Final[re.Pattern[str]] = re.compile(rf"(?:{_PLATFORM_NAMES})(?!\w)")
 
 # "тг" right after an amount is the tenge sign ("5000 тг", "5 тыс. тг"), not Telegram.
@@ -597,7 +606,8 @@ _AMOUNT_BEFORE: Final[re.Pattern[str]] = re.compile(r"(?:[0-9]|тыс\.?)[ \t]*\
 
 # Names that are ordinary words elsewhere ("макс. размер", "wi-fi signal"): flagged only
 # next to "мессенджер" or in "в максе" / "в max" / "в signal" at the end of a phrase.
-_AMBIGUOUS_NAME: Final = r"(?:макс[а-я]{0,2}|max|signal|сигнал[а-я]{0,2})"
+_AMBIGUOUS_NAMES: Final = (r"макс[а-я]{0,2}", r"max", r"signal", r"сигнал[а-я]{0,2}")
+_AMBIGUOUS_NAME: Final = f"(?:{'|'.join(_AMBIGUOUS_NAMES)})"
 _AMBIGUOUS_HINTS: Final = ("макс", "max", "signal", "сигнал")
 _PLATFORM_IN_CONTEXT: Final[re.Pattern[str]] = re.compile(
     rf"(?<!\w)(?:мессенджер[а-я]{{0,3}}|messenger)[ \t]+(?P<after>{_AMBIGUOUS_NAME})(?!\w)"
@@ -641,6 +651,137 @@ def _find_platforms(view: str) -> Iterator[_Span]:
 
 
 # --------------------------------------------------------------------------------------
+# Pre-screen
+# --------------------------------------------------------------------------------------
+
+# Most messages hold nothing a detector could find, and showing that costs far less than
+# running the detectors. ``_certainly_clean`` says "clean" only when the text has none of the
+# triggers below; otherwise the full rules (``_find_contacts_fully``) run, unchanged. The
+# triggers are built from the detectors' own data (name lists, number words, separators,
+# TLDs, the fold's characters), so the two cannot drift apart; a property test compares them.
+# Why the triggers are enough, detector by detector:
+#
+# * ``_normalise``: a character of ``_NEEDS_FOLD`` (each one still is one after lower(), or
+#   changes the length; a test checks the whole class) or a Latin letter next to a Cyrillic
+#   one (``_SCRIPT_MIX``) gives other views. Then the full rules run; without them the
+#   detectors read a single view, which is what the pre-screen reads.
+# * phones: a digit run with a phone holds ``_MIN_PHONE_DIGITS`` digits with nothing but
+#   ``_PHONE_SEPARATOR`` between them. Spelled runs (when ``_has_number_word``) count whole
+#   groups: a phone of digit groups alone is such a run again, and one with a spelled group
+#   (at most three digits) has two groups or more, so a number word stands 1 to
+#   ``_MAX_SEPARATOR_LENGTH`` separators before a digit or a number word, or after a digit.
+# * e-mails and links: "@" (``_EMAIL``); "://" or a word starting "www." (``_SCHEME_LINK``);
+#   a dot before a known TLD (``_DOT_TLD``), also with the spaces ``_SPELLED_DOT`` allows. Every
+#   other spelled dot is a ``_SPELLED_DOT_HINTS`` word after a space or a bracket, and each
+#   spelled e-mail or link ends in a spelled dot and a TLD: the at-words need no trigger.
+# * handles: "@" (``_HANDLE``), or a platform name with a name after it.
+# * platform names: a whole word from ``_PLATFORM_NAME_PATTERNS`` or ``_AMBIGUOUS_NAMES``
+#   (``_PLATFORM_IN_CONTEXT`` needs the ambiguous name as a whole word too; the tenge rule
+#   only drops findings).
+#
+# The pre-screen reads the text lowercased with "ё" as "е", but does not fold ``_DASHES`` and
+# ``_SPACES`` first (that would cost a scan of its own). It reads them as the fold would:
+# its phone separators and spelled-dot spaces include them, and a word after one is checked
+# like a word after any punctuation. Only inside a word ("ватс ап", "tik-tok") could one
+# count differently, so one between two word characters is a trigger that gets the text
+# folded and scanned again.
+#
+# Two scans. Words are checked where they start; spaces are the commonest word boundary and
+# the fastest thing to find (a literal), so words after a space get a scan of their own, and
+# the text gets a space in front, which puts its first word among them. The other scan stops
+# at every other character that is not a Cyrillic letter. The regex engine tries branches
+# one after another, so most branches first test the character after it (which the engine
+# rules out cheaply) and the rest share one look back.
+
+
+def _has_top_level_bar(pattern: str) -> bool:
+    """Whether `pattern` is an alternation at its top level ("a|b"): it cannot be split."""
+    depth = 0
+    in_class = escaped = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "|" and depth == 0:
+            return True
+    return False
+
+
+def _by_first_letter(words: Mapping[str, tuple[str, ...]], then: str = "") -> str:
+    """Word patterns, each followed by its tail, as one alternation grouped by first letter.
+
+    `words` maps a tail to the patterns it follows. The regex engine tries an alternation a
+    branch at a time, so a class of the first letters up front rules out most words in one
+    step, and grouping keeps the branches few. `then` goes between that class and the
+    words. Every pattern must start with a plain letter.
+    """
+    groups: dict[str, list[str]] = {}
+    for tail, patterns in words.items():
+        for pattern in patterns:
+            first, rest = pattern[:1], pattern[1:]
+            if not first.isalpha() or rest.startswith(("?", "*", "+", "{")):
+                raise ValueError(f"{pattern!r} does not start with a plain letter")
+            if _has_top_level_bar(pattern):
+                raise ValueError(f"{pattern!r} is an alternation: list its branches")
+            groups.setdefault(first, []).append(f"(?:{rest}){tail}")
+    branches = "|".join(f"{first}(?:{'|'.join(rests)})" for first, rests in sorted(groups.items()))
+    return f"(?=[{''.join(sorted(groups))}]){then}(?:{branches})"
+
+
+_NUMBER_WORD_AHEAD: Final = _by_first_letter({r"(?!\w)": tuple(_NUMBER_WORDS)})
+_TLD_AHEAD: Final = _by_first_letter({r"(?![\w-])": _TLD_NAMES})
+_CHEAPLY_FOLDED: Final = _DASHES + _SPACES
+# A phone separator, before the fold or after it.
+_ANY_SEPARATOR: Final = f"[{_PHONE_SEPARATOR_CHARS}{_CHEAPLY_FOLDED}]"
+_SEPARATED: Final = rf"{_ANY_SEPARATOR}{{1,{_MAX_SEPARATOR_LENGTH}}}"
+_WORD_TRIGGERS: Final = {
+    r"(?!\w)": (*_PLATFORM_NAME_PATTERNS, *_AMBIGUOUS_NAMES),
+    rf"{_SEPARATED}(?:[0-9]|{_NUMBER_WORD_AHEAD})": tuple(_NUMBER_WORDS),
+    "": (*_SPELLED_DOT_HINTS, r"www\."),
+}
+_WORD_AFTER_SPACE: Final[re.Pattern[str]] = re.compile(f" {_by_first_letter(_WORD_TRIGGERS)}")
+_OTHER_TRIGGERS: Final[re.Pattern[str]] = re.compile(
+    # Consumed, so each branch looks back at it or tests the character after it.
+    "[^а-я ](?:"
+    + _by_first_letter(_WORD_TRIGGERS, then=r"(?<=\W)")  # a word after punctuation
+    + r"|//(?<=://)"
+    + rf"|{_CYRILLIC}(?<=[a-z].)|(?<={_CYRILLIC}[a-z])"  # a Latin letter next to a Cyrillic one
+    + f"|(?<=[0-9@.{_NEEDS_FOLD_CHARS}{_CHEAPLY_FOLDED}])(?:"
+    # The first digit of a group: ten digits across separators, or a number word next.
+    + rf"(?<=[0-9])(?<![0-9].)(?:(?:{_ANY_SEPARATOR}*+[0-9]){{{_MIN_PHONE_DIGITS - 1}}}"
+    + rf"|[0-9]*+{_SEPARATED}{_NUMBER_WORD_AHEAD})"
+    + rf"|(?<=[^0-9])(?:(?<=@)|(?<=\.)[ \t{_SPACES}]*{_TLD_AHEAD}|(?<=[{_NEEDS_FOLD_CHARS}])"
+    + rf"|(?<=\w[{_CHEAPLY_FOLDED}])\w)"  # a dash or space to fold, inside a word
+    + "))"
+)
+
+
+def _trigger(view: str) -> str | None:
+    """The character where the first trigger found starts, or None when there is none."""
+    found = _WORD_AFTER_SPACE.search(view) or _OTHER_TRIGGERS.search(view)
+    return None if found is None else found.group()[0]
+
+
+def _certainly_clean(text: str) -> bool:
+    """True when no detector can find anything in `text`; False means "run the full rules"."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        return False  # the careful fold
+    view = " " + lowered.replace("ё", "е")
+    trigger = _trigger(view)
+    if trigger is not None and trigger in _CHEAPLY_FOLDED:
+        trigger = _trigger(_fold_cheaply(view))
+    return trigger is None
+
+
+# --------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------
 
@@ -662,6 +803,13 @@ def _merge(spans: list[_Span]) -> list[ContactFinding]:
 
 def find_contacts(text: str) -> list[ContactFinding]:
     """All forbidden contact spans in `text`, sorted by start, non-overlapping (merge overlaps)."""
+    if not text or _certainly_clean(text):
+        return []
+    return _find_contacts_fully(text)
+
+
+def _find_contacts_fully(text: str) -> list[ContactFinding]:
+    """`find_contacts` without the pre-screen: every detector on every view."""
     if not text:
         return []
     normalised = _normalise(text)

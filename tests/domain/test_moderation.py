@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from chatd.domain import moderation
 from chatd.domain.moderation import ContactFinding, find_contacts
 
 # (id, text, expected kind, expected fragment): text[start:end] of one finding must be the
@@ -306,3 +310,161 @@ def test_adversarial_input_is_fast(text: str) -> None:
     elapsed = time.perf_counter() - started
     # Linear patterns take a few milliseconds here; catastrophic backtracking takes seconds.
     assert elapsed < 0.25, f"{elapsed * 1000:.1f} ms"
+
+
+# --- the pre-screen ---------------------------------------------------------------------
+# find_contacts answers "clean" without running the detectors when the text has none of
+# their triggers. These tests check that it never says so when the full rules
+# (_find_contacts_fully) would find something.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [pytest.param(text, id=case_id) for case_id, text, _, _ in FLAGGED]
+    + [pytest.param(text, id=case_id) for case_id, text in PASSING],
+)
+def test_table_gives_the_same_answer_without_the_prescreen(text: str) -> None:
+    assert find_contacts(text) == moderation._find_contacts_fully(text)
+
+
+# (id, text, flagged): each needs one particular trigger of the pre-screen.
+NEAR_MISSES: list[tuple[str, str, bool]] = [
+    ("digits-then-number-word", "8 916 123 45 семьдесят", True),  # nine digits, then a word
+    ("number-word-then-digits", "восемь 916 123 45 67", True),
+    ("number-words-only", "девять один шесть сто двадцать три сорок пять шестьдесят семь", True),
+    ("nbsp-and-nb-hyphen-separators", "8\u00a0(916)\u00a0123\u201145\u201167", True),
+    ("nbsp-next-to-brackets", "8\u00a0(916)\u00a0123 45 67", True),
+    ("nbsp-inside-platform-name", "ватс\u00a0ап", True),
+    ("em-dash-inside-platform-name", "tik\u2014tok", True),
+    ("nbsp-before-platform-name", "пишите\u00a0в\u00a0телеграм", True),
+    ("nbsp-before-ambiguous-name", "пишите в\u00a0max", True),
+    ("spelled-dot-with-nbsp", "ivan at mail .\u00a0ru", True),
+    ("word-after-punctuation", "пишите,телеграм", True),
+    ("platform-at-the-start", "вк: shop", True),
+    ("cyrillic-i-in-latin-word", "vіber", True),
+    ("latin-e-in-cyrillic-word", "вайбeр", True),
+    ("cyrillic-letter-last", "telegraм", True),
+    ("latin-letter-last", "телеграm", True),
+    ("scheme-only", "смотри http://магазин", True),
+    ("www-only", "www.магазин", True),
+    ("tenge-after-nbsp", "5000\u00a0тг", False),
+    ("dash-after-tld", "shop.ru\u2014", False),
+    ("ambiguous-name-not-in-context", "в max\u00a0режиме", False),
+    ("cyrillic-v-is-not-latin-v", "вiber", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [pytest.param(text, flagged, id=case_id) for case_id, text, flagged in NEAR_MISSES],
+)
+def test_near_misses_give_the_same_answer_without_the_prescreen(text: str, flagged: bool) -> None:
+    full = moderation._find_contacts_fully(text)
+    assert find_contacts(text) == full
+    assert bool(full) == flagged, full
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Здравствуйте! Подскажите, пожалуйста, когда придёт заказ? Размер 42 подошёл, спасибо.",
+        "Товар пришёл с браком, шов разошёлся, хочу вернуть",
+        "Цена 2 990 ₽, по акции 2 490 ₽. Размеры: 42, 44, 46 (S, M, L) — все в наличии.",
+        "Возврат можно оформить прямо в этом чате, кнопка «Вернуть товар» под заказом.",
+        "Заказ от 04.03.2023, трек придёт в СМС.\nСпасибо!",
+    ],
+)
+def test_ordinary_messages_are_screened_clean(text: str) -> None:
+    # Without this the pre-screen could say "maybe" to everything and still pass the rest.
+    assert moderation._certainly_clean(text)
+
+
+def test_characters_that_need_the_fold_still_do_after_lower() -> None:
+    # The pre-screen looks for them in the lowercased text; the full rules in the original.
+    every_character = "".join(map(chr, range(0x110000)))
+    unusual = moderation._NEEDS_FOLD.findall(every_character)
+    assert len(unusual) > 1000
+    for char in unusual:
+        lowered = char.lower()
+        assert len(lowered) != 1 or moderation._NEEDS_FOLD.search(lowered), hex(ord(char))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ёЁеaz -.\t" + moderation._DASHES + moderation._SPACES, max_size=40))
+def test_cheap_fold_is_the_translation_table(text: str) -> None:
+    expected = text.replace("ё", "е").translate(moderation._PUNCT_TABLE)
+    assert moderation._fold_cheaply(text) == expected
+
+
+# Pieces of chat text and of contacts, so that random strings of them often come close to
+# something the filter looks for (and often get there).
+_PIECES: dict[str, tuple[str, ...]] = {
+    "words": (
+        "привет", "заказ", "размер", "спасибо", "пришёл", "Здравствуйте", "вкус", "Максим",
+        "телевизор", "инструкция", "просто", "озонатор", "сигнализация", "тележка", "order",
+        "size", "please", "maximum", "tgif", "арт.", "артикул", "трек", "номер", "№", "в",
+        "на", "и", "т.е.", "шт", "руб", "₽", "%", "🙂",
+    ),
+    "platforms": (
+        "телеграм", "телеграмм", "телегу", "тг", "тгк", "telegram", "tg", "ватсап", "вацап",
+        "ватс ап", "уатсап", "whatsapp", "whats app", "вайбер", "вибер", "viber", "вк", "vk",
+        "вконтакте", "инста", "инсте", "инст", "инстаграм", "insta", "одноклассниках",
+        "авито", "avito", "озон", "озоне", "ozon", "скайп", "discord", "фейсбук", "фэйсбук",
+        "тикток", "tik tok", "tik-tok", "snapchat", "макс", "максе", "max", "signal",
+        "сигнал", "мессенджер", "messenger",
+    ),
+    "numbers": (
+        *moderation._NUMBER_WORDS, "плюс", "plus", "0", "7", "8", "9", "42", "45", "67",
+        "123", "375", "916", "998", "1234567", "89161234567", "9161234567", "+7", "+",
+    ),
+    "separators": (
+        " ", " ", " ", " ", "", "-", ".", ",", "(", ")", "\t", "\n", ":", "/", "_", "'",
+        "\u00a0", "\u2014", "\u2011", "\u2009", "\u202f",
+    ),
+    "links": (
+        "@", "@", ".", "://", "www.", "http", "https", "ru", "com", "me", "рф", "ру", "kg",
+        "точка", "dot", "собака", "собачка", "at", "[dot]", "(at)", "t.me/", "shop", "ivan",
+    ),
+    # Latin and Cyrillic letters that look alike, and characters the careful fold handles.
+    "letters": (
+        "a", "e", "o", "c", "p", "x", "k", "i", "а", "е", "о", "с", "р", "х", "к", "і", "ё",
+        "\u200b", "\u0301", "\u00ad", "ｓ", "８", "＠", "İ", "𝐭", "①", "\u212a", "ς",
+    ),
+}  # fmt: skip
+
+
+_CASINGS: tuple[Callable[[str], str], ...] = (str, str, str.upper, str.capitalize)
+
+
+def _piece() -> st.SearchStrategy[str]:
+    piece = st.one_of(*(st.sampled_from(pieces) for pieces in _PIECES.values()))
+    return st.tuples(piece, st.sampled_from(_CASINGS)).map(lambda drawn: drawn[1](drawn[0]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_piece(), max_size=14).map("".join))
+def test_prescreen_never_hides_what_the_full_rules_find(text: str) -> None:
+    assert find_contacts(text) == moderation._find_contacts_fully(text)
+
+
+# Phone-like runs: digit groups and number words joined by separators, the usual and the
+# exotic ones, and sometimes by something that breaks the run.
+_GLUE = (" ", " ", "-", ".", ",", "(", ")", " (", ") ", "  ", " - ", "\t", "\n", "/", ":", "")
+_EXOTIC_GLUE = ("\u00a0", "\u2014", "\u2011", "\u2009", "\u00a0(", ")\u00a0", " \u2013 ")
+_PHONE_TOKENS = st.one_of(
+    st.integers(min_value=0, max_value=99999).map(str),
+    st.sampled_from(("8", "+7", "+", "375", "998", "9")),
+    st.sampled_from((*moderation._NUMBER_WORDS, "плюс", "заказ", "тел", "шт")),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_PHONE_TOKENS, st.sampled_from(_GLUE + _EXOTIC_GLUE)).map("".join),
+        min_size=1,
+        max_size=12,
+    ).map("".join)
+)
+def test_prescreen_never_hides_a_phone(text: str) -> None:
+    assert find_contacts(text) == moderation._find_contacts_fully(text)
