@@ -9,12 +9,10 @@ answers are `ChatViews` (chatd.views), which the service holds as `views`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from chatd import cursor
 from chatd.domain import commands as cmd
@@ -29,6 +27,7 @@ from chatd.domain.returns import role_refusal
 from chatd.domain.rules import Rules
 from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
+from chatd.keyed_lock import KeyedLocks
 from chatd.projection import chat_rows, order_rows
 from chatd.routing import audiences_of, keys_of
 from chatd.states import ChatStates
@@ -41,7 +40,6 @@ from protocol.frames import ReadMark
 log = logging.getLogger(__name__)
 
 _MAX_RETRIES = 5
-T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -59,33 +57,6 @@ class Done:
 
 
 Outcome = Done | Rejection
-
-
-@dataclass(eq=False, slots=True)
-class _HeldLock:
-    lock: asyncio.Lock
-    users: int = 0
-
-
-class _KeyedLocks:
-    """One lock per chat while anyone holds or waits for it: commands on one chat queue up
-    instead of racing to the same seq. The store still settles races between processes."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, _HeldLock] = {}
-
-    async def run(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
-        held = self._locks.get(key)
-        if held is None:
-            held = self._locks[key] = _HeldLock(asyncio.Lock())
-        held.users += 1
-        try:
-            async with held.lock:
-                return await work()
-        finally:
-            held.users -= 1
-            if held.users == 0:
-                del self._locks[key]
 
 
 class ChatService:
@@ -107,7 +78,7 @@ class ChatService:
         self._clock = clock
         self.states = ChatStates(store, size=cache_size, shared_log=shared_log)
         self.views = ChatViews(store, self.states, rules, files)
-        self._locks = _KeyedLocks()
+        self._locks = KeyedLocks()
 
     @property
     def log_id(self) -> str:
