@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 from chatd import cursor
 from chatd.domain import commands as cmd
+from chatd.domain import policy
 from chatd.domain.access import side_of
 from chatd.domain.actors import Actor, system_author
 from chatd.domain.decide import decide
 from chatd.domain.drafts import Draft, stamp
-from chatd.domain.errors import Rejection, bad_frame, forbidden, not_found
+from chatd.domain.errors import Rejection, bad_frame, not_found
 from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
 from chatd.domain.returns import role_refusal
@@ -29,9 +30,9 @@ from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
 from chatd.keyed_lock import KeyedLocks
 from chatd.projection import chat_rows, order_rows
-from chatd.routing import audiences_of, keys_of
+from chatd.routing import RoutingKey, audiences_of, buyer_key, keys_of, shop_key
 from chatd.states import ChatStates
-from chatd.store.base import AppendRequest, Conflict, EventStore, Stored
+from chatd.store.base import AppendRequest, Audience, Conflict, EventStore, Stored
 from chatd.views import ChatViews
 from protocol.codes import ErrorCode
 from protocol.events import Attachment, GoodsState, OrderCard, OrderRegistered, Party
@@ -114,11 +115,12 @@ class ChatService:
                 # The state after the events and their projection rows, in one pass.
                 after, rows = chat_rows(state, events)
                 assert after is not None
+                audiences = audiences_of(after)
                 request = AppendRequest(
                     stream=after.chat,
                     expected_seq=state.seq if state is not None else 0,
                     events=events,
-                    audiences=audiences_of(after),
+                    audiences=audiences,
                     rows=rows,
                     nonce=nonce,
                 )
@@ -131,7 +133,7 @@ class ChatService:
                 if appended.duplicate:
                     return Done(appended.stream, appended.seq, self.cursor(appended.pos))
                 self.states.remember(after)
-                await self._publish(appended.events, after)
+                await self._publish(appended.events, after.chat, audiences)
                 first = appended.events[0]
                 return Done(chat, first.event.seq, self.cursor(first.pos), claim=claim)
             return Rejection(ErrorCode.CONFLICT, "the chat is too busy; try again")
@@ -142,31 +144,34 @@ class ChatService:
         first = await self.store.read_stream(chat, after=0, before=2)
         return Done(chat, 1, self.cursor(first[0].pos))
 
-    async def _publish(self, stored: list[Stored], state: ChatState) -> None:
-        keys = tuple(a.key for a in audiences_of(state))
+    async def _publish(
+        self, stored: list[Stored], chat: str, audiences: tuple[Audience, ...]
+    ) -> None:
+        keys = tuple(a.key for a in audiences)
         items: list[Outgoing] = [EventOut(s, self.store.log_id) for s in stored]
         try:
             await self.hub.publish(items, keys)
         except Exception:
             # The events are committed; clients that missed them catch up with their cursor.
-            log.exception("publishing %d events of %s failed", len(items), state.chat)
+            log.exception("publishing %d events of %s failed", len(items), chat)
 
     # ---- chats and messages ------------------------------------------------------------------
 
-    async def _party(self, key: str, ident: str) -> Party:
+    async def _party(self, key: RoutingKey, ident: str) -> Party:
         name = await self.store.party_name(key)
         return Party(id=ident, name=name or ident)
 
     async def open_chat(self, actor: Actor, seller: str, order_id: str | None) -> Outcome:
-        if actor.role != "buyer":
-            return forbidden("only a buyer opens a chat")
+        refused = policy.check(actor, "open")
+        if refused is not None:
+            return refused
         order: OrderCard | None = None
         if order_id is not None:
             order = await self.views.order(order_id)
             if order is None or order.buyer.id != actor.id or order.seller.id != seller:
                 return not_found("order")
-        buyer = await self._party("b:" + actor.id, actor.id)
-        shop = await self._party("s:" + seller, seller)
+        buyer = await self._party(buyer_key(actor.id), actor.id)
+        shop = await self._party(shop_key(seller), seller)
         command = cmd.OpenChat(actor=actor, buyer=buyer, seller=shop, order=order)
         return await self._execute(chat_id(actor.id, seller), lambda _state: command)
 
@@ -178,9 +183,10 @@ class ChatService:
         attachment_ids: list[str],
         nonce: str | None,
     ) -> Outcome:
-        if actor.role not in ("buyer", "seller"):
+        refused = policy.check(actor, "send")
+        if refused is not None:
             # Before any look-up: the answer must not tell a foreign chat from a missing one.
-            return forbidden("only the buyer and the shop write in a chat")
+            return refused
         attachments: tuple[Attachment, ...] = ()
         if attachment_ids:
             owner = keys_of(actor)
@@ -198,17 +204,16 @@ class ChatService:
         return await self._execute(chat, make, nonce=key)
 
     async def mark_read(self, actor: Actor, chat: str, seq: int) -> Rejection | None:
-        state = await self.states.visible(actor, chat)
+        state = await self.states.visible(actor, chat, "read")
         if isinstance(state, Rejection):
             return state
         side = side_of(state, actor)
-        if side is None:
-            return forbidden("only the buyer and the shop keep read marks")
+        assert side is not None, "the policy lets only the chat's two sides keep read marks"
         if seq > state.seq:
             return bad_frame(f"seq {seq} is past the chat's last event ({state.seq})")
         mark = await self.store.set_read_mark(chat, side, seq)
         frame = ReadMark(chat=chat, side=side, seq=mark)
-        keys = ("b:" + state.buyer.id, "s:" + state.seller.id)
+        keys = (buyer_key(state.buyer.id), shop_key(state.seller.id))
         await self.hub.publish([ReadOut(frame)], keys)
         return None
 
@@ -225,7 +230,7 @@ class ChatService:
         refused = role_refusal(command_type, actor)
         if refused is not None:
             return refused
-        visible = await self.states.visible(actor, chat)
+        visible = await self.states.visible(actor, chat, policy.COMMAND_ACTIONS[command_type])
         if isinstance(visible, Rejection):
             return visible
         order = await self.views.order(order_id)
@@ -288,8 +293,9 @@ class ChatService:
 
         Raises OrderMismatch for another body under an id already registered.
         """
-        if actor.role != "system":
-            raise PermissionError("only the marketplace back end registers orders")
+        refused = policy.check(actor, "register_order")
+        if refused is not None:
+            raise PermissionError(refused.message)
         stream = order_stream(card.id)
         for _ in range(_MAX_RETRIES):
             existing = await self.views.order(card.id)
@@ -314,8 +320,9 @@ class ChatService:
     async def upload(
         self, actor: Actor, data: bytes, name: str | None
     ) -> Upload | FileRefused | Rejection:
-        if actor.role not in ("buyer", "seller"):
-            return forbidden("only buyers and shops upload files")
+        refused = policy.check(actor, "upload")
+        if refused is not None:
+            return refused
         if self.files is None:
             return Rejection(ErrorCode.UNAVAILABLE, "this server keeps no files")
         return await self.files.save(data, name, keys_of(actor)[0])

@@ -95,7 +95,7 @@ class Connection:
             return item
         if self.life.sent_already(item.pos):
             return None
-        self._metrics.events_out.inc()
+        self._metrics.events_out += 1
         return item.encoded(self.view, self.codec)
 
     def _write(self, wire: Wire, item: Outgoing | bytes) -> None:

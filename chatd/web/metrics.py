@@ -3,9 +3,12 @@ tests must not collide)."""
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from chatd.store.stats import StoreStats
 
@@ -16,15 +19,12 @@ class Metrics(StoreStats):
         self.connections = Gauge(
             "chatd_connections", "Open WebSocket connections", registry=self.registry
         )
-        self.frames_in = Counter(
-            "chatd_frames_in_total", "Client frames received", ["type"], registry=self.registry
-        )
-        self.frames_out = Counter(
-            "chatd_frames_out_total", "Reply frames sent", ["type"], registry=self.registry
-        )
-        self.events_out = Counter(
-            "chatd_events_out_total", "Event frames sent to sockets", registry=self.registry
-        )
+        # Counted on every frame: plain integers, read only when /metrics is scraped (a
+        # prometheus Counter takes a lock per increment).
+        self.frames_in: Tally[str] = Tally()
+        self.frames_out: Tally[str] = Tally()
+        self.events_out = 0
+        self.registry.register(_FrameCounts(self))
         self.queue_drops = Counter(
             "chatd_queue_drops_total",
             "Connections closed because their send queue was full",
@@ -42,25 +42,39 @@ class Metrics(StoreStats):
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=self.registry,
         )
-        self._in = {}  # type: dict[str, Any]
-        self._out = {}  # type: dict[str, Any]
 
     def observe_commit(self, seconds: float, batch_size: int) -> None:
         self.append_seconds.observe(seconds)
         self.batch_size.observe(batch_size)
 
     def count_in(self, frame_type: str) -> None:
-        child = self._in.get(frame_type)
-        if child is None:
-            child = self._in[frame_type] = self.frames_in.labels(frame_type)
-        child.inc()
+        self.frames_in[frame_type] += 1
 
     def count_out(self, frame: Any) -> None:
-        frame_type = type(frame).__struct_config__.tag or "unknown"
-        child = self._out.get(frame_type)
-        if child is None:
-            child = self._out[frame_type] = self.frames_out.labels(frame_type)
-        child.inc()
+        self.frames_out[type(frame).__struct_config__.tag or "unknown"] += 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _FrameCounts:
+    """Exports the plain frame counters of `Metrics` at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = self._metrics
+        frames_in = CounterMetricFamily(
+            "chatd_frames_in", "Client frames received", labels=["type"]
+        )
+        for frame_type, count in sorted(metrics.frames_in.items()):
+            frames_in.add_metric([frame_type], count)
+        yield frames_in
+        frames_out = CounterMetricFamily("chatd_frames_out", "Reply frames sent", labels=["type"])
+        for frame_type, count in sorted(metrics.frames_out.items()):
+            frames_out.add_metric([frame_type], count)
+        yield frames_out
+        yield CounterMetricFamily(
+            "chatd_events_out", "Event frames sent to sockets", value=metrics.events_out
+        )
