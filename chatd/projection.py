@@ -25,11 +25,10 @@ from chatd.store.rows import (
     Row,
     SearchRow,
 )
-from protocol.events import ChatOpened, Event, MessagePosted, OrderRegistered, RefundIssued
+from protocol.events import ChatOpened, Event, Kind, MessagePosted, OrderRegistered, RefundIssued
+from protocol.texts import REFUND_REASON as REFUND_REASON  # the sales report's reason
 
 _card_encoder = msgspec.msgpack.Encoder()
-
-REFUND_REASON = "Возврат"
 
 
 def chat_rows(before: ChatState | None, events: list[Event]) -> tuple[ChatState | None, list[Row]]:
@@ -130,7 +129,7 @@ class LogProjector:
 
     def __call__(self, stored: Stored) -> list[Row]:
         stream = stored.event.stream
-        if stored.event.kind == "order.registered":
+        if stored.event.kind == Kind.ORDER_REGISTERED:
             return order_rows([stored.event])
         state, rows = chat_rows(self._states.get(stream), [stored.event])
         if state is not None:

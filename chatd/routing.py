@@ -1,30 +1,66 @@
 """Routing keys: the names under which a chat's events reach the people who may see them.
 
 `b:{buyer}` is a buyer, `s:{shop}` every operator of a shop, `m` the managers. The store keeps
-a feed per key, and the hub delivers by key.
+a feed per key, and the hub delivers by key; both keep keys as plain strings. Only this
+module spells them: `buyer_key`, `shop_key` and `MANAGERS` make them, `parse_key` reads them.
 """
 
 from __future__ import annotations
+
+from typing import Literal, NamedTuple, NewType
 
 from chatd.domain.actors import Actor
 from chatd.domain.model import ChatState
 from chatd.store.base import Audience
 
+RoutingKey = NewType("RoutingKey", str)
 
-def keys_of(actor: Actor) -> tuple[str, ...]:
+# `b` a buyer, `s` a shop, `m` the managers.
+KeyKind = Literal["b", "s", "m"]
+
+MANAGERS = RoutingKey("m")
+
+
+class KeyParts(NamedTuple):
+    kind: KeyKind
+    ident: str  # the buyer's or the shop's id; "" for the managers
+
+
+def buyer_key(buyer: str) -> RoutingKey:
+    return RoutingKey("b:" + buyer)
+
+
+def shop_key(shop: str) -> RoutingKey:
+    return RoutingKey("s:" + shop)
+
+
+def parse_key(key: str) -> KeyParts:
+    """A routing key's kind and id; ValueError for a string that is not a routing key."""
+    kind, sep, ident = key.partition(":")
+    if sep and ident:
+        if kind == "b":
+            return KeyParts("b", ident)
+        if kind == "s":
+            return KeyParts("s", ident)
+    if key == MANAGERS:
+        return KeyParts("m", "")
+    raise ValueError(f"not a routing key: {key!r}")
+
+
+def keys_of(actor: Actor) -> tuple[RoutingKey, ...]:
     """The routing keys whose events `actor` may see."""
     if actor.role == "buyer":
-        return ("b:" + actor.id,)
+        return (buyer_key(actor.id),)
     if actor.role == "seller":
-        return ("s:" + (actor.shop or ""),)
+        return (shop_key(actor.shop or ""),)
     if actor.role == "manager":
-        return ("m",)
+        return (MANAGERS,)
     return ()
 
 
 def audiences_of(state: ChatState) -> tuple[Audience, ...]:
     """Who receives the chat's events, managers only from the first dispute on."""
-    audiences = [Audience("b:" + state.buyer.id), Audience("s:" + state.seller.id)]
+    audiences = [Audience(buyer_key(state.buyer.id)), Audience(shop_key(state.seller.id))]
     if state.managers_from is not None:
-        audiences.append(Audience("m", state.managers_from))
+        audiences.append(Audience(MANAGERS, state.managers_from))
     return tuple(audiences)

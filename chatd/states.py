@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from chatd.domain.access import first_visible_seq
+from chatd.domain import policy
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection, not_found
 from chatd.domain.evolve import evolve, fold
 from chatd.domain.model import ChatState
 from chatd.store.base import EventStore
+from protocol.events import Kind
 
 
 class ChatStates:
@@ -39,20 +40,23 @@ class ChatStates:
                     self.remember(state)
             return state
         events = await self._store.read_stream(chat)
-        if not events or events[0].event.kind != "chat.opened":
+        if not events or events[0].event.kind != Kind.CHAT_OPENED:
             return None
         state = fold([s.event for s in events])
         if state is not None:
             self.remember(state)
         return state
 
-    async def visible(self, actor: Actor, chat: str) -> ChatState | Rejection:
-        """The state of a chat `actor` may see; `not_found` alike for a missing chat and for
-        someone else's."""
+    async def visible(
+        self, actor: Actor, chat: str, action: policy.Action
+    ) -> ChatState | Rejection:
+        """The state of a chat on which `actor` may do `action` (an action on a chat, see
+        `chatd.domain.policy`); `not_found` alike for a missing chat and for someone else's."""
         state = await self.get(chat)
-        if state is None or first_visible_seq(state, actor) is None:
+        if state is None:
             return not_found("chat")
-        return state
+        refused = policy.check(actor, action, state)
+        return refused if refused is not None else state
 
     def remember(self, state: ChatState) -> None:
         """Keeps a state the write path just committed."""

@@ -12,14 +12,15 @@ from typing import Any
 import msgspec
 
 from chatd import cursor
-from chatd.domain.access import first_visible_seq, side_of
+from chatd.domain import policy
+from chatd.domain.access import side_of
 from chatd.domain.actors import Actor
-from chatd.domain.errors import Rejection, bad_frame, forbidden, not_found
+from chatd.domain.errors import Rejection, bad_frame, not_found
 from chatd.domain.returns import claim_state_label
 from chatd.domain.rules import Rules
 from chatd.files import FileStore, Upload
 from chatd.render import View, event_frame, view_of
-from chatd.routing import keys_of
+from chatd.routing import buyer_key, keys_of, shop_key
 from chatd.search_text import query_words
 from chatd.states import ChatStates
 from chatd.store.base import EventStore, Stored
@@ -61,7 +62,7 @@ class ChatViews:
 
     async def feed(self, actor: Actor, after: int, limit: int) -> list[Stored]:
         """Events of every chat `actor` may see, after position `after`, in log order."""
-        keys = list(keys_of(actor))
+        keys: list[str] = list(keys_of(actor))
         if not keys:
             return []
         return await self.store.read_feed(keys, after, limit)
@@ -69,7 +70,7 @@ class ChatViews:
     async def history(
         self, actor: Actor, chat: str, before: int | None, limit: int
     ) -> HistoryPage | Rejection:
-        state = await self.states.visible(actor, chat)
+        state = await self.states.visible(actor, chat, "history")
         if isinstance(state, Rejection):
             return state
         # A manager's feed starts at the dispute; the history is there in full (PROTOCOL.md 2).
@@ -81,9 +82,10 @@ class ChatViews:
         return HistoryPage(chat=chat, events=[self.frame_of(s, view) for s in page], more=more)
 
     async def chats(self, actor: Actor, before: str | None, limit: int) -> ChatsPage | Rejection:
+        refused = policy.check(actor, "chats")
+        if refused is not None:
+            return refused
         keys = keys_of(actor)
-        if not keys:
-            return forbidden("this role has no chat list")
         before_pos: int | None = None
         if before is not None:
             before_pos = cursor.parse(self.store.log_id, before)
@@ -112,8 +114,8 @@ class ChatViews:
         if side is not None:
             marks = await self.store.read_marks(chat)
             unread = await self.store.count_unread(chat, side, marks.get(side, 0))
-        buyer_name = await self.store.party_name("b:" + entry.buyer_id) or entry.buyer_name
-        seller_name = await self.store.party_name("s:" + entry.seller_id) or entry.seller_name
+        buyer_name = await self.store.party_name(buyer_key(entry.buyer_id)) or entry.buyer_name
+        seller_name = await self.store.party_name(shop_key(entry.seller_id)) or entry.seller_name
         reply_due = (
             entry.waiting_since + self.rules.reply_window
             if entry.waiting_since is not None
@@ -134,11 +136,12 @@ class ChatViews:
         )
 
     async def search(self, actor: Actor, query: str, chat: str | None) -> Results | Rejection:
+        refused = policy.check(actor, "search")
+        if refused is not None:
+            return refused
         keys = keys_of(actor)
-        if not keys:
-            return forbidden("this role cannot search")
         if chat is not None:
-            visible = await self.states.visible(actor, chat)
+            visible = await self.states.visible(actor, chat, "search")
             if isinstance(visible, Rejection):
                 return visible
         words = query_words(query)
@@ -149,7 +152,7 @@ class ChatViews:
         return Results(events=[self.frame_of(s, view) for s in found])
 
     async def attachments(self, actor: Actor, chat: str) -> AttachmentsPage | Rejection:
-        state = await self.states.visible(actor, chat)
+        state = await self.states.visible(actor, chat, "attachments")
         if isinstance(state, Rejection):
             return state
         orders: list[OrderEntry] = []
@@ -180,15 +183,14 @@ class ChatViews:
         if upload.owner not in keys_of(actor):
             for chat in await self.store.chats_with_file(file_id):
                 state = await self.states.get(chat)
-                if state is not None and first_visible_seq(state, actor) is not None:
+                if state is not None and policy.check(actor, "download", state) is None:
                     break
             else:
                 return not_found("file")
         return upload, str(self.files.blob_path(upload))
 
     async def balance(self, actor: Actor) -> dict[str, int] | Rejection:
-        if actor.role == "buyer":
-            return await self.store.balances("b:" + actor.id)
-        if actor.role == "seller":
-            return await self.store.balances("s:" + (actor.shop or ""))
-        return forbidden("only buyers and shops have a balance")
+        refused = policy.check(actor, "balance")
+        if refused is not None:
+            return refused
+        return await self.store.balances(keys_of(actor)[0])

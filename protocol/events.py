@@ -9,7 +9,7 @@ with the kind's decoder.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -168,24 +168,45 @@ EventData = (
     | OrderRegistered
 )
 
-# kind -> the type of its data. Chat event kinds are those of PROTOCOL.md section 6.
+
+class Kind:
+    """The event kinds, as the log and the wire spell them: nothing else spells them."""
+
+    # The chat event kinds of PROTOCOL.md section 6.
+    CHAT_OPENED: Final = "chat.opened"
+    MESSAGE: Final = "message"
+    RETURN_REQUESTED: Final = "return.requested"
+    RETURN_INITIATED: Final = "return.initiated"
+    RETURN_APPROVED: Final = "return.approved"
+    RETURN_REJECTED: Final = "return.rejected"
+    RETURN_DISPUTED: Final = "return.disputed"
+    RETURN_RESOLVED: Final = "return.resolved"
+    RETURN_HANDED_IN: Final = "return.handed_in"
+    RETURN_ARRIVED: Final = "return.arrived"
+    REFUND_ISSUED: Final = "refund.issued"
+    RETURN_INSPECTED: Final = "return.inspected"
+    # Not a chat event: the stream `order:{id}` of a registered order.
+    ORDER_REGISTERED: Final = "order.registered"
+
+
+# kind -> the type of its data.
 DATA_TYPES: dict[str, type[Struct]] = {
-    "chat.opened": ChatOpened,
-    "message": MessagePosted,
-    "return.requested": ReturnRequested,
-    "return.initiated": ReturnInitiated,
-    "return.approved": ReturnApproved,
-    "return.rejected": ReturnRejected,
-    "return.disputed": ReturnDisputed,
-    "return.resolved": ReturnResolved,
-    "return.handed_in": ReturnHandedIn,
-    "return.arrived": ReturnArrived,
-    "refund.issued": RefundIssued,
-    "return.inspected": ReturnInspected,
-    "order.registered": OrderRegistered,
+    Kind.CHAT_OPENED: ChatOpened,
+    Kind.MESSAGE: MessagePosted,
+    Kind.RETURN_REQUESTED: ReturnRequested,
+    Kind.RETURN_INITIATED: ReturnInitiated,
+    Kind.RETURN_APPROVED: ReturnApproved,
+    Kind.RETURN_REJECTED: ReturnRejected,
+    Kind.RETURN_DISPUTED: ReturnDisputed,
+    Kind.RETURN_RESOLVED: ReturnResolved,
+    Kind.RETURN_HANDED_IN: ReturnHandedIn,
+    Kind.RETURN_ARRIVED: ReturnArrived,
+    Kind.REFUND_ISSUED: RefundIssued,
+    Kind.RETURN_INSPECTED: ReturnInspected,
+    Kind.ORDER_REGISTERED: OrderRegistered,
 }
 KIND_OF: dict[type[Struct], str] = {t: k for k, t in DATA_TYPES.items()}
-CHAT_KINDS = frozenset(k for k in DATA_TYPES if k != "order.registered")
+CHAT_KINDS = frozenset(k for k in DATA_TYPES if k != Kind.ORDER_REGISTERED)
 
 
 class Event(Struct, frozen=True, kw_only=True, omit_defaults=True):

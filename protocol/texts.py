@@ -1,8 +1,11 @@
-"""The service texts a chat shows (PROTOCOL.md section 6), character for character.
+"""The service texts a chat shows (PROTOCOL.md section 6), character for character, and every
+other Russian text chatd itself shows to users.
 
 They are part of the wire contract: clients, bots and outside test suites compare them exactly,
 so they live here, in one module of `protocol`, and nothing else spells them. Texts that name
-the marketplace or an order are small render functions; the rest are constants.
+the marketplace or an order are small render functions; the rest are constants. (The browser
+app's own wording stays in its static files; the contacts filter's vocabulary in
+`chatd/domain/moderation.py` is what it looks for, not what it shows.)
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ ARRIVED = "Товар поступил на склад."
 REFUND_ISSUED = "Денежные средства возвращены на баланс покупателя."
 INSPECTED_DEFECT = "Склад обнаружил недостатки, товар будет возвращён продавцу."
 INSPECTED_NO_DEFECT = "Недостатков не обнаружено, товар будет отправлен на продажу."
+
+# The `reason` of a refund's row in the shop's sales report (PROTOCOL.md sections 7 and 8).
+REFUND_REASON = "Возврат"
+
+# The `message` of a `contacts_forbidden` error. The contract fixes the code and
+# `details.spans`, not these words, which are chatd's; a client may show them as they are.
+CONTACTS_FORBIDDEN = "Обмен контактами и приглашения на другие площадки запрещены"
 
 
 def return_request_text(order: OrderCard, timezone: tzinfo) -> str:

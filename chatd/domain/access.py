@@ -1,19 +1,21 @@
-"""Who may see a chat, from which event on, and which side an actor writes for."""
+"""Who may see a chat, from which event on, and which side an actor writes for.
+
+All three follow from the actor's relation to the chat (`chatd.domain.policy.relation_of`).
+"""
 
 from __future__ import annotations
 
 from chatd.domain.actors import Actor
 from chatd.domain.model import ChatState
+from chatd.domain.policy import PARTY_SIDE, relation_of
 from protocol.events import Side
 
 
 def side_of(state: ChatState, actor: Actor) -> Side | None:
     """`buyer` or `seller` for the chat's participants; None for everyone else."""
-    if actor.role == "buyer" and actor.id == state.buyer.id:
-        return "buyer"
-    if actor.role == "seller" and actor.shop == state.seller.id:
-        return "seller"
-    return None
+    if relation_of(state, actor) != "participant":
+        return None
+    return PARTY_SIDE.get(actor.role)
 
 
 def first_visible_seq(state: ChatState, actor: Actor) -> int | None:
@@ -21,11 +23,12 @@ def first_visible_seq(state: ChatState, actor: Actor) -> int | None:
 
     Managers see a chat from its first dispute on; the system sees every chat.
     """
-    if side_of(state, actor) is not None or actor.role == "system":
-        return 1
-    if actor.role == "manager":
+    relation = relation_of(state, actor)
+    if relation == "foreign":
+        return None
+    if relation == "arbiter":
         return state.managers_from
-    return None
+    return 1
 
 
 def can_see(state: ChatState, actor: Actor) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chatd.domain.access import side_of
+from chatd.domain import policy
 from chatd.domain.actors import author_of, system_author
 from chatd.domain.commands import Command, OpenChat, PostMessage
 from chatd.domain.drafts import Draft, stamp
-from chatd.domain.errors import Rejection, bad_frame, forbidden
+from chatd.domain.errors import Rejection, bad_frame
 from chatd.domain.ids import chat_id
 from chatd.domain.model import ChatState
 from chatd.domain.moderation import find_contacts
@@ -16,6 +16,7 @@ from chatd.domain.returns import decide_return
 from chatd.domain.rules import Rules
 from protocol.codes import ErrorCode
 from protocol.events import ChatOpened, Event, MessagePosted
+from protocol.texts import CONTACTS_FORBIDDEN
 
 
 def decide(
@@ -37,8 +38,9 @@ def decide(
 def open_chat(
     state: ChatState | None, command: OpenChat, now: datetime, rules: Rules
 ) -> list[Event] | Rejection:
-    if command.actor.role != "buyer":
-        return forbidden("only a buyer opens a chat")
+    refused = policy.check(command.actor, "open")
+    if refused is not None:
+        return refused
     if state is not None:
         return []
     opened = ChatOpened(buyer=command.buyer, seller=command.seller, order=command.order)
@@ -50,10 +52,9 @@ def open_chat(
 def post_message(
     state: ChatState, command: PostMessage, now: datetime, rules: Rules
 ) -> list[Event] | Rejection:
-    if command.actor.role not in ("buyer", "seller"):
-        return forbidden("only the buyer and the shop write in a chat")
-    if side_of(state, command.actor) is None:
-        return Rejection(ErrorCode.NOT_FOUND, "no such chat")
+    refused = policy.check(command.actor, "send", state)
+    if refused is not None:
+        return refused
     text = command.text.strip()
     if len(text) > rules.max_text:
         return bad_frame(f"text is {len(text)} characters long; at most {rules.max_text}")
@@ -63,7 +64,7 @@ def post_message(
     if spans:
         return Rejection(
             ErrorCode.CONTACTS_FORBIDDEN,
-            "Обмен контактами и приглашения на другие площадки запрещены",
+            CONTACTS_FORBIDDEN,
             {"spans": [[s.start, s.end] for s in spans]},
         )
     draft = Draft(

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 from chatd.domain.model import ChatState
 from chatd.domain.returns import evolve_claims
-from protocol.events import ChatOpened, Event
+from protocol.events import ChatOpened, Event, Kind
 
 # Kinds with which the shop answers everything the buyer wrote before (PROTOCOL.md 7).
-_SHOP_ANSWERS = frozenset({"return.approved", "return.rejected", "return.initiated"})
+_SHOP_ANSWERS = frozenset({Kind.RETURN_APPROVED, Kind.RETURN_REJECTED, Kind.RETURN_INITIATED})
 
 
 def opened_state(event: Event) -> ChatState:
@@ -22,17 +22,17 @@ def evolve(state: ChatState | None, event: Event) -> ChatState:
     if state is None:
         return opened_state(event)
     waiting_since = state.waiting_since
-    if event.kind == "message":
+    if event.kind == Kind.MESSAGE:
         if event.author.role == "buyer":
             waiting_since = waiting_since or event.at
         elif event.author.role == "seller":
             waiting_since = None
-    elif event.kind == "return.requested":
+    elif event.kind == Kind.RETURN_REQUESTED:
         waiting_since = waiting_since or event.at
     elif event.kind in _SHOP_ANSWERS:
         waiting_since = None
     managers_from = state.managers_from
-    if event.kind == "return.disputed" and managers_from is None:
+    if event.kind == Kind.RETURN_DISPUTED and managers_from is None:
         managers_from = event.seq
     state = replace(state, seq=event.seq, waiting_since=waiting_since, managers_from=managers_from)
     return evolve_claims(state, event)

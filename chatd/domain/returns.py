@@ -11,7 +11,8 @@ A stage with no row for an action refuses it; a stage with no row at all is fina
 Who may press which button, and which chat, claim and order a command may reach, are
 checked before the table, in that order, so that an outsider learns nothing from the
 refusal: a role that never may is `forbidden`, a chat or claim that is not the actor's is
-`not_found`, and only then does the claim's stage speak.
+`not_found` (both from the role policy, `chatd.domain.policy`), and only then does the
+claim's stage speak.
 
 `decide_return` reads the table to turn a command into events; `evolve_claims` folds those
 events back into the chat's claims. Both are pure: the time and the settings come in as
@@ -27,7 +28,7 @@ from typing import Any, Literal
 
 from msgspec import Struct
 
-from chatd.domain.access import first_visible_seq
+from chatd.domain import policy
 from chatd.domain.actors import Actor, author_of, system_author
 from chatd.domain.commands import (
     ApproveReturn,
@@ -40,7 +41,7 @@ from chatd.domain.commands import (
     ReturnCommand,
 )
 from chatd.domain.drafts import Draft, stamp
-from chatd.domain.errors import Rejection, bad_frame, conflict, forbidden, not_found
+from chatd.domain.errors import Rejection, bad_frame, conflict, not_found
 from chatd.domain.ids import claim_id
 from chatd.domain.model import ChatState, Claim
 from chatd.domain.rules import Rules
@@ -48,6 +49,7 @@ from protocol.codes import ErrorCode
 from protocol.events import (
     Decision,
     Event,
+    Kind,
     Money,
     OrderCard,
     RefundIssued,
@@ -61,7 +63,6 @@ from protocol.events import (
     ReturnRejected,
     ReturnRequested,
     ReturnResolved,
-    Role,
 )
 from protocol.texts import (
     APPROVED,
@@ -208,52 +209,42 @@ def rfc3339(moment: datetime) -> str:
 TRANSITIONS: dict[tuple[Stage, Action], Step] = {
     # The buyer asks for a return; after the shop's offer the 14-day window does not apply.
     ("none", "request"): Step(
-        ("return.requested",), "requested", (_bought_out, _return_window_open)
+        (Kind.RETURN_REQUESTED,), "requested", (_bought_out, _return_window_open)
     ),
-    ("awaiting_buyer", "request"): Step(("return.requested",), "requested"),
+    ("awaiting_buyer", "request"): Step((Kind.RETURN_REQUESTED,), "requested"),
     # The shop offers a return; the buyer's request takes it on.
-    ("none", "initiate"): Step(("return.initiated",), "awaiting_buyer", (_bought_out,)),
+    ("none", "initiate"): Step((Kind.RETURN_INITIATED,), "awaiting_buyer", (_bought_out,)),
     # The shop decides.
-    ("requested", "approve pvz"): Step(("return.approved",), "approved pvz", (_full_amount,)),
+    ("requested", "approve pvz"): Step((Kind.RETURN_APPROVED,), "approved pvz", (_full_amount,)),
     ("requested", "approve no_return"): Step(
-        ("return.approved", "refund.issued"), "approved no_return", (_full_amount, _not_refunded)
+        (Kind.RETURN_APPROVED, Kind.REFUND_ISSUED),
+        "approved no_return",
+        (_full_amount, _not_refunded),
     ),
-    ("requested", "reject"): Step(("return.rejected",), "rejected"),
+    ("requested", "reject"): Step((Kind.RETURN_REJECTED,), "rejected"),
     # The buyer disputes a refusal once; a manager decides for good.
-    ("rejected", "dispute"): Step(("return.disputed",), "disputed"),
-    ("disputed", "resolve approve pvz"): Step(("return.resolved",), "resolved_approved pvz"),
+    ("rejected", "dispute"): Step((Kind.RETURN_DISPUTED,), "disputed"),
+    ("disputed", "resolve approve pvz"): Step((Kind.RETURN_RESOLVED,), "resolved_approved pvz"),
     ("disputed", "resolve approve no_return"): Step(
-        ("return.resolved", "refund.issued"), "resolved_approved no_return", (_not_refunded,)
+        (Kind.RETURN_RESOLVED, Kind.REFUND_ISSUED), "resolved_approved no_return", (_not_refunded,)
     ),
-    ("disputed", "resolve reject"): Step(("return.resolved",), "resolved_rejected"),
+    ("disputed", "resolve reject"): Step((Kind.RETURN_RESOLVED,), "resolved_rejected"),
     # The goods travel back; the money follows their arrival at the warehouse.
-    ("approved pvz", "handed_in"): Step(("return.handed_in",), "handed_in"),
-    ("resolved_approved pvz", "handed_in"): Step(("return.handed_in",), "handed_in"),
+    ("approved pvz", "handed_in"): Step((Kind.RETURN_HANDED_IN,), "handed_in"),
+    ("resolved_approved pvz", "handed_in"): Step((Kind.RETURN_HANDED_IN,), "handed_in"),
     ("handed_in", "arrived"): Step(
-        ("return.arrived", "refund.issued"), "arrived", (_not_refunded,)
+        (Kind.RETURN_ARRIVED, Kind.REFUND_ISSUED), "arrived", (_not_refunded,)
     ),
-    ("arrived", "inspected"): Step(("return.inspected",), "inspected"),
-}
-
-# Who presses which button. Any other role is `forbidden`, whatever the chat.
-_ROLE_OF: dict[type[ReturnCommand], tuple[Role, str]] = {
-    RequestReturn: ("buyer", "only the buyer requests a return"),
-    DisputeReturn: ("buyer", "only the buyer disputes the shop's decision"),
-    InitiateReturn: ("seller", "only the shop offers a return"),
-    ApproveReturn: ("seller", "only the shop approves a return"),
-    RejectReturn: ("seller", "only the shop rejects a return"),
-    ResolveReturn: ("manager", "only a manager resolves a disputed return"),
-    ReportLogistics: ("system", "only the marketplace reports where the goods are"),
+    ("arrived", "inspected"): Step((Kind.RETURN_INSPECTED,), "inspected"),
 }
 
 
 def role_refusal(command_type: type[ReturnCommand], actor: Actor) -> Rejection | None:
-    """`forbidden` when the actor's role never presses this button.
+    """`forbidden` when the actor's role never presses this button (`chatd.domain.policy`).
 
     It depends on the role alone, so it is checked before anything is looked up: the answer
     must not differ between a claim that exists elsewhere and one that does not."""
-    role, why = _ROLE_OF[command_type]
-    return forbidden(why) if actor.role != role else None
+    return policy.check(actor, policy.COMMAND_ACTIONS[command_type])
 
 
 def stage_of(claim: Claim | None) -> Stage:
@@ -331,18 +322,10 @@ def decide_return(
 def _check_actor(
     state: ChatState, actor: Actor, command_type: type[ReturnCommand]
 ) -> Rejection | None:
-    refused = role_refusal(command_type, actor)
-    if refused is not None:
-        return refused
-    # A foreign buyer or shop, or a manager before any dispute, must not learn the chat or
-    # the claim exists: the answer is the one for an id that names nothing.
-    if first_visible_seq(state, actor) is None:
-        return not_found("chat" if command_type in _NAMES_A_CHAT else "claim")
-    return None
-
-
-# Commands whose frame names a chat (and an order); the others name a claim.
-_NAMES_A_CHAT: frozenset[type[ReturnCommand]] = frozenset({RequestReturn, InitiateReturn})
+    # The role first; then a foreign buyer or shop, or a manager before any dispute, must
+    # not learn the chat or the claim exists: the answer is the one for an id that names
+    # nothing (the chat for a command whose frame names a chat, else the claim).
+    return policy.check(actor, policy.COMMAND_ACTIONS[command_type], state)
 
 
 def _read(
@@ -462,16 +445,16 @@ def _inspected(turn: Turn) -> Draft:
 
 
 _DRAFTS: dict[str, Callable[[Turn], Draft]] = {
-    "return.requested": _requested,
-    "return.initiated": _initiated,
-    "return.approved": _approved,
-    "return.rejected": _rejected,
-    "return.disputed": _disputed,
-    "return.resolved": _resolved,
-    "return.handed_in": _handed_in,
-    "return.arrived": _arrived,
-    "refund.issued": _refund,
-    "return.inspected": _inspected,
+    Kind.RETURN_REQUESTED: _requested,
+    Kind.RETURN_INITIATED: _initiated,
+    Kind.RETURN_APPROVED: _approved,
+    Kind.RETURN_REJECTED: _rejected,
+    Kind.RETURN_DISPUTED: _disputed,
+    Kind.RETURN_RESOLVED: _resolved,
+    Kind.RETURN_HANDED_IN: _handed_in,
+    Kind.RETURN_ARRIVED: _arrived,
+    Kind.REFUND_ISSUED: _refund,
+    Kind.RETURN_INSPECTED: _inspected,
 }
 
 
@@ -553,16 +536,16 @@ def _on_inspected(claim: Claim, data: ReturnInspected) -> Claim:
 
 
 _EFFECTS: dict[str, Effect] = {
-    "return.requested": _on_requested,
-    "return.initiated": _on_initiated,
-    "return.approved": _on_approved,
-    "return.rejected": _on_rejected,
-    "return.disputed": _on_disputed,
-    "return.resolved": _on_resolved,
-    "return.handed_in": _on_handed_in,
-    "return.arrived": _on_arrived,
-    "refund.issued": _on_refund,
-    "return.inspected": _on_inspected,
+    Kind.RETURN_REQUESTED: _on_requested,
+    Kind.RETURN_INITIATED: _on_initiated,
+    Kind.RETURN_APPROVED: _on_approved,
+    Kind.RETURN_REJECTED: _on_rejected,
+    Kind.RETURN_DISPUTED: _on_disputed,
+    Kind.RETURN_RESOLVED: _on_resolved,
+    Kind.RETURN_HANDED_IN: _on_handed_in,
+    Kind.RETURN_ARRIVED: _on_arrived,
+    Kind.REFUND_ISSUED: _on_refund,
+    Kind.RETURN_INSPECTED: _on_inspected,
 }
 
 

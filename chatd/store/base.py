@@ -23,14 +23,6 @@ from chatd.store.rows import Row
 from protocol.events import Event
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """A routing key's kind and id: `b:{buyer}`, `s:{shop}`, or `m` (managers)."""
-    kind, sep, ident = key.partition(":")
-    if (kind in ("b", "s") and sep and ident) or key == "m":
-        return kind, ident
-    raise ValueError(f"not a routing key: {key!r}")
-
-
 class StoreError(Exception):
     """The root of what a store raises on purpose."""
 

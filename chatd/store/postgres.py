@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from chatd.routing import parse_key
 from chatd.store import postgres_schema as schema
 from chatd.store.base import (
     Appended,
@@ -27,7 +28,6 @@ from chatd.store.base import (
     LedgerEntry,
     StoreClosed,
     Stored,
-    split_key,
 )
 from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes, plan_appends
 from chatd.store.postgres_schema import ROW_SQL, row_params, search_query
@@ -346,7 +346,7 @@ class PostgresStore(EventStore):
         )
 
     async def list_chats(self, key: str, before_pos: int | None, limit: int) -> list[ChatListEntry]:
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         below = min(before_pos, _NO_POS) if before_pos is not None else _NO_POS
         params: tuple[Any, ...]
         if kind == "b":
@@ -399,7 +399,7 @@ class PostgresStore(EventStore):
         return [bytes(r[0]) for r in rows]
 
     async def party_name(self, key: str) -> str | None:
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         column = {"b": "buyer", "s": "seller"}.get(kind)
         if column is None:
             return None
@@ -414,7 +414,7 @@ class PostgresStore(EventStore):
     ) -> list[Stored]:
         if not words:
             return []
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         sql = (
             "SELECT e.pos, e.body FROM search s JOIN chats c ON c.chat = s.chat"
             " JOIN events e ON e.pos = s.pos WHERE s.words @@ $1::tsquery"
@@ -452,7 +452,7 @@ class PostgresStore(EventStore):
         return [str(r[0]) for r in rows]
 
     async def balances(self, key: str) -> dict[str, int]:
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         if kind == "b":
             sql = "SELECT currency, sum(value) FROM ledger WHERE buyer_id = $1 GROUP BY currency"
         elif kind == "s":

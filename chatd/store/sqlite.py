@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosqlite
 
+from chatd.routing import parse_key
 from chatd.store.base import (
     Appended,
     AppendRequest,
@@ -29,11 +30,11 @@ from chatd.store.base import (
     LedgerEntry,
     StoreClosed,
     Stored,
-    split_key,
 )
 from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes
 from chatd.store.rows import Row
 from chatd.store.sqlite_writer import (
+    SEARCH_FOLD_SPAN,
     WAL_RESTART_BYTES,
     Synchronous,
     WriterThread,
@@ -60,10 +61,13 @@ class SqliteStore(EventStore):
         stats: StoreStats | None = None,
         checkpoint_interval: float = 1.0,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
+        search_fold_span: int = SEARCH_FOLD_SPAN,
     ) -> None:
         self._path = str(path)
         self._synchronous = synchronous
-        self._writer = WriterThread(self._path, wal_restart_bytes=wal_restart_bytes)
+        self._writer = WriterThread(
+            self._path, wal_restart_bytes=wal_restart_bytes, search_fold_span=search_fold_span
+        )
         self._reader: aiosqlite.Connection | None = None
         self._checkpoint_db: aiosqlite.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
@@ -237,7 +241,7 @@ class SqliteStore(EventStore):
         )
 
     async def list_chats(self, key: str, before_pos: int | None, limit: int) -> list[ChatListEntry]:
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         below = before_pos if before_pos is not None else 2**62
         params: tuple[Any, ...]
         if kind == "b":
@@ -285,7 +289,7 @@ class SqliteStore(EventStore):
         return [bytes(r[0]) for r in rows]
 
     async def party_name(self, key: str) -> str | None:
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         column = {"b": "buyer", "s": "seller"}.get(kind)
         if column is None:
             return None
@@ -300,14 +304,18 @@ class SqliteStore(EventStore):
     ) -> list[Stored]:
         if not words:
             return []
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         # Each word a quoted prefix: user input never becomes FTS5 syntax.
         query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
+        # The large index and the small one of the newest texts (chatd.store.sqlite_writer
+        # moves one into the other now and then): one snapshot reads both.
         sql = (
-            "SELECT e.pos, e.body FROM search s JOIN chats c ON c.chat = s.chat"
-            " JOIN events e ON e.pos = s.rowid WHERE search MATCH ?"
+            "SELECT e.pos, e.body FROM ("
+            " SELECT rowid, chat FROM search WHERE search MATCH ?"
+            " UNION ALL SELECT rowid, chat FROM search_recent WHERE search_recent MATCH ?"
+            ") s JOIN chats c ON c.chat = s.chat JOIN events e ON e.pos = s.rowid WHERE 1"
         )
-        params: list[Any] = [query]
+        params: list[Any] = [query, query]
         if kind == "b":
             sql += " AND c.buyer_id = ?"
             params.append(ident)
@@ -348,7 +356,7 @@ class SqliteStore(EventStore):
         return [str(r[0]) for r in rows]
 
     async def balances(self, key: str) -> dict[str, int]:
-        kind, ident = split_key(key)
+        kind, ident = parse_key(key)
         if kind == "b":
             sql = "SELECT currency, sum(value) FROM ledger WHERE buyer_id = ? GROUP BY currency"
         elif kind == "s":

@@ -55,6 +55,12 @@ CREATE INDEX IF NOT EXISTS chats_disputed ON chats (last_pos) WHERE managers_fro
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5 (
     text, chat UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
 );
+-- The newest texts, moved into `search` by the writer every thousand or so positions: FTS5
+-- writes a segment per transaction, and into a large index each one costs twice what it
+-- costs into a small one (and more as the index grows). Search reads both.
+CREATE VIRTUAL TABLE IF NOT EXISTS search_recent USING fts5 (
+    text, chat UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
+);
 CREATE TABLE IF NOT EXISTS claims (
     claim TEXT PRIMARY KEY,
     chat  TEXT NOT NULL,
@@ -102,4 +108,4 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_by_file ON files (file);
 """
 
-PROJECTION_TABLES = ("chats", "search", "claims", "orders", "ledger", "files")
+PROJECTION_TABLES = ("chats", "search", "search_recent", "claims", "orders", "ledger", "files")

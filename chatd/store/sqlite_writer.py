@@ -53,6 +53,8 @@ T = TypeVar("T")
 WAL_RESTART_BYTES = 16 * 1024 * 1024
 # What SQLite trims the WAL file back to after it started over.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# Log positions the small search index spans before the writer moves it into the large one.
+SEARCH_FOLD_SPAN = 1000
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
 # commit (a chat's row exists before its activity is updated).
@@ -61,7 +63,7 @@ _ROW_SQL: dict[type[Row], str] = {
     " VALUES (?, ?, ?, ?, ?)",
     ChatActivityRow: "UPDATE chats SET last_pos = ?, last_seq = ?, waiting_since = ?,"
     " managers_from = ? WHERE chat = ?",
-    SearchRow: "INSERT INTO search (rowid, text, chat) VALUES (?, ?, ?)",
+    SearchRow: "INSERT INTO search_recent (rowid, text, chat) VALUES (?, ?, ?)",
     ClaimRow: "INSERT INTO claims (claim, chat, ord, state) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (claim) DO UPDATE SET state = excluded.state",
     OrderRow: "INSERT OR REPLACE INTO orders"
@@ -131,8 +133,15 @@ def _iso(value: datetime | None) -> str | None:
 class WriterThread:
     """The write connection and the one thread that uses it."""
 
-    def __init__(self, path: str, *, wal_restart_bytes: int = WAL_RESTART_BYTES) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        wal_restart_bytes: int = WAL_RESTART_BYTES,
+        search_fold_span: int = SEARCH_FOLD_SPAN,
+    ) -> None:
         self._path = path
+        self._search_fold_span = search_fold_span
         self._wal_path = path + "-wal"
         self._wal_restart_bytes = wal_restart_bytes
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
@@ -148,6 +157,7 @@ class WriterThread:
         if self._db is None:
             raise StoreClosed("the store is not open")
         result = work(self._db, *args)
+        fold_recent_search(self._db, self._search_fold_span)
         self._bound_wal(self._db)
         return result
 
@@ -296,6 +306,25 @@ def _write_marks(db: sqlite3.Connection, marks: Sequence[MarkWrite]) -> list[int
     )
     now = {(c, s): int(q) for c, s, q in rows}
     return [now[(m.chat, m.side)] for m in marks]
+
+
+def fold_recent_search(db: sqlite3.Connection, span: int) -> bool:
+    """Moves the small search index into the large one, in one transaction, once it spans
+    `span` positions; True if it did."""
+    low, high = db.execute("SELECT min(rowid), max(rowid) FROM search_recent").fetchone()
+    if low is None or high - low < span:
+        return False
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(
+            "INSERT INTO search (rowid, text, chat) SELECT rowid, text, chat FROM search_recent"
+        )
+        db.execute("DELETE FROM search_recent")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return True
 
 
 def rebuild_projections(db: sqlite3.Connection, project: Callable[[Stored], list[Row]]) -> None:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from chatd.auth import TokenError, verify
+from chatd.domain import policy
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
 from chatd.files import MAX_FILE, FileRefused
@@ -87,9 +88,11 @@ class Api:
             raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
 
     @staticmethod
-    def _require(actor: Actor, *roles: str) -> None:
-        if actor.role not in roles:
-            raise ApiError(ErrorCode.FORBIDDEN, f"this needs the role {' or '.join(roles)}")
+    def _require(actor: Actor, action: policy.Action) -> None:
+        """`forbidden` for a role that may never do `action` (`chatd.domain.policy`)."""
+        if not policy.may(actor.role, action):
+            roles = " or ".join(policy.roles_for(action))
+            raise ApiError(ErrorCode.FORBIDDEN, f"this needs the role {roles}")
 
     async def healthz(self, request: Request) -> Response:
         if not self.ready:
@@ -108,7 +111,7 @@ class Api:
 
     async def register_order(self, request: Request) -> Response:
         actor = self.actor(request)
-        self._require(actor, "system")
+        self._require(actor, "register_order")
         try:
             card = _order_decoder.decode(await request.body())
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -121,7 +124,7 @@ class Api:
 
     async def logistics(self, request: Request) -> Response:
         actor = self.actor(request)
-        self._require(actor, "system")
+        self._require(actor, "logistics")
         try:
             body = _logistics_decoder.decode(await request.body())
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -134,7 +137,7 @@ class Api:
 
     async def upload(self, request: Request) -> Response:
         actor = self.actor(request)
-        self._require(actor, "buyer", "seller")
+        self._require(actor, "upload")
         declared = request.headers.get("content-length")
         if declared is None or not declared.isdigit():
             raise ApiError(ErrorCode.BAD_FRAME, "Content-Length is required for uploads")
@@ -164,6 +167,7 @@ class Api:
 
     async def download(self, request: Request) -> Response:
         actor = self.actor(request)
+        self._require(actor, "download")
         found = await self.service.views.download(actor, request.path_params["file"])
         if isinstance(found, Rejection):
             return from_rejection(found)
@@ -182,7 +186,7 @@ class Api:
 
     async def balance(self, request: Request) -> Response:
         actor = self.actor(request)
-        self._require(actor, "buyer", "seller")
+        self._require(actor, "balance")
         balances = await self.service.views.balance(actor)
         if isinstance(balances, Rejection):
             return from_rejection(balances)
@@ -191,7 +195,7 @@ class Api:
 
     async def sales_report(self, request: Request) -> Response:
         actor = self.actor(request)
-        self._require(actor, "seller")
+        self._require(actor, "sales_report")
         rows = await self.service.store.sales_report(actor.shop or "")
         return json_response(
             {

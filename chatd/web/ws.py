@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chatd import cursor
 from chatd.auth import Identity, TokenError, verify
 from chatd.domain import commands as cmd
+from chatd.domain import policy
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
 from chatd.render import view_of
@@ -208,8 +209,9 @@ class Session:
         except TokenError as exc:
             await self._refuse(self.life.refuse(str(exc), frame.id))
             return None
-        if identity.actor.role == "system":
-            await self._refuse(self.life.refuse("the system role uses the HTTP API only", frame.id))
+        refused = policy.check(identity.actor, "hello")
+        if refused is not None:
+            await self._refuse(self.life.refuse(refused.message, frame.id))
             return None
         return identity, frame
 

@@ -23,7 +23,14 @@ from chatd.store.group_commit import MarkWrite
 from chatd.store.rows import LedgerRow, Row
 from chatd.store.sqlite import SqliteStore
 from chatd.store.stats import StoreStats
-from tests.store.contract import EventLogContract, OpenStore, ReadModelContract, plain_request
+from tests.store.contract import (
+    ChatScript,
+    EventLogContract,
+    OpenStore,
+    ReadModelContract,
+    party,
+    plain_request,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -323,3 +330,28 @@ def test_the_writer_looks_up_nonces_and_marks_by_key_not_by_scanning(tmp_path: P
     steps = _vm_steps(db, lambda: values.extend(sqlite_writer._write_marks(db, marks)))
     assert values == [7, 1]
     assert steps < 20, f"{steps * 100} instructions to set 2 read marks among 20 000"
+
+
+async def test_search_finds_texts_before_and_after_they_move_to_the_large_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "search.db"
+    store = SqliteStore(path, search_fold_span=10)
+    await store.open()
+    try:
+        chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
+        await chat.append(store, chat.opened())
+        for n in range(25):
+            await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+        found = await store.search("b:u1", ["пришла"], None, 100)
+        one = await store.search("s:s1", ["посылка7"], None, 100)
+        with sqlite3.connect(path) as db:
+            recent = db.execute("SELECT count(*) FROM search_recent").fetchone()[0]
+            large = db.execute("SELECT count(*) FROM search").fetchone()[0]
+    finally:
+        await store.close()
+
+    # Newest first, each once, whichever index holds it.
+    assert [s.event.text for s in found] == [f"посылка{n} пришла" for n in reversed(range(25))]
+    assert [s.event.text for s in one] == ["посылка7 пришла"]
+    assert recent < 11 and large >= 15 and recent + large == 25
