@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from chatd.assemble import make_hub, make_store
-from chatd.cli import build_parser
 from chatd.hub.redis import RedisHub
+from chatd.process.assemble import make_hub, make_store
+from chatd.process.cli import build_parser
 from chatd.store.postgres import PostgresStore
 from chatd.store.stats import StoreStats
 

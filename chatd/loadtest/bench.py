@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatd.launcher import Server
 from chatd.loadtest.catchup import CatchUpResult, measure_catch_up
 from chatd.loadtest.fleet import Fleet, LoadResult
 from chatd.loadtest.idle import IdleResult, measure_idle
-from chatd.loadtest.servers import Server, ServerSpec
+from chatd.loadtest.servers import ServerSpec
 from chatd.loadtest.system import cpu_count, pin, raise_open_files
 
 Say = Callable[[str], None]
@@ -99,12 +100,12 @@ async def _measure_server(
 ) -> ServerFigures:
     figures = ServerFigures(spec.label)
     if config.idle:
-        with Server(spec, workdir, secret, config.server_cpus) as server:
+        with spec.server(workdir, secret, config.server_cpus) as server:
             say(f"{spec.label}: {config.idle} idle connections")
             figures.idle = await measure_idle(
                 server.url, secret, config.idle, server.rss, settle=config.settle
             )
-    with Server(spec, workdir, secret, config.server_cpus) as server:
+    with spec.server(workdir, secret, config.server_cpus) as server:
         await _measure_load(server, config, figures, say)
         if spec.kind == "chatd" and config.missed:
             say(f"{spec.label}: catch-up after {config.missed} missed events")

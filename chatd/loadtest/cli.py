@@ -14,8 +14,8 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from chatd.loadtest.logfile import write_log
 from chatd.loadtest.system import parse_cpus
+from protocol.logfile import write_log
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from chatd.loadtest import corpus
-from chatd.loadtest.logfile import LogRecord
 from protocol import texts
 from protocol.events import (
     Author,
@@ -43,6 +42,7 @@ from protocol.events import (
     ReturnResolved,
     kind_of,
 )
+from protocol.logfile import LogRecord
 
 MAX_TEXT = 1000
 EVENTS_PER_CHAT = 8.5  # about what a chat of this generator holds, its orders included

@@ -19,7 +19,6 @@ from datetime import datetime
 
 import msgspec
 
-from chatd.loadtest.logfile import LogRecord, typed
 from protocol.events import (
     Attachment,
     ChatOpened,
@@ -39,6 +38,7 @@ from protocol.events import (
     ReturnResolved,
     Role,
 )
+from protocol.logfile import LogRecord, typed
 
 MANAGER_ID = "replay-manager"
 

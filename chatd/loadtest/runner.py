@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from chatd.loadtest.chart import render_html
-from chatd.loadtest.logfile import read_log
 from chatd.loadtest.plan import Plan, Share, make_plan
 from chatd.loadtest.progress import Counters, ProgressBar, SharedCounters, read_shared
 from chatd.loadtest.replay import Progress, ReplaySettings, replay_share
@@ -24,6 +23,7 @@ from chatd.loadtest.report import ReplayRun, report, summary_rows
 from chatd.loadtest.results import Outcome, merge
 from chatd.loadtest.system import pin, raise_open_files
 from chatd.loadtest.validate import LogCheck, check_log
+from protocol.logfile import read_log
 
 READY_TIMEOUT = 600.0
 START_DELAY = 0.3

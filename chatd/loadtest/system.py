@@ -1,13 +1,10 @@
-"""What the load tools ask of the operating system: CPU pinning, the open-files limit, and a
-process's memory and CPU time from /proc."""
+"""What the load tools ask of the operating system: CPU pinning, the open-files limit, and
+this process's CPU time (a child server's memory and CPU time: `chatd.launcher`)."""
 
 from __future__ import annotations
 
 import os
 import resource
-from pathlib import Path
-
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_count() -> int:
@@ -40,22 +37,6 @@ def raise_open_files(wanted: int | None = None) -> int:
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def rss_bytes(pid: int) -> int:
-    """The resident set size of a process (VmRSS of /proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process and all its threads so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    # utime and stime are fields 14 and 15 of stat; the slice starts at field 3.
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def self_cpu_seconds() -> float:

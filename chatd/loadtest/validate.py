@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chatd.loadtest.logfile import LogRecord, typed
 from protocol.events import (
     CHAT_KINDS,
     ChatOpened,
@@ -29,6 +28,7 @@ from protocol.events import (
     ReturnRequested,
     ReturnResolved,
 )
+from protocol.logfile import LogRecord, typed
 
 MAX_PROBLEMS = 50
 

@@ -41,8 +41,8 @@ import httpx
 import websockets
 
 from chatd.client.tokens import mint
+from chatd.launcher import Server
 from chatd.projection import LogProjector
-from chatd.proof.process import Server
 from chatd.proof.wire import Frame, wire
 from chatd.store.sqlite import SqliteStore
 from chatd.store.sqlite_schema import PROJECTION_TABLES

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from chatd.client.tokens import mint
-from chatd.proof.process import Server
+from chatd.launcher import Server
 from chatd.proof.wire import Frame, wire
 
 LIFTED = ("--rate", "1e6", "--burst", "1e6", "--user-rate", "1e6", "--user-burst", "1e6")

@@ -51,8 +51,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatd.launcher import Server
 from chatd.loadtest.fleet import Fleet, LoadResult
-from chatd.loadtest.servers import Server, ServerSpec
+from chatd.loadtest.servers import ServerSpec
 from chatd.loadtest.system import pin, raise_open_files
 
 MIB = 1024 * 1024
@@ -368,9 +369,8 @@ def run(config: SoakConfig) -> SoakReport:
     with tempfile.TemporaryDirectory(prefix="chatd-soak-") as scratch:
         workdir = config.workdir or Path(scratch)
         say(f"starting {spec.label} in {workdir}")
-        with Server(spec, workdir, secret, server_cpus) as server:
-            # Where `Server.start` puts the database.
-            db = workdir / f"{spec.label}.{server.port}.db"
+        with spec.server(workdir, secret, server_cpus) as server:
+            db = server.db
             report = SoakReport(
                 config=config,
                 server=spec.label,

@@ -57,7 +57,7 @@ def test_chatd_bot_run_from_the_command_line(shared_server: ServerProcess) -> No
         [
             sys.executable,
             "-m",
-            "chatd.cli",
+            "chatd",
             "bot",
             "run",
             "--url",
@@ -113,7 +113,7 @@ def test_a_wrong_expectation_exits_non_zero_with_a_diff(
         [
             sys.executable,
             "-m",
-            "chatd.cli",
+            "chatd",
             "bot",
             "run",
             "--url",
@@ -197,7 +197,7 @@ def test_a_bad_file_is_refused_with_where_and_why(
     assert message in str(refused.value)
     assert str(path) in str(refused.value)
     result = subprocess.run(
-        [sys.executable, "-m", "chatd.cli", "bot", "check", str(path)],
+        [sys.executable, "-m", "chatd", "bot", "check", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

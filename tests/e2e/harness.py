@@ -20,7 +20,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from chatd import auth
-from chatd.proof.process import Server
+from chatd.launcher import Server
 
 SECRET = "e2e-secret-" + "x" * 24
 

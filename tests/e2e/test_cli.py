@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from chatd import auth
-from chatd.proof.process import free_port
+from chatd.launcher import free_port
 from tests.e2e.harness import SECRET, ServerProcess, connect, token
 
 OPERATOR = token("seller", "op-anna", "Анна", seller="shop-kunchenko")
@@ -21,7 +21,7 @@ OPERATOR = token("seller", "op-anna", "Анна", seller="shop-kunchenko")
 
 def chatd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "chatd.cli", *args],
+        [sys.executable, "-m", "chatd", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -183,7 +183,7 @@ async def test_dev_mode_prints_links_that_log_in(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "chatd.cli",
+            "chatd",
             "serve",
             "--dev",
             "--port",

@@ -28,9 +28,9 @@ from typing import Any
 import msgspec
 
 from chatd import auth
-from chatd.assemble import assemble
-from chatd.demo import IVANOV, MANAGER, OPERATOR, SECOND_OPERATOR, SHOP, TIMUR, load_demo
 from chatd.domain.rules import Rules
+from chatd.process.assemble import assemble
+from chatd.process.demo import IVANOV, MANAGER, OPERATOR, SECOND_OPERATOR, SHOP, TIMUR, load_demo
 from chatd.web.app import ChatApp
 from protocol import frames as f
 from protocol.codec import CODECS, JSON, MSGPACK, DecodeError

@@ -11,7 +11,7 @@ from pathlib import Path
 def test_bench_quick_prints_the_table(tmp_path: Path) -> None:
     figures = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "chatd.cli", "bench", "--quick", "--json", str(figures)],
+        [sys.executable, "-m", "chatd", "bench", "--quick", "--json", str(figures)],
         capture_output=True,
         text=True,
         timeout=120,

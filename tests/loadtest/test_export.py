@@ -6,12 +6,12 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from chatd.export import export_db, run
 from chatd.loadtest.genlog import GenSpec, generate
-from chatd.loadtest.logfile import decode, encode, event_of, read_log, record_of
 from chatd.loadtest.replay import ReplaySettings
 from chatd.loadtest.runner import ReplayOptions, run_replay
+from chatd.process.export import export_db, run
 from chatd.store.sqlite import SqliteStore
+from protocol.logfile import decode, encode, event_of, read_log, record_of
 from tests.e2e.harness import SECRET, ServerProcess
 
 
@@ -33,7 +33,7 @@ def test_every_generated_record_survives_the_json_lines_encoding() -> None:
 
 def test_export_of_a_running_servers_log_round_trips(server: ServerProcess, tmp_path: Path) -> None:
     log = tmp_path / "generated.jsonl"
-    from chatd.loadtest.logfile import write_log
+    from protocol.logfile import write_log
 
     write_log(log, generate(GenSpec(shops=4, buyers=20, events=300, returns=0.6, seed=9)))
     settings = ReplaySettings(url=server.url, secret=SECRET, settle=5)

@@ -10,9 +10,9 @@ import pytest
 from chatd.domain.moderation import find_contacts
 from chatd.loadtest.__main__ import main
 from chatd.loadtest.genlog import GenSpec, generate
-from chatd.loadtest.logfile import encode, event_of, read_log
 from chatd.loadtest.validate import check_log
 from protocol.events import CHAT_KINDS
+from protocol.logfile import encode, event_of, read_log
 
 
 def _bytes(spec: GenSpec) -> bytes:

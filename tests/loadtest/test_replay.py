@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from chatd.export import run as export
 from chatd.loadtest.genlog import GenSpec, generate
-from chatd.loadtest.logfile import LogRecord, event_of, read_log, write_log
 from chatd.loadtest.replay import ReplaySettings
 from chatd.loadtest.runner import ReplayError, ReplayOptions, run_replay
+from chatd.process.export import run as export
+from protocol.logfile import LogRecord, event_of, read_log, write_log
 from tests.e2e.harness import SECRET, ServerProcess
 from tests.loadtest.conftest import start_loaded_server
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from chatd.loadtest.genlog import GenSpec, generate
-from chatd.loadtest.logfile import LogRecord
 from chatd.loadtest.validate import check_log
 from protocol.events import Author
+from protocol.logfile import LogRecord
 
 RECORDS = generate(GenSpec(shops=6, buyers=60, events=1500, returns=1.0, seed=11))
 

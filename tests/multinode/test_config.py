@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from chatd.assemble import SettingsError, make_hub, make_store
-from chatd.cli import build_parser, main
 from chatd.hub.local import LocalHub
 from chatd.hub.redis import RedisHub
+from chatd.process.assemble import SettingsError, make_hub, make_store
+from chatd.process.cli import build_parser, main
 from chatd.store.base import EventStore
 from chatd.store.postgres import PostgresStore
 from chatd.store.sqlite import SqliteStore

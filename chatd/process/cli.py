@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from chatd import auth
 from chatd.client.command import add_bot_parser, run_bot
 from chatd.domain.rules import Rules
-from chatd.export import add_parser as add_export_parser
 from chatd.loadtest.cli import add_parsers as add_load_parsers
+from chatd.process.export import add_parser as add_export_parser
 
 if TYPE_CHECKING:
     from chatd.store.base import EventStore
@@ -261,8 +261,8 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from chatd.assemble import SettingsError, assemble
-    from chatd.server import ChatServer, uvicorn_config
+    from chatd.process.assemble import SettingsError, assemble
+    from chatd.process.server import ChatServer, uvicorn_config
 
     secret = _secret(args.dev)
     if secret is None:
@@ -306,14 +306,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace) -> EventStore:
-    from chatd.assemble import make_store
+    from chatd.process.assemble import make_store
     from chatd.store.stats import StoreStats
 
     return make_store(args.store, db=Path(args.db), synchronous="full", stats=StoreStats())
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from chatd.demo import load_demo
+    from chatd.process.demo import load_demo
 
     store = _open_store(args)
     await store.open()
@@ -336,7 +336,3 @@ async def _rebuild(args: argparse.Namespace) -> int:
         await store.close()
     print("projections rebuilt from the log")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

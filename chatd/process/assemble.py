@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from chatd import auth
@@ -17,8 +16,6 @@ from chatd.store.stats import StoreStats
 from chatd.web.app import ChatApp, WebSettings
 from chatd.web.metrics import Metrics
 from chatd.web.ws import SocketSettings
-
-log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -95,7 +92,7 @@ def assemble(
     if dev:
 
         async def dev_ready() -> None:
-            from chatd.demo import load_demo
+            from chatd.process.demo import load_demo
 
             if await load_demo(store, rules):
                 print("chatd: demo data loaded into", db, flush=True)
@@ -107,7 +104,7 @@ def assemble(
 
 
 def print_links(secret: str, host: str, port: int) -> None:
-    from chatd.demo import IVANOV, MANAGER, OPERATOR, SHOP, TIMUR
+    from chatd.process.demo import IVANOV, MANAGER, OPERATOR, SHOP, TIMUR
 
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     base = f"http://{shown}:{port}/"

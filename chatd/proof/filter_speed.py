@@ -1,6 +1,6 @@
 """How long the contacts filter takes per message: µs per call of ``find_contacts``.
 
-    python -m chatd.loadtest.filter_speed [--repeat 7] [--min-time 0.05]
+    python -m chatd.proof.filter_speed [--repeat 7] [--min-time 0.05]
 
 Ordinary clean messages of about 20, 100 and 1000 characters (Russian chat text, none of
 which holds anything the filter looks for), two in Latin script, then messages that each
@@ -149,7 +149,7 @@ def measure(repeat: int, min_time: float) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chatd.loadtest.filter_speed",
+        prog="python -m chatd.proof.filter_speed",
         description="µs per call of the contacts filter, clean messages and triggers",
     )
     parser.add_argument("--repeat", type=int, default=7, help="timeit runs per figure")

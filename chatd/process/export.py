@@ -1,4 +1,4 @@
-"""`chatd export`: the event log of a database as JSON Lines (`chatd.loadtest.logfile`).
+"""`chatd export`: the event log of a database as JSON Lines (`protocol.logfile`).
 
 It reads the store directly (SQLite in WAL mode lets it run beside a serving chatd; or the
 PostgreSQL log of several nodes with `--store`), page by page in position order, so a log of
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatd.loadtest.logfile import LogWriter, record_of
+from protocol.logfile import LogWriter, record_of
 
 if TYPE_CHECKING:
     from chatd.store.base import EventStore
@@ -38,7 +38,7 @@ async def export_store(store: EventStore, out: str | Path, page: int = PAGE) -> 
 async def export_db(db: str | Path, out: str | Path, store_url: str | None = None) -> int:
     """The log of SQLite at `db`, or of the store at `store_url` (postgresql://...)."""
     # Imported here: `chatd --help` and the other commands need none of the server.
-    from chatd.assemble import make_store
+    from chatd.process.assemble import make_store
     from chatd.store.stats import StoreStats
 
     store = make_store(store_url, db=Path(db), synchronous="full", stats=StoreStats())
@@ -71,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from chatd.assemble import SettingsError
+    from chatd.process.assemble import SettingsError
 
     store_url: str | None = getattr(args, "store", None)
     if not store_url and not Path(args.db).exists():
