@@ -17,6 +17,7 @@ from chatd.client.command import add_bot_parser, run_bot
 from chatd.domain.rules import Rules
 from chatd.loadtest.cli import add_parsers as add_load_parsers
 from chatd.process.export import add_parser as add_export_parser
+from chatd.process.guard import limit_repeated_logs
 
 if TYPE_CHECKING:
     from chatd.store.base import EventStore
@@ -142,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=32,
         help="open connections one user may have; more are refused (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a connection may take to send a request's headers before it is closed "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help="open connections at most; more are refused with 503 at once "
+        "(default: as many as the open-file limit leaves room for)",
     )
     serve.add_argument(
         "--queue",
@@ -300,7 +315,11 @@ def _serve(args: argparse.Namespace) -> int:
         max_frame=args.max_frame,
         deflate=args.deflate,
         log_level=args.log_level,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
     )
+    # A failure that repeats (an accept refused, say) is logged once per 10 s, not per try.
+    limit_repeated_logs("", "uvicorn", "uvicorn.error")
     ChatServer(config, chat_app).run()
     return 0
 

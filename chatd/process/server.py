@@ -9,6 +9,7 @@ import socket
 
 import uvicorn
 
+from chatd.process.guard import connection_cap, guarded_protocol, raise_file_limit
 from chatd.web.app import ChatApp
 
 # Young collections after this many allocations rather than 700: a fan-out to a thousand
@@ -55,11 +56,16 @@ def uvicorn_config(
     max_frame: int,
     deflate: bool,
     log_level: str,
+    header_timeout: float = 10.0,
+    max_connections: int | None = None,
 ) -> uvicorn.Config:
+    cap = connection_cap(max_connections, raise_file_limit())
     return uvicorn.Config(
         chat_app.app,
         host=host,
         port=port,
+        # httptools, with a deadline for a request's headers and a cap on open connections.
+        http=guarded_protocol(header_timeout=header_timeout, max_connections=cap),
         # websockets' sans-I/O protocol: the most messages per CPU second here, and it bounds
         # the memory of inflating compressed frames.
         ws="websockets-sansio",

@@ -1,0 +1,150 @@
+"""Connections that never make a request must not exhaust the server.
+
+uvicorn closes a keep-alive connection that stays idle after a response, but a connection
+that never sends a request, or sends part of its headers and stops, is kept forever: about
+21 000 of them used up the process's file limit, after which every accept failed, `/healthz`
+and new WebSockets timed out, and asyncio logged each failed accept. Three guards:
+
+- `guarded_protocol`: uvicorn's httptools protocol with a deadline for a request's headers
+  (from the connection's start, and again from the first byte of each later request on a
+  kept-alive connection); a connection past it is closed. A WebSocket has its headers once it
+  upgrades; from then on the `hello` deadline applies.
+- the same protocol refuses a connection past `max_connections` open ones at once, with a
+  503 and a JSON error, before it can hold anything;
+- `raise_file_limit` lifts the soft limit of open files to the hard one, and
+  `connection_cap` keeps the cap below it, so accepting never fails for want of files;
+- `RateLimitedLog` lets a message that repeats through a log (a failing accept, say) through
+  once per interval, with a count of what it held back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import time
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Files the process keeps for itself beyond its connections: the database and its WAL,
+# uploads being written, the log, the loop's own.
+RESERVED_FILES = 256
+
+
+def raise_file_limit() -> int:
+    """Raises the soft limit of open files to the hard limit; returns the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_cap(wanted: int | None, file_limit: int) -> int:
+    """`wanted` connections, or as many as the file limit leaves room for."""
+    room = max(1, file_limit - RESERVED_FILES)
+    return room if wanted is None else max(1, min(wanted, room))
+
+
+def _refusal() -> bytes:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "unavailable",
+                "message": "the server has as many connections open as it takes; try again",
+            }
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "content-type: application/json\r\n"
+        "retry-after: 1\r\n"
+        "connection: close\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+_REFUSAL = _refusal()
+
+
+def guarded_protocol(*, header_timeout: float, max_connections: int) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with the two connection guards (see the module)."""
+
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        _header_deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            # `connections` holds every open connection of the server, WebSockets included,
+            # this one too.
+            if len(self.connections) > max_connections:
+                self.connections.discard(self)
+                transport.write(_REFUSAL)
+                transport.close()
+                return
+            self._await_headers()
+
+        def _await_headers(self) -> None:
+            if self._header_deadline is None:
+                self._header_deadline = self.loop.call_later(header_timeout, self._too_slow)
+
+        def _headers_arrived(self) -> None:
+            if self._header_deadline is not None:
+                self._header_deadline.cancel()
+                self._header_deadline = None
+
+        def _too_slow(self) -> None:
+            self._header_deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._await_headers()
+
+        def on_headers_complete(self) -> None:
+            self._headers_arrived()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._headers_arrived()
+            super().connection_lost(exc)
+
+    return GuardedHttpToolsProtocol
+
+
+class RateLimitedLog(logging.Filter):
+    """Passes each message (by logger and format string) at most once per `interval`
+    seconds; the next one that passes says how many were held back."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if now - last < self.interval:
+            self._last[key] = (last, held + 1)
+            return False
+        self._last[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it in the last {self.interval:g} s)"
+        return True
+
+
+def limit_repeated_logs(*names: str, interval: float = 10.0) -> None:
+    """Installs one `RateLimitedLog` on every handler of the named loggers ("" is the root):
+    a logger's own filters would miss what its children log."""
+    limit = RateLimitedLog(interval)
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(limit)
