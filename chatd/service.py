@@ -47,6 +47,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# The letter of each role in a user key; a seller's key also names the shop.
+_ROLE_KEYS = {"buyer": "b", "manager": "m", "system": "sys"}
+
+
+def user_key(actor: Actor) -> str:
+    """The one name of a user for everything kept per user (nonces, connection caps, rate
+    buckets). A token's `sub` alone names nobody: buyer `42` and operator `42` of a shop are
+    two people, and so are operators `42` of two shops. `b:42`, `s:shopA:42`, `m:42`; a `:`
+    or `%` in a shop id is escaped so that no two (shop, sub) pairs spell the same key."""
+    if actor.role == "seller":
+        shop = (actor.shop or "").replace("%", "%25").replace(":", "%3A")
+        return f"s:{shop}:{actor.id}"
+    return f"{_ROLE_KEYS[actor.role]}:{actor.id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Done:
     """A command was carried out: the first event it appended (or the one it stands for)."""
@@ -200,7 +215,8 @@ class ChatService:
         def make(state: ChatState | None) -> cmd.Command | Rejection:
             return cmd.PostMessage(actor=actor, text=text, attachments=attachments)
 
-        key = (actor.id, nonce) if nonce is not None else None
+        # Per user key, not per `sub`: a nonce of operator 42 of a shop is not buyer 42's.
+        key = (user_key(actor), nonce) if nonce is not None else None
         return await self._execute(chat, make, nonce=key)
 
     async def mark_read(self, actor: Actor, chat: str, seq: int) -> Rejection | None:

@@ -23,7 +23,7 @@ from chatd.render import View, event_frame, view_of
 from chatd.routing import buyer_key, keys_of, shop_key
 from chatd.search_text import query_words
 from chatd.states import ChatStates
-from chatd.store.base import EventStore, Stored
+from chatd.store.base import EventStore, SearchTooBroad, Stored
 from protocol.events import OrderCard, Party
 from protocol.frames import (
     AttachmentsPage,
@@ -37,7 +37,20 @@ from protocol.frames import (
 )
 
 SEARCH_LIMIT = 50
+# A search's bounds (protocol/DECISIONS.md, "Search"): every word is one more prefix FTS
+# expands over the whole index, and a one-letter prefix expands to nearly all of it.
+SEARCH_MAX_WORDS = 8
+SEARCH_MIN_WORD = 2
 _card_decoder = msgspec.msgpack.Decoder(OrderCard)
+
+
+def search_words(query: str) -> list[str]:
+    """The words a search looks for: each once, and a one-letter word only when it is the
+    whole query (beside other words it narrows almost nothing and costs the most)."""
+    words = list(dict.fromkeys(query_words(query)))
+    if len(words) > 1:
+        words = [w for w in words if len(w) >= SEARCH_MIN_WORD]
+    return words
 
 
 class ChatViews:
@@ -144,10 +157,18 @@ class ChatViews:
             visible = await self.states.visible(actor, chat, "search")
             if isinstance(visible, Rejection):
                 return visible
-        words = query_words(query)
+        words = search_words(query)
         if not words:
             return Results(events=[])
-        found = await self.store.search(keys[0], words, chat, SEARCH_LIMIT)
+        if len(words) > SEARCH_MAX_WORDS:
+            return bad_frame(
+                f"search too broad: at most {SEARCH_MAX_WORDS} words"
+                f" of {SEARCH_MIN_WORD} or more letters"
+            )
+        try:
+            found = await self.store.search(keys[0], words, chat, SEARCH_LIMIT)
+        except SearchTooBroad:
+            return bad_frame("search too broad: use more or longer words, or search one chat")
         view = view_of(actor.role)
         return Results(events=[self.frame_of(s, view) for s in found])
 
@@ -176,7 +197,11 @@ class ChatViews:
         return AttachmentsPage(chat=chat, orders=orders, photos=photos, files=files)
 
     async def download(self, actor: Actor, file_id: str) -> tuple[Upload, str] | Rejection:
-        """A file for its uploader and for whoever may see a chat it was sent in."""
+        """A file for its uploader and for whoever the policy's `download` row lets read it
+        in a chat it was sent in (its participants; a manager once the chat is disputed)."""
+        refused = policy.check(actor, "download")
+        if refused is not None:
+            return refused
         upload = await self.files.get(file_id) if self.files is not None else None
         if upload is None or self.files is None:
             return not_found("file")

@@ -22,6 +22,9 @@ Limit = Annotated[int, Meta(ge=1, le=100)]
 # own message; the frame bound only keeps absurd payloads out of the domain.
 Text = Annotated[str, Meta(max_length=16_000)]
 Query = Annotated[str, Meta(min_length=1, max_length=256)]
+# The longest token `hello` carries; `chatd.auth.verify` refuses longer ones too, so a token
+# is accepted or refused alike on /ws and over HTTP.
+MAX_TOKEN = 4096
 
 
 class _Frame(Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=False):
@@ -36,7 +39,7 @@ class _Request(_Frame, frozen=True, kw_only=True):
 
 
 class Hello(_Request, frozen=True, kw_only=True, tag="hello"):
-    token: Annotated[str, Meta(min_length=1, max_length=4096)]
+    token: Annotated[str, Meta(min_length=1, max_length=MAX_TOKEN)]
     since: Annotated[str, Meta(max_length=256)] | None = None
 
 

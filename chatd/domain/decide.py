@@ -11,7 +11,7 @@ from chatd.domain.drafts import Draft, stamp
 from chatd.domain.errors import Rejection, bad_frame
 from chatd.domain.ids import chat_id
 from chatd.domain.model import ChatState
-from chatd.domain.moderation import find_contacts
+from chatd.domain.moderation import ContactFinding, continued_contacts, find_contacts
 from chatd.domain.returns import decide_return
 from chatd.domain.rules import Rules
 from protocol.codes import ErrorCode
@@ -60,16 +60,36 @@ def post_message(
         return bad_frame(f"text is {len(text)} characters long; at most {rules.max_text}")
     if not text and not command.attachments:
         return bad_frame("text is empty: write 1 to 1000 characters or attach a file")
-    spans = find_contacts(command.text)
-    if spans:
-        return Rejection(
-            ErrorCode.CONTACTS_FORBIDDEN,
-            CONTACTS_FORBIDDEN,
-            {"spans": [[s.start, s.end] for s in spans]},
-        )
+    refused = _contacts(state, command)
+    if refused is not None:
+        return refused
     draft = Draft(
         data=MessagePosted(attachments=list(command.attachments)),
         author=author_of(command.actor, state.buyer, state.seller),
         text=text,
     )
     return stamp(state.chat, state.seq, now, [draft])
+
+
+def _contacts(state: ChatState, command: PostMessage) -> Rejection | None:
+    """`contacts_forbidden` when the message, read after its side's last ones, or a file
+    name holds a contact; None when it holds none.
+
+    Every text the user wrote is checked: the file names too, as the other side reads
+    them. A number split over messages is reported by the part in this one.
+    """
+    spans = find_contacts(command.text)
+    if not spans:
+        tail = state.buyer_tail if command.actor.role == "buyer" else state.seller_tail
+        spans = continued_contacts(tail, command.text)
+    files = [file.id for file in command.attachments if find_contacts(file.name)]
+    if not spans and not files:
+        return None
+    details: dict[str, object] = {"spans": [_span(finding) for finding in spans]}
+    if files:
+        details["attachments"] = files
+    return Rejection(ErrorCode.CONTACTS_FORBIDDEN, CONTACTS_FORBIDDEN, details)
+
+
+def _span(finding: ContactFinding) -> list[int]:
+    return [finding.start, finding.end]

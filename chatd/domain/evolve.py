@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chatd.domain.model import ChatState
+from chatd.domain.moderation import number_tail
 from chatd.domain.returns import evolve_claims
 from protocol.events import ChatOpened, Event, Kind
 
@@ -35,6 +36,10 @@ def evolve(state: ChatState | None, event: Event) -> ChatState:
     if event.kind == Kind.RETURN_DISPUTED and managers_from is None:
         managers_from = event.seq
     state = replace(state, seq=event.seq, waiting_since=waiting_since, managers_from=managers_from)
+    if event.kind == Kind.MESSAGE and event.author.role == "buyer":
+        state = replace(state, buyer_tail=number_tail(state.buyer_tail, event.text or ""))
+    elif event.kind == Kind.MESSAGE and event.author.role == "seller":
+        state = replace(state, seller_tail=number_tail(state.seller_tail, event.text or ""))
     return evolve_claims(state, event)
 
 

@@ -41,6 +41,11 @@ class ChatState:
     # Set once a claim of this chat is disputed: managers see the chat from this seq on.
     managers_from: int | None = None
     claims: dict[str, Claim] = field(default_factory=dict)
+    # The end of each side's last messages while they end in a number, so that a number
+    # split over several messages ("8916", then "1234567") is read whole:
+    # `chatd.domain.moderation.number_tail`.
+    buyer_tail: str = ""
+    seller_tail: str = ""
 
     def claim_for_order(self, order_id: str) -> Claim | None:
         for claim in self.claims.values():

@@ -10,21 +10,26 @@ How it works
 1. **Normalise, keeping an index map.** The text is lowercased, ``ё`` becomes ``е``, dashes
    and exotic spaces become ``-`` and ``' '``. When the text contains something unusual
    (zero-width or other invisible characters, combining marks such as stress marks,
-   fullwidth or "mathematical" letters, circled digits), those characters are NFKC-folded or
-   dropped, and a list mapping every normalised character back to its original index is
-   kept. The common case needs no map, because every step there keeps the length.
+   fullwidth or "mathematical" letters, circled digits, look-alikes from Unicode's
+   confusables data such as Greek letters or Arabic-Indic digits: ``confusables.py``), those
+   characters are folded (by the table, else NFKC) or dropped, and a list mapping every
+   normalised character back to its original index is kept. The common case needs no map,
+   because every step there keeps the length.
 
 2. **Homoglyph views.** A word that mixes Cyrillic and Latin letters ("тeлеграм" with a
    Latin ``e``) is a typical evasion. Such words are folded both ways: once to Cyrillic, once
    to Latin, giving two extra views of the same length. Words written in a single script are
    never folded, so a Latin "BK" does not turn into "вк". Every detector runs on every view.
+   A word of digits and letters that stand in for digits ("9I6", "4О") gives one more view,
+   with those letters read as digits, for the phone detector only.
 
 3. **Detectors** (each a precompiled regex plus a little code):
 
    * *phone*: a "run" is a sequence of digit groups (or digits spelled as words,
-     "восемь девятьсот шестнадцать ...") joined by short separators (spaces, dashes,
-     brackets, dots, commas). Inside a run, for every group we look for the longest sequence
-     of whole groups whose digits have a phone's **shape**: ``8`` + ten digits, ``+7`` + ten
+     "восемь девятьсот шестнадцать ...") joined by separators: any run of characters that are
+     neither letters nor digits, nor "+" (the contract says "with any separators"). Inside a
+     run, for every group we look for the longest sequence of whole groups whose digits
+     have a phone's **shape**: ``8`` + ten digits, ``+7`` + ten
      digits (also ``7`` + ten digits when the national part starts with 9), ten digits
      starting with ``9``, ``+375``/``+998`` + nine digits (without ``+`` only when written
      in groups: a solid 12-digit run is more likely an article), or any ``+`` followed by
@@ -36,19 +41,30 @@ How it works
      the number only by punctuation, "№", "номер", marketplace tags ("WB") or other numbers
      of the same list. A keyword further away ("по заказу звоните 8916...") or behind a full
      stop does not count, so it cannot be used as a shield. A number with ``+`` is always a
-     phone.
-   * *email*: ``local@domain.tld`` and spelled-out forms ("собака", "at", "(at)", "[dot]",
-     "точка"); the spelled forms need a known top-level domain.
+     phone. (The wire contract exempts every introduced number, a mobile's shape included:
+     "номер заказа 89123456789" passes, and so does "трек 89161234567"; protocol/DECISIONS.md
+     says why chatd keeps to the contract there.)
+   * *email*: ``local@domain.tld``, ``local@domain``, and spelled-out forms ("собака", "at",
+     "(at)", "[dot]", "точка"); the spelled forms need a known top-level domain or a mail
+     service's name ("ivan собака mail").
    * *link*: URLs with a scheme or ``www.``, and bare domains whose last label is a known
-     top-level domain. The TLD list is what keeps "т.е.", "и т.д.", "27.53" or
-     "04.03.2023" from looking like links.
-   * *handle*: ``@name``; and ``platform: name`` / ``тг @name`` / ``телеграм shop_2024``,
-     where the name after a platform word is taken into the span.
+     top-level domain, also with a spaced or bracketed dot ("shop . ru", "shop[.]ru"). The
+     TLD list is what keeps "т.е.", "и т.д.", "27.53" or "04.03.2023" from looking like links.
+   * *handle*: ``@name``, ``@ name``; and ``platform: name`` / ``тг @name`` /
+     ``телеграм shop_2024``, where the name after a platform word is taken into the span.
    * *platform*: names of messengers, social networks and rival marketplaces in Russian and
      Latin spelling with common slang and typos, as whole words only (Python's ``\\w`` is
      Unicode-aware, so "вкус", "tgif", "maximum" and "Максим" pass). Words that are also
      ordinary words are only flagged in context: "max"/"макс" and "signal"/"сигнал" next to
-     "мессенджер" or as "в максе"; "тг" not after a number (it is also the tenge sign).
+     "мессенджер" or as "в максе"; "юла" as "на юле"; "тг" not after a number (it is also the
+     tenge sign).
+   * *spaced names*: three single letters or more with only separators between them ("т е л
+     е г р а м") are read together, and a name of three letters or more in them counts.
+     Two-letter names spaced out ("в к", "t.g") are patterns of the platform list.
+
+   A number split over several messages of one side is found by reading the new message
+   after the end of that side's last ones (``number_tail``, ``continued_contacts``): the
+   chat's state keeps that end, folded by ``evolve``.
 
 4. **Merge.** Spans are mapped back to the original text, sorted and overlapping ones merged;
    the merged span keeps the most specific kind (email > link > phone > handle > platform).
@@ -60,7 +76,9 @@ Speed and safety
 without running the detectors: two regex scans of the lowercased text look for anything a
 detector could start from (ten digits across separators, a number word next to another
 number, "@", "://", "www.", a dot before a known TLD, a platform name, a character that needs
-the careful fold, a word that mixes scripts), built from the detectors' own lists. Only
+the careful fold, a word that mixes scripts, a digit next to a letter that stands for one),
+built from the detectors' own lists; single letters in a row get the spaced-names detector
+itself, as "S, M, L" is too common to send to the full rules. Only
 when there is one do the full rules run; the comment before ``_certainly_clean`` says why
 that is safe, and a property test checks the pre-screen against the full rules.
 
@@ -85,7 +103,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
-__all__ = ["ContactFinding", "find_contacts"]
+from chatd.domain.confusables import CONFUSABLES
+
+__all__ = ["ContactFinding", "continued_contacts", "find_contacts", "number_tail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +131,19 @@ _KIND_PRIORITY: Final[Mapping[str, int]] = MappingProxyType(
 
 # Characters that need the careful fold, one by one: soft hyphen, combining marks, zero-width
 # and bidi controls and other invisible format characters, super/subscripts, circled digits,
-# fullwidth forms, mathematical alphanumerics, and "İ" (the only character whose lowercase
-# is two characters long). Everything else only needs lower().
+# fullwidth forms, mathematical alphanumerics, "İ" (the only character whose lowercase is
+# two characters long), and look-alikes of Latin and Russian letters and of digits (the
+# confusables table: "τεlegram", Arabic-Indic digits). Everything else only needs lower().
 _NEEDS_FOLD_CHARS: Final = (
     "\u00ad\u0130\u0300-\u036f\u061c\u1ab0-\u1aff\u180e\u1dc0-\u1dff\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u2070-\u209f\u20d0-\u20ff\u2460-\u24ff\ufe00-\ufe0f"
     "\ufe20-\ufe2f\ufeff\uff00-\uffef\ufff9-\ufffb\U0001d400-\U0001d7ff"
+    # Look-alikes from Unicode's confusables data (Greek, rarer Cyrillic, other scripts'
+    # letters and digits): chatd/domain/confusables.py, generated by tools/gen_confusables.py.
+    # Those past U+FFFF go in as two broad ranges: the regex engine tests such characters of
+    # a class one by one, on every character it reads. The ranges hold no emoji.
+    + "".join(char for char in CONFUSABLES if char <= "\uffff")
+    + "\U00010000-\U0001efff\U0001f700-\U0001f77f"
 )
 _NEEDS_FOLD: Final[re.Pattern[str]] = re.compile(f"[{_NEEDS_FOLD_CHARS}]")
 
@@ -157,6 +184,9 @@ class _Normalised(NamedTuple):
     # ``None`` means the views are index-aligned with the original text.
     starts: tuple[int, ...] | None
     ends: tuple[int, ...] | None
+    # The first view with letters that stand in for digits read as digits, when it has any
+    # ("8 9I6 I23 45 67"); only the phone detector reads it.
+    digits: str | None = None
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         if self.starts is None or self.ends is None:
@@ -177,6 +207,12 @@ def _fold_char(char: str, index: int, chars: list[str], starts: list[int], ends:
             if len(composed) == 1:
                 chars[-1] = composed
             ends[-1] = index + 1
+        return
+    target = CONFUSABLES.get(char)
+    if target is not None:
+        chars.append(target)
+        starts.append(index)
+        ends.append(index + 1)
         return
     for folded in unicodedata.normalize("NFKC", char).lower():
         chars.append(folded)
@@ -243,6 +279,35 @@ def _script_views(norm: str) -> tuple[str, ...]:
     return (norm, _fold_words(norm, mixed, _TO_CYRILLIC), _fold_words(norm, mixed, _TO_LATIN))
 
 
+# Letters that stand in for digits inside a number ("8 9I6 I23 45 67", "8916 1з4 5б 7"),
+# lowercased and after the careful fold (which also turns other scripts' digits into
+# ASCII ones). Only in a word of digits and such letters with at least one digit, so that
+# "iPhone", "ТОО" or "XL" never become numbers.
+_DIGIT_LOOKALIKES: Final = "oоilізб"
+_TO_DIGITS: Final[Mapping[int, int]] = MappingProxyType(str.maketrans(_DIGIT_LOOKALIKES, "0011136"))
+_DIGIT_BESIDE_LOOKALIKE: Final[re.Pattern[str]] = re.compile(
+    f"[0-9](?=[{_DIGIT_LOOKALIKES}])|[{_DIGIT_LOOKALIKES}](?=[0-9])"
+)
+_DIGITS_AND_LOOKALIKES: Final[re.Pattern[str]] = re.compile(f"[0-9{_DIGIT_LOOKALIKES}]+")
+
+
+def _digit_view(view: str) -> str | None:
+    """`view` with the look-alike letters of number-like words read as digits, or None."""
+    words: list[tuple[int, int]] = []
+    end = 0
+    for hit in _DIGIT_BESIDE_LOOKALIKE.finditer(view):
+        if hit.start() < end:
+            continue  # inside the word found last; keeps the scan linear
+        start, end = hit.start(), hit.end()
+        while start > 0 and view[start - 1].isalnum():
+            start -= 1
+        while end < len(view) and view[end].isalnum():
+            end += 1
+        if _DIGITS_AND_LOOKALIKES.fullmatch(view, start, end):
+            words.append((start, end))
+    return _fold_words(view, words, _TO_DIGITS) if words else None
+
+
 def _fold_cheaply(lowered: str) -> str:
     """Length-preserving folds: "ё" to "е", dashes to "-", exotic spaces to " "."""
     lowered = lowered.replace("ё", "е")
@@ -255,9 +320,11 @@ def _normalise(text: str) -> _Normalised:
     lowered = text.lower()
     # lower() never shortens a string, so equal length means a one-to-one mapping.
     if len(lowered) == len(text) and _NEEDS_FOLD.search(text) is None:
-        return _Normalised(_script_views(_fold_cheaply(lowered)), None, None)
+        view = _fold_cheaply(lowered)
+        return _Normalised(_script_views(view), None, None, _digit_view(view))
     folded, starts, ends = _fold_slowly(text)
-    return _Normalised(_script_views(_fold_cheaply(folded)), starts, ends)
+    view = _fold_cheaply(folded)
+    return _Normalised(_script_views(view), starts, ends, _digit_view(view))
 
 
 # --------------------------------------------------------------------------------------
@@ -320,11 +387,12 @@ _NUMBER_TOKEN: Final = rf"[0-9]++|(?<!\w)(?:{_NUMBER_WORD_ALTERNATION})(?!\w)"
 _TOKEN: Final[re.Pattern[str]] = re.compile(_NUMBER_TOKEN)
 _DIGITS: Final[re.Pattern[str]] = re.compile(r"[0-9]+")
 
-# What may stand between the tokens of a phone: "8 (916) 123-45-67", "8.916.123.45.67".
-# Newlines are excluded so that numbers on separate lines are not glued together.
-_PHONE_SEPARATOR_CHARS: Final = r" \t.,()\-"
-_PHONE_SEPARATOR: Final = f"[{_PHONE_SEPARATOR_CHARS}]"
-_MAX_SEPARATOR_LENGTH: Final = 4
+# What may stand between the tokens of a phone: the contract says "with any separators", so
+# any run of characters that are neither letters nor digits: "8 (916) 123-45-67",
+# "8/916/123", "8_916*123", a newline, a run of spaces or dashes of any length. Not "+",
+# which starts a number of its own. A run is still only a phone when whole groups of it
+# have a phone's shape, which is what keeps sizes, prices and dates apart.
+_PHONE_SEPARATOR: Final = r"(?:[^\w+]|_)"
 
 # Two ways to find runs. Most messages have no number words, and for them a run is simply
 # digits and separators; the pattern starts with a character class, which lets the regex
@@ -336,7 +404,7 @@ _DIGIT_RUN: Final[re.Pattern[str]] = re.compile(
 # With number words ("восемь девять один ...") a run is a chain of tokens.
 _SPELLED_RUN: Final[re.Pattern[str]] = re.compile(
     rf"(?:(?:\+|(?<!\w)(?:плюс|plus)(?!\w))[ \t]*)?(?<![0-9a-z])\(?"
-    rf"(?:{_NUMBER_TOKEN})(?:{_PHONE_SEPARATOR}{{1,{_MAX_SEPARATOR_LENGTH}}}(?:{_NUMBER_TOKEN}))*"
+    rf"(?:{_NUMBER_TOKEN})(?:{_PHONE_SEPARATOR}++(?:{_NUMBER_TOKEN}))*"
 )
 # Cheap test for number words (or a spelled plus); may also hit inside words ("просто"),
 # which is checked afterwards.
@@ -445,8 +513,6 @@ def _phones_in_run(view: str, run: re.Match[str], tokens: re.Pattern[str]) -> It
         digits = ""
         last_fit: int | None = None
         for last in range(first, len(groups)):
-            if last > first and groups[last].start - groups[last - 1].end > _MAX_SEPARATOR_LENGTH:
-                break  # too far apart to be one number
             digits += groups[last].digits
             if len(digits) > _MAX_PHONE_DIGITS:
                 break
@@ -482,7 +548,11 @@ def _find_phones(view: str) -> Iterator[_Span]:
 # E-mails and links
 # --------------------------------------------------------------------------------------
 
-_EMAIL: Final[re.Pattern[str]] = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")
+# "ivan@mail.ru", and "ivan@mail" without a top-level domain: the domain needs a letter,
+# so "2шт@500" is not an e-mail.
+_EMAIL: Final[re.Pattern[str]] = re.compile(
+    r"(?<![\w.+-])[\w.+-]++@(?=[\w-]*[^\W\d_])[\w-]++(?:\.[\w-]++)*"
+)
 
 # "ivan собака mail точка ru", "ivan at gmail dot com", "ivan(at)mail.ru", "ivan @ mail . ru".
 _SPELLED_AT: Final = (
@@ -495,8 +565,15 @@ _SPELLED_DOT: Final = (
     r"|[ \t]*[(\[{<][ \t]*(?:dot|точка)[ \t]*[)\]}>][ \t]*"
     r"|[ \t]+(?:dot|точка)[ \t]+)"
 )
+# Mail services: a spelled e-mail that names one needs no top-level domain ("ivan собака
+# mail"); any other spelled one does, as "собака" and "at" are ordinary words.
+_MAIL_SERVICES: Final = (
+    "mail", "gmail", "yandex", "inbox", "rambler", "outlook", "hotmail", "icloud", "yahoo",
+    "protonmail", "мейл", "майл", "гмейл", "джимейл", "яндекс", "рамблер",
+)  # fmt: skip
 _SPELLED_EMAIL: Final[re.Pattern[str]] = re.compile(
-    rf"(?<![\w.+-])[\w.+-]++{_SPELLED_AT}(?:[\w-]++{_SPELLED_DOT})+(?:{_TLDS})(?![\w-])"
+    rf"(?<![\w.+-])[\w.+-]++{_SPELLED_AT}"
+    rf"(?:(?:[\w-]++{_SPELLED_DOT})+(?:{_TLDS})|{_alternation(_MAIL_SERVICES)})(?![\w-])"
 )
 
 _SCHEME_LINK: Final[re.Pattern[str]] = re.compile(
@@ -509,10 +586,12 @@ _BARE_LINK: Final[re.Pattern[str]] = re.compile(
     rf"(?<![\w.@/-])(?=[\w-]*[^\W\d_])(?:[\w-]{{1,63}}\.)+(?:{_TLDS})(?![\w-])"
     rf"(?:[/?#][^\s<>\"]*)?"
 )
-# "shop точка ru", "shop[dot]ru".
+# "shop точка ru", "shop[dot]ru", "shop(.)ru", "shop . ru". A dot with spaces needs a Latin
+# name of two characters or more before it ("size m . me" is not a link).
 _SPELLED_LINK: Final[re.Pattern[str]] = re.compile(
-    rf"(?<![\w.@/-])[a-z0-9-]++(?:[ \t]*[(\[][ \t]*(?:dot|точка)[ \t]*[)\]][ \t]*"
-    rf"|[ \t]+(?:dot|точка)[ \t]+)(?:{_TLDS})(?![\w-])"
+    rf"(?<![\w.@/-])(?:[a-z0-9-]++(?:[ \t]*[(\[{{<][ \t]*(?:dot|точка|\.)[ \t]*[)\]}}>][ \t]*"
+    rf"|[ \t]+(?:dot|точка)[ \t]+)|[a-z0-9-]{{2,}}+(?:[ \t]+\.[ \t]*|\.[ \t]+))"
+    rf"(?:{_TLDS})(?![\w-])"
 )
 # A sentence may end right after a link: "пишите на shop.ru." The dot is not part of it.
 _TRAILING_PUNCTUATION: Final = ".,;:!?)]}»\"'"
@@ -521,6 +600,8 @@ _TRAILING_PUNCTUATION: Final = ".,;:!?)]}»\"'"
 # Whether a bare domain is possible at all: a dot right before a known TLD. Starting with
 # a literal lets the regex engine jump straight to the dots.
 _DOT_TLD: Final[re.Pattern[str]] = re.compile(rf"\.(?:{_TLDS})(?![\w-])")
+# Whether a spaced or bracketed dot stands before a known TLD ("shop . ru", "shop[.]ru").
+_SPACED_DOT_TLD: Final[re.Pattern[str]] = re.compile(rf"\.[ \t)\]}}>]*(?:{_TLDS})(?![\w-])")
 _SPELLED_AT_HINTS: Final = ("@", "at", "собак")
 _SPELLED_DOT_HINTS: Final = ("dot", "точка")
 
@@ -541,7 +622,7 @@ def _find_links(view: str) -> Iterator[_Span]:
         patterns.append(_SCHEME_LINK)
     if _DOT_TLD.search(view) is not None:
         patterns.append(_BARE_LINK)
-    if any(hint in view for hint in _SPELLED_DOT_HINTS):
+    if any(hint in view for hint in _SPELLED_DOT_HINTS) or _SPACED_DOT_TLD.search(view):
         patterns.append(_SPELLED_LINK)
     for pattern in patterns:
         for match in pattern.finditer(view):
@@ -555,8 +636,11 @@ def _find_links(view: str) -> Iterator[_Span]:
 # Handles and platform names
 # --------------------------------------------------------------------------------------
 
-# "@shop_name". At least one letter, so "@500" (a price) is not a handle.
-_HANDLE: Final[re.Pattern[str]] = re.compile(r"(?<![\w@.])@(?=[\w.]{0,31}[^\W\d_])[\w.]{2,32}")
+# "@shop_name", also "@ shop_name". At least one letter, so "@500" and "@ 500 руб" (prices)
+# are not handles.
+_HANDLE: Final[re.Pattern[str]] = re.compile(
+    r"(?<![\w@.])@[ \t]*+(?=[\w.]{0,31}[^\W\d_])[\w.]{2,32}"
+)
 
 # A name after a platform word: "inst: shop_name", "тг @shop", "телеграм shop_2024".
 # Taken only after a ":"/"="/"@" marker or when it contains a digit or an underscore,
@@ -573,29 +657,42 @@ _HANDLE_HINT: Final[re.Pattern[str]] = re.compile(r"[0-9_]")
 # in code (_starts_word) because a leading lookbehind would disable that optimisation.
 # Ordinary words sharing a prefix ("вкус", "тележка", "инструкция", "озонатор", "tgif")
 # do not match because of the word boundaries.
+# A name split in two ("теле грам", "tele-gram"): one separator at most.
+_SPLIT: Final = r"[ \t._*-]?"
+# Two-letter names spaced out ("в к", "t.g"); longer ones are read by _find_spaced_names.
+_SPACED: Final = r"[\W_]{1,3}"
 _PLATFORM_NAME_PATTERNS: Final = (
-    # Telegram
-    r"телеграмм?[а-я]{0,4}", r"телег(?:а|и|е|у|ой)", r"тгк?", r"telegramm?", r"telega",
-    r"tg", r"tlgrm",
-    # WhatsApp: "ватсап", "вотсап", "ватс ап", "вацап", "уатсап", "whats app", "watsap"
-    r"в[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}", r"у[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}",
+    # Telegram, with the typos: "тилеграм", "тэлеграм", "телграм", "telgram", "teligram"
+    rf"т[еэи]л[еиэ]?{_SPLIT}гр[ао]мм?[а-я]{{0,4}}", r"телег(?:а|и|е|у|ой)", r"тгк?",
+    rf"tel[ei]?{_SPLIT}gr[ae]mm?", r"telega", r"tg", r"tlgrm", r"тлгрм",
+    rf"т{_SPACED}г", rf"t{_SPACED}g",
+    # WhatsApp: "ватсап", "вотсап", "ватс ап", "вацап", "ватцап", "уатсап", "whats app"
+    r"в[ао](?:тс|ц|тц|тз|з)[ \t._-]?апп?[а-я]{0,3}", r"у[ао](?:тс|ц)[ \t]?апп?[а-я]{0,3}",
     r"w(?:h?a|o)t'?s[ \t]?app?",
-    # Viber
-    r"вайбер[а-я]{0,2}", r"вибер[а-я]{0,2}", r"viber",
+    # Viber: "вайбер", "вайбир", "вибер"
+    r"вайб[еи]р[а-я]{0,2}", r"вибер[а-я]{0,2}", r"viber",
     # VK
-    r"вк", r"вконтакт[а-я]{0,2}", r"vk", r"vkontakt[a-z]{0,2}",
+    r"вк", r"вконтакт[а-я]{0,2}", r"vk", r"vkontakt[a-z]{0,2}", rf"в{_SPACED}к",
+    rf"v{_SPACED}k",
     # Instagram
-    r"инстаграмм?[а-я]{0,4}", r"instagramm?", r"insta", r"inst",
+    rf"инст[аы]?{_SPLIT}грамм?[а-я]{{0,4}}", rf"inst[ae]?{_SPLIT}gramm?", r"insta", r"inst",
     # "инст." is also short for "институт"
     r"инст(?:а|у|ы|е|ой|(?!\.))",
     # Odnoklassniki: only the forms that name the network, not "a classmate"
     r"одноклассник(?:и|ах)", r"odnoklassniki",
-    # Rival marketplaces as "buy it there" lures
+    # Rival marketplaces as "buy it there" lures ("юла", a spinning top, is in
+    # _AMBIGUOUS_NAMES)
     r"авито", r"avito", r"озон(?:а|е|у|ом)?", r"ozon",
-    # Other messengers and networks
-    r"скайп[а-я]{0,2}", r"skype", r"дискорд[а-я]{0,2}", r"discord",
-    r"ф[еэ]йсбук[а-я]{0,2}", r"facebook", r"тикток[а-я]{0,2}", r"tik[ \t-]?tok",
-    r"snapchat", r"wechat",
+    rf"яндекс{_SPLIT}маркет[а-я]{{0,2}}", rf"yandex{_SPLIT}market", r"яндекс\.маркет[а-я]{0,2}",
+    r"али[ \t-]?[эе]кспресс[а-я]{0,2}", r"ali[ \t-]?express", r"youla",
+    r"мегамаркет[а-я]{0,2}", r"сбермегамаркет[а-я]{0,2}", r"megamarket", r"sbermegamarket",
+    r"ламод[аеуы]", r"lamoda",
+    # Other messengers, video and social networks
+    r"скайп[а-я]{0,2}", r"skype", r"дискорд[а-я]{0,2}", r"discord", r"icq",
+    r"ф[еэ]йсбук[а-я]{0,2}", r"facebook", r"тик[ \t-]?ток[а-я]{0,2}", r"tik[ \t-]?tok",
+    r"snapchat", r"сн[эеа]пчат[а-я]{0,2}", r"wechat", r"вичат[а-я]{0,2}",
+    r"ютуб[а-я]{0,2}", r"ют[ь]?юб[а-я]{0,2}", r"youtube", r"твич[а-я]{0,2}", r"twitch",
+    r"тв[иі]т+ер[а-я]{0,2}", r"twitter",
 )  # fmt: skip
 _PLATFORM_NAMES: Final = _alternation(_PLATFORM_NAME_PATTERNS)
 _PLATFORM: Final[re.Pattern[str]] = re.compile(rf"(?:{_PLATFORM_NAMES})(?!\w)")
@@ -606,14 +703,18 @@ _AMOUNT_BEFORE: Final[re.Pattern[str]] = re.compile(r"(?:[0-9]|тыс\.?)[ \t]*\
 
 # Names that are ordinary words elsewhere ("макс. размер", "wi-fi signal"): flagged only
 # next to "мессенджер" or in "в максе" / "в max" / "в signal" at the end of a phrase.
-_AMBIGUOUS_NAMES: Final = (r"макс[а-я]{0,2}", r"max", r"signal", r"сигнал[а-я]{0,2}")
+_AMBIGUOUS_NAMES: Final = (
+    r"макс[а-я]{0,2}", r"max", r"signal", r"сигнал[а-я]{0,2}", r"юл[аеуы]",
+)  # fmt: skip
 _AMBIGUOUS_NAME: Final = f"(?:{'|'.join(_AMBIGUOUS_NAMES)})"
-_AMBIGUOUS_HINTS: Final = ("макс", "max", "signal", "сигнал")
+_AMBIGUOUS_HINTS: Final = ("макс", "max", "signal", "сигнал", "юл")
 _PLATFORM_IN_CONTEXT: Final[re.Pattern[str]] = re.compile(
     rf"(?<!\w)(?:мессенджер[а-я]{{0,3}}|messenger)[ \t]+(?P<after>{_AMBIGUOUS_NAME})(?!\w)"
     rf"|(?<!\w)(?P<before>{_AMBIGUOUS_NAME})[ \t]+(?:мессенджер[а-я]{{0,3}}|messenger)(?!\w)"
     # "пишите в max", but not "в max режиме"
-    rf"|(?<!\w)в[ \t]+(?P<in>максе|max|signal)(?!\w)(?![ \t]*[^\W\d_])"
+    rf"|(?<!\w)в[ \t]+(?P<in>максе|max|signal|сигнале)(?!\w)(?![ \t]*[^\W\d_])"
+    # "продаю на юле": Yula the marketplace, not the toy
+    rf"|(?<!\w)на[ \t]+(?P<on>юле)(?!\w)"
 )
 
 
@@ -650,6 +751,36 @@ def _find_platforms(view: str) -> Iterator[_Span]:
             yield match.start(name), match.end(name), "platform"
 
 
+# Names spelled out a letter at a time: "т е л е г р а м", "t.e.l.e.g.r.a.m", "в_и_б_е_р":
+# three single letters or more with nothing but separators between them. The letters are
+# read together, and a name of three letters or more anywhere in them counts ("пишите в т е
+# л е г р а м" reads "втелеграм"). Two-letter names spaced out are patterns of their own.
+_SPACED_RUN: Final = r"[^\W\d_](?:[\W_]++[^\W\d_](?![^\W_])){2,}"
+_SPACED_AT_START: Final[re.Pattern[str]] = re.compile(_SPACED_RUN)
+# The separator before the first letter is consumed rather than looked back at: a pattern
+# that starts with a character class lets the regex engine skip to the candidates.
+_SPACED_LETTERS: Final[re.Pattern[str]] = re.compile(rf"[\W_]({_SPACED_RUN})")
+_PLATFORM_ANYWHERE: Final[re.Pattern[str]] = re.compile(f"(?:{_PLATFORM_NAMES})")
+_LETTER: Final[re.Pattern[str]] = re.compile(r"[^\W\d_]")
+
+
+def _spaced_runs(view: str) -> Iterator[tuple[int, int]]:
+    first = _SPACED_AT_START.match(view)
+    if first is not None:
+        yield first.span()
+    for run in _SPACED_LETTERS.finditer(view, 0 if first is None else first.end()):
+        yield run.span(1)
+
+
+def _find_spaced_names(view: str) -> Iterator[_Span]:
+    for start, end in _spaced_runs(view):
+        positions = [letter.start() for letter in _LETTER.finditer(view, start, end)]
+        letters = "".join(view[position] for position in positions)
+        for match in _PLATFORM_ANYWHERE.finditer(letters):
+            if match.end() - match.start() >= 3:
+                yield positions[match.start()], positions[match.end() - 1] + 1, "platform"
+
+
 # --------------------------------------------------------------------------------------
 # Pre-screen
 # --------------------------------------------------------------------------------------
@@ -665,19 +796,27 @@ def _find_platforms(view: str) -> Iterator[_Span]:
 #   changes the length; a test checks the whole class) or a Latin letter next to a Cyrillic
 #   one (``_SCRIPT_MIX``) gives other views. Then the full rules run; without them the
 #   detectors read a single view, which is what the pre-screen reads.
+# * ``_digit_view``: a digit next to one of ``_DIGIT_LOOKALIKES`` (lowercase, before the
+#   careful fold; a text that needs that fold has a trigger anyway). Without the view, the
+#   phone detector reads what the pre-screen reads.
 # * phones: a digit run with a phone holds ``_MIN_PHONE_DIGITS`` digits with nothing but
-#   ``_PHONE_SEPARATOR`` between them. Spelled runs (when ``_has_number_word``) count whole
+#   ``_PHONE_SEPARATOR`` between them (every dash and space the cheap fold changes is one
+#   before the fold as well). Spelled runs (when ``_has_number_word``) count whole
 #   groups: a phone of digit groups alone is such a run again, and one with a spelled group
 #   (at most three digits) has two groups or more, so a number word stands 1 to
-#   ``_MAX_SEPARATOR_LENGTH`` separators before a digit or a number word, or after a digit.
+#   separators before a digit or a number word, or after a digit.
 # * e-mails and links: "@" (``_EMAIL``); "://" or a word starting "www." (``_SCHEME_LINK``);
-#   a dot before a known TLD (``_DOT_TLD``), also with the spaces ``_SPELLED_DOT`` allows. Every
-#   other spelled dot is a ``_SPELLED_DOT_HINTS`` word after a space or a bracket, and each
-#   spelled e-mail or link ends in a spelled dot and a TLD: the at-words need no trigger.
+#   a dot before a known TLD (``_DOT_TLD``), also with the spaces and closing brackets
+#   ``_SPELLED_DOT`` and ``_SPELLED_LINK`` allow. Every other spelled dot is a
+#   ``_SPELLED_DOT_HINTS`` word after a space or a bracket, and each spelled e-mail or link
+#   ends in a spelled dot and a TLD, or in a ``_MAIL_SERVICES`` word (a trigger of its own):
+#   the at-words need no trigger.
 # * handles: "@" (``_HANDLE``), or a platform name with a name after it.
 # * platform names: a whole word from ``_PLATFORM_NAME_PATTERNS`` or ``_AMBIGUOUS_NAMES``
 #   (``_PLATFORM_IN_CONTEXT`` needs the ambiguous name as a whole word too; the tenge rule
 #   only drops findings).
+# * spaced names: ``_find_spaced_names`` itself runs on the pre-screen's view; the cheap fold
+#   keeps letters and non-letters what they are, and the space in front changes nothing.
 #
 # The pre-screen reads the text lowercased with "ё" as "е", but does not fold ``_DASHES`` and
 # ``_SPACES`` first (that would cost a scan of its own). It reads them as the fold would:
@@ -738,11 +877,13 @@ def _by_first_letter(words: Mapping[str, tuple[str, ...]], then: str = "") -> st
 _NUMBER_WORD_AHEAD: Final = _by_first_letter({r"(?!\w)": tuple(_NUMBER_WORDS)})
 _TLD_AHEAD: Final = _by_first_letter({r"(?![\w-])": _TLD_NAMES})
 _CHEAPLY_FOLDED: Final = _DASHES + _SPACES
-# A phone separator, before the fold or after it.
-_ANY_SEPARATOR: Final = f"[{_PHONE_SEPARATOR_CHARS}{_CHEAPLY_FOLDED}]"
-_SEPARATED: Final = rf"{_ANY_SEPARATOR}{{1,{_MAX_SEPARATOR_LENGTH}}}"
+# A phone separator, before the fold or after it (every dash and space the cheap fold
+# changes is one both before and after). "+" too: a superset is safe, and one character
+# class costs the regex engine far less than the detector's alternation.
+_ANY_SEPARATOR: Final = r"[\W_]"
+_SEPARATED: Final = rf"{_ANY_SEPARATOR}++"
 _WORD_TRIGGERS: Final = {
-    r"(?!\w)": (*_PLATFORM_NAME_PATTERNS, *_AMBIGUOUS_NAMES),
+    r"(?!\w)": (*_PLATFORM_NAME_PATTERNS, *_AMBIGUOUS_NAMES, *_MAIL_SERVICES),
     rf"{_SEPARATED}(?:[0-9]|{_NUMBER_WORD_AHEAD})": tuple(_NUMBER_WORDS),
     "": (*_SPELLED_DOT_HINTS, r"www\."),
 }
@@ -754,10 +895,13 @@ _OTHER_TRIGGERS: Final[re.Pattern[str]] = re.compile(
     + r"|//(?<=://)"
     + rf"|{_CYRILLIC}(?<=[a-z].)|(?<={_CYRILLIC}[a-z])"  # a Latin letter next to a Cyrillic one
     + f"|(?<=[0-9@.{_NEEDS_FOLD_CHARS}{_CHEAPLY_FOLDED}])(?:"
+    + r"(?<=[0-9])(?:"
+    # A digit next to a letter that stands in for one (``_digit_view``)
+    + rf"(?=[{_DIGIT_LOOKALIKES}])|(?<=[{_DIGIT_LOOKALIKES}].)"
     # The first digit of a group: ten digits across separators, or a number word next.
-    + rf"(?<=[0-9])(?<![0-9].)(?:(?:{_ANY_SEPARATOR}*+[0-9]){{{_MIN_PHONE_DIGITS - 1}}}"
-    + rf"|[0-9]*+{_SEPARATED}{_NUMBER_WORD_AHEAD})"
-    + rf"|(?<=[^0-9])(?:(?<=@)|(?<=\.)[ \t{_SPACES}]*{_TLD_AHEAD}|(?<=[{_NEEDS_FOLD_CHARS}])"
+    + rf"|(?<![0-9].)(?:(?:{_ANY_SEPARATOR}*+[0-9]){{{_MIN_PHONE_DIGITS - 1}}}"
+    + rf"|[0-9]*+{_SEPARATED}{_NUMBER_WORD_AHEAD}))"
+    + rf"|(?<=[^0-9])(?:(?<=@)|(?<=\.)[ \t)\]}}>{_SPACES}]*{_TLD_AHEAD}|(?<=[{_NEEDS_FOLD_CHARS}])"
     + rf"|(?<=\w[{_CHEAPLY_FOLDED}])\w)"  # a dash or space to fold, inside a word
     + "))"
 )
@@ -778,14 +922,21 @@ def _certainly_clean(text: str) -> bool:
     trigger = _trigger(view)
     if trigger is not None and trigger in _CHEAPLY_FOLDED:
         trigger = _trigger(_fold_cheaply(view))
-    return trigger is None
+    if trigger is not None:
+        return False
+    # Single letters in a row are common in clean text ("S, M, L", "и т.д."), so instead of
+    # a trigger the detector itself runs: with no trigger, the full rules read one view,
+    # which has the same letters and separators as this one.
+    return next(_find_spaced_names(view), None) is None
 
 
 # --------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------
 
-_DETECTORS: Final = (_find_phones, _find_emails, _find_links, _find_handles, _find_platforms)
+_DETECTORS: Final = (
+    _find_phones, _find_emails, _find_links, _find_handles, _find_platforms, _find_spaced_names,
+)  # fmt: skip
 
 
 def _merge(spans: list[_Span]) -> list[ContactFinding]:
@@ -813,10 +964,65 @@ def _find_contacts_fully(text: str) -> list[ContactFinding]:
     if not text:
         return []
     normalised = _normalise(text)
-    spans: list[_Span] = []
+    found: list[_Span] = []
     for view in normalised.views:
         for detect in _DETECTORS:
-            for start, end, kind in detect(view):
-                if end > start:
-                    spans.append((*normalised.to_original(start, end), kind))
+            found.extend(detect(view))
+    if normalised.digits is not None:
+        found.extend(_find_phones(normalised.digits))
+    spans = [
+        (*normalised.to_original(start, end), kind) for start, end, kind in found if end > start
+    ]
     return _merge(spans)
+
+
+# --------------------------------------------------------------------------------------
+# Numbers split across messages
+# --------------------------------------------------------------------------------------
+
+# "8916" in one message and "1234567" in the next: each alone has no phone's shape. A chat
+# keeps, for each side, the end of that side's last messages while they end in a number
+# (``number_tail``, folded by evolve), and a new message of the side is read after it
+# (``continued_contacts``). A message that ends in words ends the tail: a phone cannot run
+# across words. The tail keeps enough text before the number for the keyword test
+# (``_INTRO_WINDOW``) and for a number written over three or four messages.
+_TAIL_LENGTH: Final = 160
+_ENDS_IN_NUMBER: Final[re.Pattern[str]] = re.compile(
+    rf"(?:[0-9+]|(?<!\w)(?:{_NUMBER_WORD_ALTERNATION}|плюс|plus))[\W_]*\Z"
+)
+# Between two messages of a tail: a separator, so digits of two messages never fuse into one
+# group ("12" + "34" stays two groups, as typed).
+_MESSAGE_BREAK: Final = "\n"
+
+
+def _ends_in_number(text: str) -> bool:
+    normalised = _normalise(text[-_INTRO_WINDOW:])
+    view = normalised.digits or normalised.views[0]
+    return _ENDS_IN_NUMBER.search(view) is not None
+
+
+def number_tail(tail: str, text: str) -> str:
+    """A side's tail after it wrote `text` (as stored, trimmed), given its tail before."""
+    if not text:
+        return tail  # files alone: nothing between the numbers before and after
+    if not _ends_in_number(text):
+        return ""
+    joined = f"{tail}{_MESSAGE_BREAK}{text}" if tail else text
+    return joined[-_TAIL_LENGTH:]
+
+
+def continued_contacts(tail: str, text: str) -> list[ContactFinding]:
+    """Contacts that `text` completes when read after `tail`, as spans of `text`.
+
+    Only findings that reach into `text` from the tail count, clipped to `text`: what
+    lies in the tail alone was accepted with its own message, and what lies in `text`
+    alone is ``find_contacts(text)``'s.
+    """
+    if not tail or not text:
+        return []
+    offset = len(tail) + len(_MESSAGE_BREAK)
+    return [
+        ContactFinding(0, finding.end - offset, finding.kind)
+        for finding in find_contacts(tail + _MESSAGE_BREAK + text)
+        if finding.start < offset < finding.end
+    ]

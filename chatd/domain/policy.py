@@ -159,7 +159,9 @@ POLICY: dict[Action, dict[Role, Cell]] = {
     "logistics": _only("system", "only the marketplace reports where the goods are", _EVERY),
     "upload": _row(ALLOW, ALLOW, _UPLOAD, _UPLOAD),
     # A file sent in a chat; its uploader may always read it back (chatd.views.download).
-    "download": _row(_OWN, _OWN, _DISPUTED, _EVERY),
+    # The contract gives files to a chat's participants and the uploader only: the system,
+    # which sees every chat, is answered about files as a stranger is (`not_found`).
+    "download": _row(_OWN, _OWN, _DISPUTED, {"marketplace": HIDE}),
     "balance": _row(ALLOW, ALLOW, _BALANCE, _BALANCE),
     "sales_report": _only("seller", "only a shop has a sales report"),
 }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from chatd import auth
 from chatd.domain.rules import Rules
-from chatd.files import FileStore
+from chatd.files import DEFAULT_KEEP_UNSENT, DEFAULT_QUOTA, FileStore
 from chatd.hub.base import Hub
 from chatd.hub.local import LocalHub
 from chatd.service import ChatService
@@ -67,12 +68,19 @@ def assemble(
     store_url: str | None = None,
     hub_url: str | None = None,
     files_dir: Path | None = None,
+    upload_quota: int = DEFAULT_QUOTA,
+    keep_unsent: float = DEFAULT_KEEP_UNSENT,
 ) -> ChatApp:
     metrics = Metrics()
     store = make_store(store_url, db=db, synchronous=synchronous, stats=metrics)
     hub = make_hub(hub_url, store)
     # Several nodes must share this directory (a volume), as they share the log.
-    files = FileStore(files_dir if files_dir is not None else db.with_name(db.name + ".files"))
+    files = FileStore(
+        files_dir if files_dir is not None else db.with_name(db.name + ".files"),
+        quota=upload_quota,
+        keep_unsent=keep_unsent,
+        chats_with_file=store.chats_with_file,
+    )
     # With a hub between nodes, another node may have written to any chat a moment ago.
     shared = not isinstance(hub, LocalHub)
     service = ChatService(store, hub, rules, files=files, shared_log=shared)
@@ -89,6 +97,14 @@ def assemble(
         )
     )
     chat_app = ChatApp(service, settings, metrics)
+    sweeper: set[asyncio.Task[None]] = set()
+
+    async def start_sweeper() -> None:
+        # Unsent uploads go after --keep-unsent; the task lives as long as the event loop
+        # and sweeps only while the store is open (`api.ready`).
+        sweeper.add(asyncio.create_task(files.run_sweeper(lambda: chat_app.api.ready)))
+
+    chat_app.on_ready.append(start_sweeper)
     if dev:
 
         async def dev_ready() -> None:

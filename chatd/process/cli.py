@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from chatd import auth
 from chatd.client.command import add_bot_parser, run_bot
 from chatd.domain.rules import Rules
+from chatd.files import DEFAULT_KEEP_UNSENT, DEFAULT_QUOTA
 from chatd.loadtest.cli import add_parsers as add_load_parsers
 from chatd.process.export import add_parser as add_export_parser
 from chatd.process.guard import limit_repeated_logs
@@ -53,6 +54,26 @@ def _add_store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatd",
@@ -89,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where uploads are kept; several nodes share one directory "
         "(env CHATD_FILES; default: beside --db)",
+    )
+    serve.add_argument(
+        "--upload-quota",
+        type=_positive_int,
+        default=DEFAULT_QUOTA,
+        metavar="BYTES",
+        help="bytes of uploads a user may keep that were never sent in a chat; more is "
+        "refused with 413 (default: %(default)s, 50 MiB)",
+    )
+    serve.add_argument(
+        "--keep-unsent",
+        type=_positive_float,
+        default=DEFAULT_KEEP_UNSENT,
+        metavar="SECONDS",
+        help="uploads never sent in a chat are removed this long after their upload "
+        "(default: %(default)s, 24 h)",
     )
     serve.add_argument(
         "--dev",
@@ -240,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+# HS256 signs with the secret: one shorter than the hash's 32 bytes can be guessed offline
+# from any token it signed. --dev may run with any secret (it makes one when none is set).
+MIN_SECRET_BYTES = 32
+
+
 def _secret(dev: bool) -> str | None:
     secret = os.environ.get("CHATD_SECRET")
     if secret:
@@ -249,10 +291,25 @@ def _secret(dev: bool) -> str | None:
     return None
 
 
+def _weak_secret(command: str, secret: str) -> str | None:
+    """The error for a secret too short to sign with, or None."""
+    size = len(secret.encode())
+    if size >= MIN_SECRET_BYTES:
+        return None
+    return (
+        f"chatd {command}: CHATD_SECRET must be at least {MIN_SECRET_BYTES} bytes long "
+        f"(it has {size}); make one with `openssl rand -hex 32`"
+    )
+
+
 def _token(args: argparse.Namespace) -> int:
     secret = os.environ.get("CHATD_SECRET")
     if not secret:
         print("chatd token: set CHATD_SECRET to the server's secret", file=sys.stderr)
+        return 2
+    weak = _weak_secret("token", secret)
+    if weak is not None:
+        print(weak, file=sys.stderr)
         return 2
     if args.role == "seller" and not args.seller:
         print("chatd token: a seller token needs the shop id (--seller)", file=sys.stderr)
@@ -286,6 +343,10 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    weak = None if args.dev else _weak_secret("serve", secret)
+    if weak is not None:
+        print(weak, file=sys.stderr)
+        return 2
     try:
         chat_app = assemble(
             db=Path(args.db),
@@ -304,6 +365,8 @@ def _serve(args: argparse.Namespace) -> int:
             store_url=args.store,
             hub_url=args.hub,
             files_dir=Path(args.files) if args.files else None,
+            upload_quota=args.upload_quota,
+            keep_unsent=args.keep_unsent,
         )
     except SettingsError as exc:
         print(f"chatd serve: {exc}", file=sys.stderr)

@@ -30,6 +30,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 # Files the process keeps for itself beyond its connections: the database and its WAL,
 # uploads being written, the log, the loop's own.
 RESERVED_FILES = 256
+# Distinct log lines `RateLimitedLog` remembers at most.
+_MAX_REMEMBERED = 10_000
 
 
 def raise_file_limit() -> int:
@@ -120,8 +122,9 @@ def guarded_protocol(*, header_timeout: float, max_connections: int) -> type[Htt
 
 
 class RateLimitedLog(logging.Filter):
-    """Passes each message (by logger and format string) at most once per `interval`
-    seconds; the next one that passes says how many were held back."""
+    """Passes each message (by logger and text) at most once per `interval` seconds; the
+    next one that passes says how many were held back. Messages that differ (one line per
+    connection, say) all pass; the same line over and over does not."""
 
     def __init__(self, interval: float = 10.0) -> None:
         super().__init__()
@@ -129,15 +132,18 @@ class RateLimitedLog(logging.Filter):
         self._last: dict[tuple[str, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
+        key = (record.name, record.getMessage())
         now = time.monotonic()
+        if len(self._last) > _MAX_REMEMBERED:
+            self._last.clear()  # forget old lines rather than grow without bound
         last, held = self._last.get(key, (float("-inf"), 0))
         if now - last < self.interval:
             self._last[key] = (last, held + 1)
             return False
         self._last[key] = (now, 0)
         if held:
-            record.msg = f"{record.msg} ({held} more like it in the last {self.interval:g} s)"
+            record.msg = f"{record.getMessage()} ({held} more in the last {self.interval:g} s)"
+            record.args = None
         return True
 
 

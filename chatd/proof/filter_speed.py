@@ -100,6 +100,11 @@ TRIGGERS: tuple[tuple[str, str], ...] = (
     ("platform, in context", "напишите в максе, отвечу"),
     ("mixed scripts", "пишите в тeлеграм"),
     ("unusual characters", "те\u0301леграм и ｓｈｏｐ．ｒｕ"),
+    ("phone, any separators", "звоните 8/916/123_45_67"),
+    ("phone, letters as digits", "8 9I6 I23 45 67"),
+    ("look-alikes (Greek)", "пишите в τελεγραμ"),
+    ("spaced out", "пишите в т е л е г р а м"),
+    ("spaced dot", "заходите на shop . ru"),
 )
 
 

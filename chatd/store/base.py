@@ -49,6 +49,11 @@ class StoreClosed(StoreError):
     """The store is closed or closing: nothing more is accepted."""
 
 
+class SearchTooBroad(StoreError):
+    """A search would cost more than a request may (its budget of work ran out); the query
+    needs more or longer words, or a chat."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """An event with its global position in the log."""

@@ -145,14 +145,22 @@ class GroupCommit:
         started = time.perf_counter()
         requests = [waiting.request for waiting in batch.appends]
         marks = [waiting.mark for waiting in batch.marks]
+        values: Sequence[int | BaseException]
         try:
             try:
                 outcomes, values = await self._write(requests, marks)
-            except self._constraint_errors:
+            except Exception as exc:
                 # A constraint the batch did not foresee (another process wrote the same file,
-                # a second refund for a claim): write each append alone, so only the culprit
-                # fails.
-                log.warning("batch of %d hit a constraint; retrying one by one", len(batch))
+                # a second refund for a claim), or any other failure one append's own data can
+                # cause (an integer SQLite cannot hold, say): the transaction rolled back, so
+                # write each append alone, and only the culprit fails. A failure that is not
+                # the data's (the database gone) fails each of them alike.
+                log.warning(
+                    "batch of %d failed (%s: %s); retrying one by one",
+                    len(batch),
+                    type(exc).__name__,
+                    exc,
+                )
                 outcomes, values = await self._write_one_by_one(requests, marks)
         except Exception as exc:
             # Also a failure of the retry (the database restarting, say): the writer task
@@ -173,12 +181,18 @@ class GroupCommit:
             else:
                 waiting.future.set_result(outcome)
         for waiting_mark, value in zip(batch.marks, values, strict=True):
-            if not waiting_mark.future.done():
+            if waiting_mark.future.done():
+                continue
+            if isinstance(value, BaseException):
+                waiting_mark.future.set_exception(value)
+            else:
                 waiting_mark.future.set_result(value)
 
     async def _write_one_by_one(
         self, requests: list[AppendRequest], marks: list[MarkWrite]
-    ) -> tuple[Outcomes, list[int]]:
+    ) -> tuple[Outcomes, list[int | BaseException]]:
+        """Each append in a transaction of its own, then the marks in one: a failure is
+        answered to what caused it, and never undoes or fails what committed before it."""
         outcomes: Outcomes = []
         for request in requests:
             try:
@@ -187,7 +201,17 @@ class GroupCommit:
             except self._constraint_errors as exc:
                 outcomes.append(Refused(request.stream, str(exc)))
                 log.warning("append to %s refused by a constraint: %s", request.stream, exc)
-        _, values = await self._write([], marks)
+            except Exception as exc:
+                outcomes.append(exc)
+                log.exception("append to %s failed", request.stream)
+        values: list[int | BaseException] = []
+        if marks:
+            try:
+                _, written = await self._write([], marks)
+                values.extend(written)
+            except Exception as exc:
+                log.exception("%d read marks failed", len(marks))
+                values.extend(exc for _ in marks)
         return outcomes, values
 
 

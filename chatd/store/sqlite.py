@@ -3,8 +3,10 @@
 One writer connection commits in batches (chatd.store.group_commit): each batch is one
 `BEGIN IMMEDIATE` transaction with a handful of `executemany` calls, run as one call on the
 writer's own thread (chatd.store.sqlite_writer), which also keeps the WAL bounded. Reads use
-aiosqlite connections, which WAL lets run beside the writer, and another one checkpoints the
-WAL beside it too (see `_checkpoints`).
+a small pool of aiosqlite connections (each its own thread, which WAL lets run beside the
+writer and beside each other), so that one heavy read does not queue everyone else's; another
+connection checkpoints the WAL beside them (see `_checkpoints`). A search runs under a budget
+of SQLite's work and is refused past it (`search`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from chatd.store.base import (
     EventStore,
     FileEntryRow,
     LedgerEntry,
+    SearchTooBroad,
     StoreClosed,
     Stored,
 )
@@ -46,7 +49,16 @@ from protocol.events import decode_event
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SqliteStore", "Synchronous"]
+__all__ = ["SEARCH_BUDGET", "SqliteStore", "Synchronous"]
+
+# Reader connections: a read takes a free one, so one heavy read (a broad search, a long
+# replay page) holds one of them and the others go on answering everyone else.
+READERS = 4
+# SQLite virtual-machine instructions one search may spend (about 40 ms of this machine's
+# CPU); past it the query is interrupted and the search refused as too broad. Counted by the
+# progress handler every `_PROGRESS_STEP` instructions.
+SEARCH_BUDGET = 1_000_000
+_PROGRESS_STEP = 1_000
 
 
 class SqliteStore(EventStore):
@@ -62,13 +74,24 @@ class SqliteStore(EventStore):
         checkpoint_interval: float = 1.0,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
         search_fold_span: int = SEARCH_FOLD_SPAN,
+        readers: int = READERS,
+        search_budget: int = SEARCH_BUDGET,
     ) -> None:
+        if readers < 1:
+            raise ValueError("a store needs at least one reader connection")
         self._path = str(path)
         self._synchronous = synchronous
         self._writer = WriterThread(
             self._path, wal_restart_bytes=wal_restart_bytes, search_fold_span=search_fold_span
         )
-        self._reader: aiosqlite.Connection | None = None
+        self._reader_count = readers
+        self._readers: list[aiosqlite.Connection] = []
+        self._free_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        # Long reads (feed pages, the whole log, searches) may hold all readers but one: a
+        # short read (a history page, a chat's summary) always finds one soon, however many
+        # replays and searches queue.
+        self._long_reads = asyncio.Semaphore(max(1, readers - 1))
+        self._search_budget = search_budget
         self._checkpoint_db: aiosqlite.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_interval = checkpoint_interval
@@ -97,9 +120,12 @@ class SqliteStore(EventStore):
     async def open(self) -> None:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._log_id = await self._writer.open(self._synchronous)
-        self._reader = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._reader.execute("PRAGMA busy_timeout = 10000")
-        await self._reader.execute("PRAGMA query_only = 1")
+        for _ in range(self._reader_count):
+            reader = await aiosqlite.connect(self._path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout = 10000")
+            await reader.execute("PRAGMA query_only = 1")
+            self._readers.append(reader)
+            self._free_readers.put_nowait(reader)
         self._checkpoint_db = await aiosqlite.connect(self._path, isolation_level=None)
         self._commits.start()
         self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-checkpoints")
@@ -114,7 +140,8 @@ class SqliteStore(EventStore):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
         # The last connection to close checkpoints what is left and removes the WAL.
-        for conn in (self._checkpoint_db, self._reader):
+        readers, self._readers = self._readers, []
+        for conn in (self._checkpoint_db, *readers):
             if conn is not None:
                 await conn.close()
         await self._writer.close()
@@ -166,12 +193,29 @@ class SqliteStore(EventStore):
             raise StoreClosed("the store is not open")
         return conn
 
-    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        db = self._require(self._reader)
-        # One call into the reader's thread: a statement left open between `execute` and
-        # `fetchall` would hold its read snapshot, and another query interleaved on this
-        # connection would read from it, missing commits made since (no read-your-writes).
-        rows = await db.execute_fetchall(sql, tuple(params))
+    @contextlib.asynccontextmanager
+    async def _reading(self, *, long: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """A reader connection of the pool, to this caller alone until the block ends; a
+        `long` read first waits for its turn among the long ones."""
+        if self._closing or not self._readers:
+            raise StoreClosed("the store is not open")
+        async with contextlib.AsyncExitStack() as turn:
+            if long:
+                await turn.enter_async_context(self._long_reads)
+            db = await self._free_readers.get()
+            try:
+                yield db
+            finally:
+                self._free_readers.put_nowait(db)
+
+    async def _fetch(
+        self, sql: str, params: Iterable[Any] = (), *, long: bool = False
+    ) -> list[sqlite3.Row]:
+        async with self._reading(long=long) as db:
+            # One call into the reader's thread: a statement left open between `execute` and
+            # `fetchall` would hold its read snapshot, and another query interleaved on this
+            # connection would read from it, missing commits made since (no read-your-writes).
+            rows = await db.execute_fetchall(sql, tuple(params))
         return list(rows)
 
     @staticmethod
@@ -206,12 +250,15 @@ class SqliteStore(EventStore):
             f"SELECT DISTINCT e.pos, e.body FROM feed f JOIN events e ON e.pos = f.pos"
             f" WHERE f.key IN ({marks}) AND f.pos > ? ORDER BY f.pos LIMIT ?",
             (*keys, after, limit),
+            long=True,
         )
         return self._stored(rows)
 
     async def read_all(self, after: int, limit: int) -> list[Stored]:
         rows = await self._fetch(
-            "SELECT pos, body FROM events WHERE pos > ? ORDER BY pos LIMIT ?", (after, limit)
+            "SELECT pos, body FROM events WHERE pos > ? ORDER BY pos LIMIT ?",
+            (after, limit),
+            long=True,
         )
         return self._stored(rows)
 
@@ -305,32 +352,73 @@ class SqliteStore(EventStore):
         if not words:
             return []
         kind, ident = parse_key(key)
-        # Each word a quoted prefix: user input never becomes FTS5 syntax.
-        query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
-        # The large index and the small one of the newest texts (chatd.store.sqlite_writer
-        # moves one into the other now and then): one snapshot reads both.
-        sql = (
-            "SELECT e.pos, e.body FROM ("
-            " SELECT rowid, chat FROM search WHERE search MATCH ?"
-            " UNION ALL SELECT rowid, chat FROM search_recent WHERE search_recent MATCH ?"
-            ") s JOIN chats c ON c.chat = s.chat JOIN events e ON e.pos = s.rowid WHERE 1"
-        )
-        params: list[Any] = [query, query]
+        whose: list[Any] = []
         if kind == "b":
-            sql += " AND c.buyer_id = ?"
-            params.append(ident)
+            who = "c.buyer_id = ?"
+            whose.append(ident)
         elif kind == "s":
-            sql += " AND c.seller_id = ?"
-            params.append(ident)
+            who = "c.seller_id = ?"
+            whose.append(ident)
         else:
             # Managers search a disputed chat in full (PROTOCOL.md 2), not from the dispute on.
-            sql += " AND c.managers_from IS NOT NULL"
+            who = "c.managers_from IS NOT NULL"
         if chat is not None:
-            sql += " AND s.chat = ?"
-            params.append(chat)
-        sql += " ORDER BY s.rowid DESC LIMIT ?"
-        params.append(limit)
-        return self._stored(await self._fetch(sql, params))
+            who += " AND c.chat = ?"
+            whose.append(chat)
+        # Each word a quoted prefix: user input never becomes FTS5 syntax.
+        query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
+        async with self._reading(long=True) as db, self._budget(db):
+            # The user's chats first: the log positions they span bound the index's rowids,
+            # which FTS5 seeks to instead of walking every user's matches (ten times less
+            # work for a buyer among thousands). A user with no chat never reaches the index.
+            span = await db.execute_fetchall(
+                "SELECT min(e.pos), max(c.last_pos) FROM chats c"
+                f" JOIN events e ON e.stream = c.chat AND e.seq = 1 WHERE {who}",
+                tuple(whose),
+            )
+            low, high = next(iter(span))
+            if low is None:
+                return []
+            # The large index and the small one of the newest texts (chatd.store.sqlite_writer
+            # moves one into the other now and then): one statement, one snapshot, reads both.
+            sql = (
+                "SELECT e.pos, e.body FROM ("
+                " SELECT rowid, chat FROM search WHERE search MATCH ? AND rowid BETWEEN ? AND ?"
+                " UNION ALL SELECT rowid, chat FROM search_recent"
+                " WHERE search_recent MATCH ? AND rowid BETWEEN ? AND ?"
+                ") s JOIN chats c ON c.chat = s.chat JOIN events e ON e.pos = s.rowid"
+                f" WHERE {who} ORDER BY s.rowid DESC LIMIT ?"
+            )
+            params = (query, low, high, query, low, high, *whose, limit)
+            rows = await db.execute_fetchall(sql, params)
+        return self._stored(rows)
+
+    @contextlib.asynccontextmanager
+    async def _budget(self, db: aiosqlite.Connection) -> AsyncIterator[None]:
+        """Interrupts what `db` runs in the block once it has spent the search budget, and
+        raises SearchTooBroad for it: one search must not hold a reader (and a core) for as
+        long as it likes. The work is counted in SQLite's instructions, not in seconds, so the
+        same query is refused on a busy machine and on an idle one alike."""
+        ticks = 0
+        step = max(1, min(_PROGRESS_STEP, self._search_budget))
+        allowed = self._search_budget // step
+
+        def spend() -> int:
+            nonlocal ticks
+            ticks += 1
+            return 1 if ticks > allowed else 0
+
+        await db.set_progress_handler(spend, step)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if ticks > allowed:
+                raise SearchTooBroad(
+                    f"the search took more than its budget of {self._search_budget} steps"
+                ) from exc
+            raise
+        finally:
+            await db.set_progress_handler(None, 0)  # type: ignore[arg-type]
 
     async def files_of_chat(self, chat: str) -> list[FileEntryRow]:
         rows = await self._fetch(

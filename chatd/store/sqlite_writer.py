@@ -51,6 +51,9 @@ T = TypeVar("T")
 # checkpoint it takes is short (most pages are already copied by the background one), large
 # enough that it comes seldom.
 WAL_RESTART_BYTES = 16 * 1024 * 1024
+# How long a statement of the writer waits for a lock, and a RESTART checkpoint for readers.
+BUSY_TIMEOUT_MS = 10_000
+RESTART_WAIT_MS = 50
 # What SQLite trims the WAL file back to after it started over.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
 # Log positions the small search index spans before the writer moves it into the large one.
@@ -157,9 +160,18 @@ class WriterThread:
         if self._db is None:
             raise StoreClosed("the store is not open")
         result = work(self._db, *args)
-        fold_recent_search(self._db, self._search_fold_span)
-        self._bound_wal(self._db)
+        self._upkeep(self._db)
         return result
+
+    def _upkeep(self, db: sqlite3.Connection) -> None:
+        """What the writer does between batches. `work` has committed by now: a failure
+        here must not read as the batch's failure (its appends would be retried and written
+        twice), so it is logged, and tried again after the next batch."""
+        try:
+            fold_recent_search(db, self._search_fold_span)
+            self._bound_wal(db)
+        except sqlite3.Error:
+            log.exception("upkeep between batches failed; trying again after the next one")
 
     def _bound_wal(self, db: sqlite3.Connection) -> None:
         try:
@@ -168,7 +180,13 @@ class WriterThread:
             return
         if size < self._wal_restart_bytes:
             return
-        busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        # RESTART waits for readers still on an old snapshot; every commit waits behind it, so
+        # it waits briefly and, if a reader is still there, tries again after the next batch.
+        db.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
+        try:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if busy:
             # A reader held on to an old snapshot past the busy timeout: try after the next
             # batch. The WAL only grows meanwhile, it loses nothing.
@@ -185,7 +203,7 @@ class WriterThread:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-        db.execute("PRAGMA busy_timeout = 10000")
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # The writer never checkpoints inside a commit: `SqliteStore._checkpoints` copies
         # pages beside it, and `_bound_wal` starts the WAL over between batches.
         db.execute("PRAGMA wal_autocheckpoint = 0")

@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from chatd.service import ChatService
+from chatd.web.headers import SecurityHeaders
 from chatd.web.http import Api, ApiError, api_error_handler, not_found_handler
 from chatd.web.metrics import Metrics
 from chatd.web.wire import ExposeWire
@@ -54,11 +55,15 @@ class ChatApp:
         ]
         if STATIC.is_dir():
             routes.append(Mount("/", StaticFiles(directory=STATIC, html=True), name="static"))
+        # SecurityHeaders outside Starlette, so that its own 500 answers carry them too;
+        # ExposeWire stays at the root, where uvicorn's `send` is.
         self.app = ExposeWire(
-            Starlette(
-                routes=routes,
-                lifespan=self._lifespan,
-                exception_handlers={ApiError: api_error_handler, 404: not_found_handler},
+            SecurityHeaders(
+                Starlette(
+                    routes=routes,
+                    lifespan=self._lifespan,
+                    exception_handlers={ApiError: api_error_handler, 404: not_found_handler},
+                )
             )
         )
 

@@ -7,7 +7,6 @@ from ipaddress import ip_address, ip_network
 from typing import Any, Literal
 
 import msgspec
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -15,7 +14,17 @@ from chatd.auth import TokenError, verify
 from chatd.domain import policy
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
-from chatd.files import MAX_FILE, FileRefused
+from chatd.domain.orders import order_problem
+from chatd.files import (
+    MAX_BODY,
+    MAX_FILE,
+    BadUpload,
+    FileRefused,
+    TooLarge,
+    download_name,
+    read_multipart,
+)
+from chatd.routing import keys_of
 from chatd.service import ChatService, Done, OrderMismatch
 from chatd.web.metrics import Metrics
 from protocol.codes import HTTP_STATUS, ErrorCode
@@ -31,8 +40,10 @@ class Logistics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _logistics_decoder = msgspec.json.Decoder(Logistics)
-# Room for the multipart envelope around a file of the largest size.
-_MULTIPART_OVERHEAD = 64 * 1024
+# The largest body of an order or a logistics event. A card's longest strings, every
+# character escaped, come to under 16 KiB; a larger body is refused as it arrives, so a
+# client cannot make the server hold hundreds of megabytes it will refuse anyway.
+MAX_API_BODY = 64 * 1024
 
 
 class ApiError(Exception):
@@ -113,9 +124,14 @@ class Api:
         actor = self.actor(request)
         self._require(actor, "register_order")
         try:
-            card = _order_decoder.decode(await request.body())
+            card = _order_decoder.decode(await _small_body(request))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ApiError(ErrorCode.BAD_FRAME, f"not a valid order: {exc}") from exc
+        # Past its types, at the door: a price or date a later rule cannot compute with must
+        # never reach the log, where it would fail the approval or the refund built on it.
+        problem = order_problem(card, self.service.now())
+        if problem is not None:
+            raise ApiError(ErrorCode.BAD_FRAME, f"not a valid order: {problem}")
         try:
             status, stored = await self.service.register_order(actor, card)
         except OrderMismatch as exc:
@@ -126,7 +142,7 @@ class Api:
         actor = self.actor(request)
         self._require(actor, "logistics")
         try:
-            body = _logistics_decoder.decode(await request.body())
+            body = _logistics_decoder.decode(await _small_body(request))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ApiError(ErrorCode.BAD_FRAME, f"not a valid logistics event: {exc}") from exc
         order = request.path_params["order"]
@@ -138,24 +154,37 @@ class Api:
     async def upload(self, request: Request) -> Response:
         actor = self.actor(request)
         self._require(actor, "upload")
+        files = self.service.files
+        if files is None:
+            raise ApiError(ErrorCode.UNAVAILABLE, "this server keeps no files")
         declared = request.headers.get("content-length")
         if declared is None or not declared.isdigit():
             raise ApiError(ErrorCode.BAD_FRAME, "Content-Length is required for uploads")
-        if int(declared) > MAX_FILE + _MULTIPART_OVERHEAD:
-            raise ApiError(ErrorCode.TOO_LARGE, "a file may be at most 5 MiB")
-        async with request.form(max_files=1, max_fields=4) as form:
-            part = form.get("file")
-            if not isinstance(part, UploadFile):
-                raise ApiError(ErrorCode.BAD_FRAME, "send the file in the multipart field `file`")
-            data = await part.read(MAX_FILE + 1)
-            name = part.filename
-        saved = await self.service.upload(actor, data, name)
-        if isinstance(saved, Rejection):
-            return from_rejection(saved)
+        if int(declared) > MAX_BODY:
+            raise ApiError(ErrorCode.TOO_LARGE, f"a file may be at most {MAX_FILE >> 20} MiB")
+        owner = keys_of(actor)[0]
+        full = await files.admit(owner)
+        if full is not None:
+            return _file_refused(full)
+        # The body is counted as it arrives, whatever Content-Length said (a chunked body
+        # may run past it): nothing past the limit is written or kept (chatd.files).
+        incoming = files.incoming()
+        try:
+            name = await read_multipart(
+                request.headers.get("content-type"), request.stream(), incoming
+            )
+        except TooLarge as exc:
+            incoming.discard()
+            return error_response(ErrorCode.TOO_LARGE, str(exc))
+        except BadUpload as exc:
+            incoming.discard()
+            return error_response(ErrorCode.BAD_FRAME, str(exc))
+        except BaseException:
+            incoming.discard()
+            raise
+        saved = await files.store(incoming, name, owner)
         if isinstance(saved, FileRefused):
-            if saved.too_large:
-                return error_response(ErrorCode.TOO_LARGE, saved.message)
-            return error_response(ErrorCode.BAD_FRAME, saved.message, status=415)
+            return _file_refused(saved)
         body = {
             "id": saved.id,
             "name": saved.name,
@@ -167,16 +196,18 @@ class Api:
 
     async def download(self, request: Request) -> Response:
         actor = self.actor(request)
-        self._require(actor, "download")
+        # The relation decides, in chatd.views (policy's `download` row): a role that may
+        # read no file it did not upload (the system) is answered as a stranger, 404.
         found = await self.service.views.download(actor, request.path_params["file"])
         if isinstance(found, Rejection):
             return from_rejection(found)
         upload, path = found
         disposition = "inline" if upload.mime.startswith("image/") else "attachment"
+        # Type and name come from the sniffed content, never from what the uploader said.
         return FileResponse(
             path,
             media_type=upload.mime,
-            filename=upload.name,
+            filename=download_name(upload),
             content_disposition_type=disposition,
             headers={
                 "Cache-Control": "private, max-age=86400",
@@ -212,6 +243,28 @@ class Api:
                 ]
             }
         )
+
+
+async def _small_body(request: Request, limit: int = MAX_API_BODY) -> bytes:
+    """The body, or `too_large` (413) as soon as it is known to pass `limit`: by its
+    Content-Length before anything is read, else by counting the chunks as they arrive."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(ErrorCode.TOO_LARGE, f"the body may be at most {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(ErrorCode.TOO_LARGE, f"the body may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _file_refused(refused: FileRefused) -> Response:
+    if refused.too_large:
+        return error_response(ErrorCode.TOO_LARGE, refused.message, refused.details)
+    return error_response(ErrorCode.BAD_FRAME, refused.message, status=415)
 
 
 def _done(done: Done) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
 from chatd.render import view_of
 from chatd.routing import keys_of
-from chatd.service import ChatService, Done
+from chatd.service import ChatService, Done, user_key
 from chatd.web.connection import Connection
 from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request, error
 from chatd.web.metrics import Metrics
@@ -67,12 +67,13 @@ class Sockets:
         self.metrics = metrics
         self.open: set[Connection] = set()
         self.accepting = True
-        # Per user (role and id): open connections, and the rate budget they share.
-        self._users: dict[tuple[str, str], tuple[int, TokenBucket]] = {}
+        # Per user (`user_key`: role, shop and id, never the `sub` alone, which operators of
+        # two shops may share): open connections, and the rate budget they share.
+        self._users: dict[str, tuple[int, TokenBucket]] = {}
 
     def join(self, actor: Actor) -> TokenBucket | None:
         """Counts a user's new connection; None when the user has too many open."""
-        key = (actor.role, actor.id)
+        key = user_key(actor)
         count, bucket = self._users.get(key, (0, None))
         if count >= self.settings.max_connections_per_user:
             return None
@@ -82,7 +83,7 @@ class Sockets:
         return bucket
 
     def leave(self, actor: Actor) -> None:
-        key = (actor.role, actor.id)
+        key = user_key(actor)
         count, bucket = self._users[key]
         if count <= 1:
             del self._users[key]
@@ -278,7 +279,7 @@ class Session:
             if isinstance(received, Answer):
                 if received.first_bad_frame:
                     # One line per connection, not per frame: garbage must not flood the log.
-                    log.info("bad frame from %s: %s", actor.id, received.frame.message)
+                    log.info("bad frame from %s: %s", user_key(actor), received.frame.message)
                 connection.reply(received.frame)
                 continue
             if not isinstance(received, Request):

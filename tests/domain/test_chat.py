@@ -13,7 +13,7 @@ from chatd.domain.ids import chat_id
 from chatd.domain.model import ChatState
 from chatd.domain.rules import Rules
 from protocol.codes import ErrorCode
-from protocol.events import Event, Party
+from protocol.events import Attachment, Event, Party
 
 RULES = Rules()
 NOW = datetime(2023, 3, 4, 7, 1, tzinfo=UTC)
@@ -157,3 +157,74 @@ def test_the_oldest_unanswered_buyer_message_sets_the_deadline() -> None:
 
 def test_nothing_waits_in_a_new_chat() -> None:
     assert state_of(opened()).waiting_since is None
+
+
+# ---- contacts across messages and in file names (issue 12) -----------------------------
+
+
+def contacts_of(result: list[Event] | Rejection) -> dict[str, object]:
+    refused = rejection(result)
+    assert refused.code == ErrorCode.CONTACTS_FORBIDDEN
+    assert refused.details is not None
+    return refused.details
+
+
+def file(name: str, file_id: str = "f1") -> Attachment:
+    return Attachment(id=file_id, name=name, mime="application/pdf", size=1000)
+
+
+def test_a_file_name_with_contacts_is_refused_by_its_id() -> None:
+    state = state_of(opened())
+    command = PostMessage(
+        BUYER,
+        "",
+        (file("чек.pdf", "ok"), file("Пишите в телеграм @shop_contact 89161234567.pdf", "bad")),
+    )
+    details = contacts_of(decide(state, command, NOW, RULES))
+    assert details == {"spans": [], "attachments": ["bad"]}
+
+
+def test_ordinary_file_names_pass() -> None:
+    state = state_of(opened())
+    for name in ("IMG_20230304_123456.jpg", "Скан чека 04.03.2023.pdf", "фото брака (2).png"):
+        events_of(decide(state, PostMessage(BUYER, "фото", (file(name),)), NOW, RULES))
+
+
+def test_a_number_split_over_two_messages_is_refused_in_the_second() -> None:
+    events = say(opened(), BUYER, "8916")
+    details = contacts_of(decide(state_of(events), PostMessage(BUYER, "1234567"), NOW, RULES))
+    assert details == {"spans": [[0, 7]]}
+
+
+def test_a_number_split_over_several_messages_and_files() -> None:
+    events = say(say(opened(), OPERATOR, "8 (916)"), OPERATOR, "123")
+    events += events_of(
+        decide(state_of(events), PostMessage(OPERATOR, "", (file("a.png"),)), NOW, RULES)
+    )
+    events = say(events, BUYER, "Что?")  # the other side's message does not break it
+    text = "45-67, звоните"
+    details = contacts_of(decide(state_of(events), PostMessage(OPERATOR, text), NOW, RULES))
+    assert details == {"spans": [[0, 5]]}
+
+
+def test_the_split_rule_keeps_each_side_apart_and_stops_at_words() -> None:
+    events = say(opened(), BUYER, "8916")
+    # The shop's digits do not continue the buyer's.
+    events_of(decide(state_of(events), PostMessage(OPERATOR, "1234567"), NOW, RULES))
+    # A message that ends in words ends the number.
+    events = say(events, BUYER, "размер 42 подошёл, спасибо")
+    assert state_of(events).buyer_tail == ""
+    events_of(decide(state_of(events), PostMessage(BUYER, "1234567"), NOW, RULES))
+
+
+def test_numbers_in_separate_messages_that_make_no_phone_pass() -> None:
+    events = say(say(opened(), BUYER, "Размер 42"), BUYER, "44")
+    events = say(events, BUYER, "Цена 2 990")
+    say(events, BUYER, "Заказ 12345678")
+    assert state_of(events).buyer_tail.endswith("2 990")
+
+
+def test_a_keyword_shields_only_in_the_message_that_holds_the_number() -> None:
+    events = say(opened(), OPERATOR, "артикул")
+    contacts_of(decide(state_of(events), PostMessage(OPERATOR, "9161234567"), NOW, RULES))
+    say(events, OPERATOR, "артикул 9161234567")

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
@@ -16,6 +24,16 @@ GIF = b"GIF89a" + b"\x00" * 50
 BUYER = token("buyer", "file-buyer", "Покупатель")
 SHOP = token("seller", "file-op", "Оператор", seller="file-shop")
 OTHER_OPERATOR = token("seller", "file-op2", "Второй", seller="file-shop")
+
+
+@contextlib.contextmanager
+def running(tmp_path: Path, *extra_args: str) -> Iterator[ServerProcess]:
+    process = ServerProcess(db=tmp_path / "chatd.db", extra_args=extra_args)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def upload(server: ServerProcess, tok: str, data: bytes, name: str) -> httpx.Response:
@@ -126,3 +144,107 @@ async def test_a_message_carries_at_most_30_mib(server: ServerProcess) -> None:
         assert "30 MiB" in refused["message"]
         ok = await buyer.request({"type": "send", "chat": chat, "attachments": ids[:6]})
         assert ok["type"] == "ack"
+
+
+# ---- issue 12: an outside attack on uploads and downloads --------------------------------
+
+# A PDF that is also an HTML page: what a browser would run if it were served as HTML.
+POLYGLOT = b"%PDF-1.4\n<html><script>alert(document.cookie)</script></html>\n%%EOF\n"
+SYSTEM = token("system", "marketplace")
+
+
+async def send_files(server: ServerProcess, tok: str, seller: str, ids: list[str]) -> None:
+    async with connect(server, tok) as client:
+        chat = (await client.request({"type": "open", "seller": seller}))["chat"]
+        ack = await client.request({"type": "send", "chat": chat, "text": "", "attachments": ids})
+        assert ack["type"] == "ack", ack
+
+
+async def test_a_file_is_named_and_served_by_its_sniffed_type(server: ServerProcess) -> None:
+    meta = upload(server, BUYER, POLYGLOT, "report.html").json()
+    assert meta["mime"] == "application/pdf"
+    assert meta["name"] == "report.pdf"
+    photo = upload(server, BUYER, PNG, "photo.jpeg.exe").json()
+    assert photo["name"] == "photo.jpeg.png"
+    await send_files(server, BUYER, "file-shop", [meta["id"], photo["id"]])
+    response = download(server, SHOP, meta["id"])
+    assert response.status_code == 200 and response.content == POLYGLOT
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"] == 'attachment; filename="report.pdf"'
+    assert response.headers["x-content-type-options"] == "nosniff"
+    image = download(server, SHOP, photo["id"])
+    assert image.headers["content-type"] == "image/png"
+    assert image.headers["content-disposition"] == 'inline; filename="photo.jpeg.png"'
+
+
+async def test_the_system_reads_no_file(server: ServerProcess) -> None:
+    sent = upload(server, BUYER, JPEG, "sent.jpg").json()
+    kept = upload(server, BUYER, PNG, "kept.png").json()
+    await send_files(server, BUYER, "file-shop", [sent["id"]])
+    assert download(server, SHOP, sent["id"]).status_code == 200
+    # The system sees every chat, but files only go to a chat's participants and uploader:
+    # it is answered as a stranger is, not with `forbidden`, which would say the id exists.
+    for file_id in (sent["id"], kept["id"], "f" + "0" * 24):
+        refused = download(server, SYSTEM, file_id)
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["error"] == {"code": "not_found", "message": "no such file"}
+
+
+def test_uploads_never_sent_have_a_quota(tmp_path: Path) -> None:
+    # 40 000 bytes: two small files fit (each counts at least 16 KiB), a third does not.
+    with running(tmp_path, "--upload-quota", "40000") as server:
+        first = upload(server, BUYER, JPEG, "1.jpg")
+        second = upload(server, BUYER, PNG, "2.png")
+        assert first.status_code == 201 and second.status_code == 201
+        refused = upload(server, BUYER, PDF, "3.pdf")
+        assert refused.status_code == 413, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "too_large"
+        assert error["details"] == {"quota": 40000, "unsent": 2 * 16 * 1024}
+        assert "sent in any chat" in error["message"]
+        # Another user has room of their own; the shop's operators share the shop's.
+        assert upload(server, token("buyer", "quota-other"), PDF, "3.pdf").status_code == 201
+        # A file sent in a chat counts no more.
+        asyncio.run(send_files(server, BUYER, "file-shop", [first.json()["id"]]))
+        assert upload(server, BUYER, PDF, "3.pdf").status_code == 201
+        assert upload(server, BUYER, PDF, "4.pdf").status_code == 413
+
+
+def test_uploads_never_sent_are_removed_after_a_while(tmp_path: Path) -> None:
+    with running(tmp_path, "--keep-unsent", "1", "--upload-quota", "40000") as server:
+        sent = upload(server, BUYER, JPEG, "sent.jpg").json()
+        unsent = upload(server, BUYER, PDF, "unsent.pdf").json()
+        asyncio.run(send_files(server, BUYER, "file-shop", [sent["id"]]))
+        blobs = tmp_path / "chatd.db.files" / "blobs"
+        assert sorted(p.name for p in blobs.iterdir()) == sorted([sent["sha256"], unsent["sha256"]])
+        # Hidden by the first sweep past a second, removed by the next (a quarter second on).
+        deadline = time.monotonic() + 10
+        while download(server, BUYER, unsent["id"]).status_code == 200:
+            assert time.monotonic() < deadline, "the unsent upload was never removed"
+            time.sleep(0.1)
+        while unsent["sha256"] in {p.name for p in blobs.iterdir()}:
+            assert time.monotonic() < deadline, "the unsent upload's content stayed on disk"
+            time.sleep(0.1)
+        assert download(server, BUYER, unsent["id"]).status_code == 404
+        assert download(server, BUYER, sent["id"]).content == JPEG
+        assert download(server, SHOP, sent["id"]).content == JPEG
+        # Its room is free again: two more fit under the quota.
+        assert upload(server, BUYER, PDF, "a.pdf").status_code == 201
+        assert upload(server, BUYER, PNG, "b.png").status_code == 201
+
+
+def test_the_quota_and_expiry_flags_refuse_nonsense(tmp_path: Path) -> None:
+    for flag, value in (
+        ("--upload-quota", "0"),
+        ("--upload-quota", "1.5"),
+        ("--keep-unsent", "nan"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "chatd", "serve", flag, value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CHATD_SECRET": "s" * 32},
+        )
+        assert result.returncode == 2
+        assert flag in result.stderr

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from pathlib import Path
 
 import httpx
 
+from chatd.process.guard import RateLimitedLog
 from tests.e2e.harness import connect, start_server, token, uid
 
 
@@ -94,3 +96,16 @@ async def test_connections_past_the_cap_are_refused_at_once_with_503(tmp_path: P
         for writer in writers:
             writer.close()
         server.stop()
+
+
+def test_a_line_repeated_in_a_flood_is_logged_once_and_distinct_lines_all_pass() -> None:
+    limit = RateLimitedLog(interval=60)
+
+    def record(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, args, None)
+
+    flood = [record("socket.accept() out of system resource: %s", "EMFILE") for _ in range(500)]
+    per_connection = [record("bad frame from %s: %s", f"b:u{n}", "oops") for n in range(3)]
+
+    assert [limit.filter(r) for r in flood].count(True) == 1
+    assert all(limit.filter(r) for r in per_connection)

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from chatd.store import sqlite_schema, sqlite_writer
-from chatd.store.base import EventStore, Stored
+from chatd.store.base import EventStore, SearchTooBroad, Stored
 from chatd.store.group_commit import MarkWrite
 from chatd.store.rows import LedgerRow, Row
-from chatd.store.sqlite import SqliteStore
+from chatd.store.sqlite import READERS, SqliteStore
 from chatd.store.stats import StoreStats
 from tests.store.contract import (
     ChatScript,
@@ -355,3 +355,107 @@ async def test_search_finds_texts_before_and_after_they_move_to_the_large_index(
     assert [s.event.text for s in found] == [f"посылка{n} пришла" for n in reversed(range(25))]
     assert [s.event.text for s in one] == ["посылка7 пришла"]
     assert recent < 11 and large >= 15 and recent + large == 25
+
+
+# ---- search cost ---------------------------------------------------------------------------
+
+
+async def _talk(store: EventStore, chat: ChatScript, text: str, count: int) -> None:
+    await chat.append(store, chat.opened())
+    for start in range(0, count, 500):
+        await chat.append(store, *(chat.from_buyer(text) for _ in range(min(500, count - start))))
+
+
+async def test_a_search_by_a_user_without_chats_never_reaches_the_index(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "search.db")
+    await store.open()
+    try:
+        await _talk(store, ChatScript(party("u1"), party("s1")), "куртка порвалась", 20)
+        statements: list[str] = []
+        for reader in store._readers:
+            await reader.set_trace_callback(statements.append)
+        assert await store.search("b:nobody", ["куртк"], None, 50) == []
+        assert await store.search("s:no-shop", ["куртк"], None, 50) == []
+        assert await store.search("m", ["куртк"], None, 50) == []  # nothing disputed
+        assert await store.search("b:u1", ["куртк"], "no-such-chat", 50) == []
+        untouched = [s for s in statements if "MATCH" in s]
+        found = await store.search("b:u1", ["куртк"], None, 50)
+    finally:
+        await store.close()
+    assert untouched == []
+    assert len(found) == 20
+
+
+async def test_a_search_past_its_budget_is_refused_and_a_users_chats_bound_its_work(
+    tmp_path: Path,
+) -> None:
+    # 4 000 matching texts in one shop, then one in a buyer's chat with another shop: the
+    # index holds them all, but the buyer's chats span a few positions at the end of the log.
+    store = SqliteStore(tmp_path / "search.db", search_budget=30_000)
+    await store.open()
+    try:
+        await _talk(store, ChatScript(party("crowd"), party("s1")), "куртка порвалась", 4000)
+        await _talk(store, ChatScript(party("u1"), party("s2")), "куртка пришла", 1)
+        with pytest.raises(SearchTooBroad):
+            await store.search("s:s1", ["куртк"], None, 50)
+        # Without the span of u1's chats, this query would walk the same 4 001 matches.
+        narrow = [s.event.text for s in await store.search("b:u1", ["куртк"], None, 50)]
+        # The interrupted reader went back to the pool with its budget lifted: every reader
+        # answers, a search and a long read alike.
+        for _ in range(2 * READERS):
+            assert len(await store.search("b:u1", ["пришл"], None, 50)) == 1
+            assert (
+                len(await store.read_stream(ChatScript(party("crowd"), party("s1")).stream)) > 4000
+            )
+    finally:
+        await store.close()
+    assert narrow == ["куртка пришла"]
+
+
+async def test_a_read_does_not_wait_for_a_reader_held_by_another(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "readers.db")
+    await store.open()
+    try:
+        chat = ChatScript(party("u1"), party("s1"))
+        await _talk(store, chat, "привет", 3)
+        held = asyncio.Event()
+        release = asyncio.Event()
+
+        async def heavy_reader() -> None:
+            # Stands for a long search or replay page: it has a reader until released.
+            async with store._reading():
+                held.set()
+                await release.wait()
+
+        holder = asyncio.create_task(heavy_reader())
+        await held.wait()
+        # With one reader for all, this read would wait for the release, which never comes
+        # before it: wait_for's limit only keeps a regression from hanging the suite.
+        page = await asyncio.wait_for(store.read_stream(chat.stream), 10)
+        release.set()
+        await holder
+    finally:
+        await store.close()
+    assert len(page) == 4
+
+
+async def test_a_failure_between_batches_is_not_the_batchs_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The batch has committed when the writer's upkeep runs: were its failure taken for the
+    # batch's, the appends would be retried and written twice.
+    def failing_fold(db: sqlite3.Connection, span: int) -> bool:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(sqlite_writer, "fold_recent_search", failing_fold)
+    store = SqliteStore(tmp_path / "upkeep.db")
+    await store.open()
+    try:
+        appended = await asyncio.gather(
+            *(store.append(plain_request(f"c{n}", 0)) for n in range(5))
+        )
+        log = await store.read_all(0, 100)
+    finally:
+        await store.close()
+    assert all(not a.duplicate and a.events for a in appended)
+    assert sorted(s.event.stream for s in log) == [f"c{n}" for n in range(5)]

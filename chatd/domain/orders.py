@@ -1,0 +1,42 @@
+"""Whether an order the marketplace registers can be kept: the checks past its types.
+
+The card's Struct (`protocol.events.OrderCard`) says which fields exist and their shapes; it
+stays as loose as the log needs to decode what was ever kept. What a new order must also be
+is checked here, once, at the door (`POST /api/v1/orders`): every later rule (the refund,
+the ledger's sums, `return_too_early`'s date) counts on it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from protocol.currencies import ISO_4217, MAX_PRICE, MIN_PRICE
+from protocol.events import OrderCard
+
+# Nothing on sale was bought before the marketplace's era.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+# Room for a clock of the marketplace's back end a little ahead of this server's.
+FUTURE_SLACK: Final = timedelta(days=1)
+
+
+def order_problem(card: OrderCard, now: datetime) -> str | None:
+    """What makes `card` unfit to register, for the error message; None when it is fit."""
+    price = card.price
+    if not MIN_PRICE <= price.value <= MAX_PRICE:
+        return f"price.value must be from {MIN_PRICE} to {MAX_PRICE} minor units"
+    if price.currency not in ISO_4217:
+        return f"price.currency {price.currency!r} is not an ISO 4217 currency code"
+    latest = now + FUTURE_SLACK
+    for name, at in (("purchased_at", card.purchased_at), ("received_at", card.received_at)):
+        if at is None:
+            continue
+        # A time without a zone cannot be compared with any other: it names no instant.
+        if at.tzinfo is None or at.utcoffset() is None:
+            return f"{name} must carry a time zone offset"
+        # The upper bound also keeps `received_at` + 14 days (`return_too_early`) in range.
+        if not EARLIEST <= at <= latest:
+            return f"{name} must lie between {EARLIEST:%Y-%m-%d} and a day after the server's now"
+    if card.received_at is not None and card.received_at < card.purchased_at:
+        return "received_at must not be before purchased_at"
+    return None
