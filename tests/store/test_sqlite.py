@@ -305,6 +305,24 @@ def _vm_steps(db: sqlite3.Connection, work: Callable[[], object]) -> int:
     return steps
 
 
+def test_the_writer_finds_a_streams_head_without_reading_the_stream(tmp_path: Path) -> None:
+    # Every batch asks for the last seq of each stream it appends to; reading a stream's
+    # events to find it makes every commit slower as chats grow.
+    db = sqlite3.connect(tmp_path / "heads.db", isolation_level=None)
+    db.executescript(sqlite_schema.LOG)
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO events (pos, stream, seq, kind, side, has_text, body)"
+        " VALUES (?, ?, ?, 'message', 'buyer', 1, x'00')",
+        [(n, f"c{n % 10}", n // 10 + 1) for n in range(1, 20_001)],
+    )
+    db.execute("COMMIT")
+    heads: dict[str, int] = {}
+    steps = _vm_steps(db, lambda: heads.update(sqlite_writer._heads(db, {"c1", "c2", "new"})))
+    assert heads == {"c1": 2000, "c2": 2000}
+    assert steps < 20, f"{steps * 100} instructions to find 3 heads among 20 000 events"
+
+
 def test_the_writer_looks_up_nonces_and_marks_by_key_not_by_scanning(tmp_path: Path) -> None:
     # Every batch looks up its nonces and read marks; a scan of the whole table there makes
     # every commit slower as the log grows.
