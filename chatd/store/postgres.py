@@ -214,8 +214,7 @@ class PostgresStore(EventStore):
         # One `max(seq)` per stream from the end of its index, not a read of every event of
         # every stream, as `stream = ANY(...) GROUP BY stream` is: that grows with the chats.
         rows = await conn.fetch(
-            "SELECT s, (SELECT max(seq) FROM events WHERE stream = s)"
-            " FROM unnest($1::text[]) AS s",
+            "SELECT s, (SELECT max(seq) FROM events WHERE stream = s) FROM unnest($1::text[]) AS s",
             list(streams),
         )
         return {str(stream): int(seq) for stream, seq in rows if seq is not None}
