@@ -987,18 +987,59 @@ def _find_contacts_fully(text: str) -> list[ContactFinding]:
 # across words. The tail keeps enough text before the number for the keyword test
 # (``_INTRO_WINDOW``) and for a number written over three or four messages.
 _TAIL_LENGTH: Final = 160
-_ENDS_IN_NUMBER: Final[re.Pattern[str]] = re.compile(
-    rf"(?:[0-9+]|(?<!\w)(?:{_NUMBER_WORD_ALTERNATION}|плюс|plus))[\W_]*\Z"
-)
+# What a number may end in: a digit, a plus, or a number word (or a spelled plus) that is
+# the view's last word; then only separators.
+_NUMBER_ENDINGS: Final = frozenset((*_NUMBER_WORDS, "плюс", "plus"))
 # Between two messages of a tail: a separator, so digits of two messages never fuse into one
 # group ("12" + "34" stays two groups, as typed).
 _MESSAGE_BREAK: Final = "\n"
 
 
 def _ends_in_number(text: str) -> bool:
-    normalised = _normalise(text[-_INTRO_WINDOW:])
-    view = normalised.digits or normalised.views[0]
-    return _ENDS_IN_NUMBER.search(view) is not None
+    # Most texts that end in a number end in a plain digit: no fold changes one, so the
+    # answer needs no view (this runs for every message the chat's state takes in).
+    if text[-1:] in _PLAIN_NUMBER_ENDS:
+        return True
+    window = text[-_INTRO_WINDOW:]
+    lowered = window.lower()
+    if (
+        len(lowered) == len(window)
+        and _NEEDS_FOLD.search(window) is None
+        and _ANY_DIGIT.search(window) is None
+    ):
+        # `_normalise`'s own cheap branch, without the parts that cannot change the answer:
+        # with no digit there is no digit view, and the script views are extra views.
+        return _view_ends_in_number(_fold_cheaply(lowered))
+    normalised = _normalise(window)
+    return _view_ends_in_number(normalised.digits or normalised.views[0])
+
+
+_PLAIN_NUMBER_ENDS: Final = frozenset("0123456789+")
+_ANY_DIGIT: Final[re.Pattern[str]] = re.compile("[0-9]")
+
+
+def _view_ends_in_number(view: str) -> bool:
+    """Whether `view` ends in a digit, a plus or a number word, then only separators
+    (``[\\W_]``); read from the end, not searched for from the start."""
+    end = len(view)
+    # "_" separates here, though the word test below counts it as a word character.
+    while end and (view[end - 1] == "_" or not _is_word_char(view[end - 1])):
+        if view[end - 1] == "+":
+            return True
+        end -= 1
+    if not end:
+        return False
+    if view[end - 1] in "0123456789":
+        return True
+    start = end
+    while start and _is_word_char(view[start - 1]):
+        start -= 1
+    return view[start:end] in _NUMBER_ENDINGS
+
+
+def _is_word_char(char: str) -> bool:
+    """The regex ``\\w`` for one character."""
+    return char.isalnum() or char == "_"
 
 
 def number_tail(tail: str, text: str) -> str:

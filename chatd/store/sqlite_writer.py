@@ -58,6 +58,12 @@ RESTART_WAIT_MS = 50
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
 # Log positions the small search index spans before the writer moves it into the large one.
 SEARCH_FOLD_SPAN = 1000
+# A batch with at least this many texts indexes them straight into the large index. FTS5's
+# cost per transaction is what the small index saves; spread over this many texts it is
+# less than moving them over later (measured with 50 000 texts indexed, per text: 5 into
+# the large index 26 µs, into the small one 16 + 9 to move; 50: 7.6 against 5.4 + 8.7).
+SEARCH_DIRECT_BATCH = 8
+_SEARCH_DIRECT_SQL = "INSERT INTO search (rowid, text, chat) VALUES (?, ?, ?)"
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
 # commit (a chat's row exists before its activity is updated).
@@ -271,6 +277,8 @@ def _write_appends(db: sqlite3.Connection, requests: Sequence[AppendRequest]) ->
     for row_type, sql in _ROW_SQL.items():
         params = plan.projection.get(row_type)
         if params:
+            if row_type is SearchRow and len(params) >= SEARCH_DIRECT_BATCH:
+                sql = _SEARCH_DIRECT_SQL  # search reads both indexes: either is right
             db.executemany(sql, params)
     return plan.outcomes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable
 
@@ -585,3 +586,34 @@ _PHONE_TOKENS = st.one_of(
 )
 def test_prescreen_never_hides_a_phone(text: str) -> None:
     assert find_contacts(text) == moderation._find_contacts_fully(text)
+
+
+# What a chat's tail keeps is decided by whether a message ends in a number: read from the
+# end with plain string tests (it runs for every message). Its meaning is this regex.
+_NUMBER_ENDINGS = "|".join(
+    sorted((*moderation._NUMBER_WORDS, "плюс", "plus"), key=len, reverse=True)
+)
+_ENDS_IN_NUMBER = re.compile(rf"(?:[0-9+]|(?<!\w)(?:{_NUMBER_ENDINGS}))[\W_]*\Z")
+
+
+def _ends_in_number_by_regex(text: str) -> bool:
+    normalised = moderation._normalise(text[-moderation._INTRO_WINDOW :])
+    return _ENDS_IN_NUMBER.search(normalised.digits or normalised.views[0]) is not None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.one_of(
+        st.lists(_piece(), min_size=1, max_size=8).map("".join),
+        st.lists(
+            st.tuples(_PHONE_TOKENS, st.sampled_from((*_GLUE, *_EXOTIC_GLUE, "_", "+", "!_"))).map(
+                "".join
+            ),
+            min_size=1,
+            max_size=6,
+        ).map("".join),
+    )
+)
+def test_a_tail_is_kept_exactly_when_the_text_ends_in_a_number(text: str) -> None:
+    kept = moderation.number_tail("", text) != ""
+    assert kept == _ends_in_number_by_regex(text)

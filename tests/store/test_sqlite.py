@@ -375,6 +375,30 @@ async def test_search_finds_texts_before_and_after_they_move_to_the_large_index(
     assert recent < 11 and large >= 15 and recent + large == 25
 
 
+async def test_a_large_batch_indexes_its_texts_straight_into_the_large_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "search.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
+        await chat.append(store, chat.opened(), chat.from_buyer("первая пришла"))
+        many = sqlite_writer.SEARCH_DIRECT_BATCH
+        await chat.append(store, *(chat.from_buyer(f"пачка{n} пришла") for n in range(many)))
+        await chat.append(store, chat.from_buyer("последняя пришла"))
+        found = await store.search("b:u1", ["пришла"], None, 100)
+        with sqlite3.connect(path) as db:
+            recent = db.execute("SELECT count(*) FROM search_recent").fetchone()[0]
+            large = db.execute("SELECT count(*) FROM search").fetchone()[0]
+    finally:
+        await store.close()
+
+    texts = ["первая пришла", *(f"пачка{n} пришла" for n in range(many)), "последняя пришла"]
+    assert [s.event.text for s in found] == texts[::-1]
+    assert (recent, large) == (2, many)
+
+
 # ---- search cost ---------------------------------------------------------------------------
 
 
