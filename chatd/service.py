@@ -24,7 +24,7 @@ from chatd.domain.drafts import Draft, stamp
 from chatd.domain.errors import Rejection, bad_frame, not_found
 from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
-from chatd.domain.returns import role_refusal
+from chatd.domain.returns import overlong, role_refusal, text_refusal
 from chatd.domain.rules import Rules
 from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
@@ -60,6 +60,11 @@ def user_key(actor: Actor) -> str:
         shop = (actor.shop or "").replace("%", "%25").replace(":", "%3A")
         return f"s:{shop}:{actor.id}"
     return f"{_ROLE_KEYS[actor.role]}:{actor.id}"
+
+
+# Who acts when a deadline passes: the server itself, for the marketplace (`deadline` in
+# chatd.domain.policy). Its events are authored by the marketplace like every system event.
+DEADLINES = Actor(role="system", id="deadlines", name="deadlines")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,15 +207,9 @@ class ChatService:
         if refused is not None:
             # Before any look-up: the answer must not tell a foreign chat from a missing one.
             return refused
-        attachments: tuple[Attachment, ...] = ()
-        if attachment_ids:
-            owner = keys_of(actor)
-            if self.files is None or not owner:
-                return not_found("file")
-            found = await self.files.describe(attachment_ids, owner[0])
-            if isinstance(found, Rejection):
-                return found
-            attachments = found
+        attachments = await self._uploads_of(actor, attachment_ids)
+        if isinstance(attachments, Rejection):
+            return attachments
 
         def make(state: ChatState | None) -> cmd.Command | Rejection:
             return cmd.PostMessage(actor=actor, text=text, attachments=attachments)
@@ -254,12 +253,45 @@ class ChatService:
             return not_found("order")
         return await self._execute(chat, lambda _s: build(order), claim=claim_id(order_id))
 
-    async def request_return(self, actor: Actor, chat: str, order: str) -> Outcome:
+    async def _uploads_of(
+        self, actor: Actor, ids: list[str] | None
+    ) -> tuple[Attachment, ...] | Rejection:
+        """The files `actor` uploaded under these ids, to be sent; `not_found` for any other."""
+        if not ids:
+            return ()
+        owner = keys_of(actor)
+        if self.files is None or not owner:
+            return not_found("file")
+        return await self.files.describe(ids, owner[0])
+
+    async def request_return(
+        self,
+        actor: Actor,
+        chat: str,
+        order: str,
+        comment: str | None = None,
+        attachment_ids: list[str] | None = None,
+    ) -> Outcome:
+        refused = text_refusal("comment", comment, self.rules.max_comment)
+        if refused is not None:
+            return refused
+        attachments: tuple[Attachment, ...] = ()
+        if attachment_ids:
+            # As for `send`: the role first, then files only the buyer uploaded.
+            refused = role_refusal(cmd.RequestReturn, actor)
+            if refused is not None:
+                return refused
+            found = await self._uploads_of(actor, attachment_ids)
+            if isinstance(found, Rejection):
+                return found
+            attachments = found
         return await self._order_command(
             actor,
             chat,
             order,
-            lambda card: cmd.RequestReturn(actor=actor, order=card),
+            lambda card: cmd.RequestReturn(
+                actor=actor, order=card, comment=comment, attachments=attachments
+            ),
             cmd.RequestReturn,
         )
 
@@ -273,7 +305,7 @@ class ChatService:
         )
 
     async def _claim_command(self, claim: str, command: cmd.ReturnCommand) -> Outcome:
-        refused = role_refusal(type(command), command.actor)
+        refused = overlong(command, self.rules) or role_refusal(type(command), command.actor)
         if refused is not None:
             return refused
         chat = await self.store.chat_of_claim(claim)
@@ -294,6 +326,22 @@ class ChatService:
         if command.decision == "approve" and command.mode is None:
             return bad_frame("`mode` is required to approve")
         return await self._claim_command(command.claim, command)
+
+    async def withdraw_return(self, command: cmd.WithdrawReturn) -> Outcome:
+        return await self._claim_command(command.claim, command)
+
+    # ---- deadlines: what the server itself does when a claim's wait ends ----------------------
+
+    async def escalate_claim(self, claim: str) -> Outcome:
+        """The shop's deadline for deciding on `claim` has passed: the managers take it over.
+        Refused (`conflict`) when the claim no longer waits or is not due yet, so a deadline
+        fired twice, or by two nodes at once, appends one `return.escalated`."""
+        return await self._claim_command(claim, cmd.EscalateClaim(actor=DEADLINES, claim=claim))
+
+    async def expire_offer(self, claim: str) -> Outcome:
+        """The buyer's deadline for taking up the shop's offer has passed: the offer ends.
+        Refused like `escalate_claim` when the offer no longer waits or is not due yet."""
+        return await self._claim_command(claim, cmd.ExpireOffer(actor=DEADLINES, claim=claim))
 
     async def report_logistics(
         self, actor: Actor, order_id: str, step: GoodsState, defect: bool

@@ -15,6 +15,7 @@ from chatd import cursor
 from chatd.domain import policy
 from chatd.domain.access import side_of
 from chatd.domain.actors import Actor
+from chatd.domain.deadlines import claim_due, reply_due
 from chatd.domain.errors import Rejection, bad_frame, not_found
 from chatd.domain.returns import claim_state_label
 from chatd.domain.rules import Rules
@@ -129,13 +130,11 @@ class ChatViews:
             unread = await self.store.count_unread(chat, side, marks.get(side, 0))
         buyer_name = await self.store.party_name(buyer_key(entry.buyer_id)) or entry.buyer_name
         seller_name = await self.store.party_name(shop_key(entry.seller_id)) or entry.seller_name
-        reply_due = (
-            entry.waiting_since + self.rules.reply_window
-            if entry.waiting_since is not None
-            else None
-        )
+        rules = self.rules
         claims = [
-            ClaimSummary(claim=c.id, order=c.order.id, state=claim_state_label(c))
+            ClaimSummary(
+                claim=c.id, order=c.order.id, state=claim_state_label(c), due=claim_due(c, rules)
+            )
             for c in state.claims.values()
         ]
         return ChatSummary(
@@ -144,7 +143,7 @@ class ChatViews:
             seller=Party(id=entry.seller_id, name=seller_name),
             last=self.frame_of(last[-1], view) if last else None,
             unread=unread,
-            reply_due=reply_due,
+            reply_due=reply_due(entry.waiting_since, state.claims.values(), rules),
             claims=claims,
         )
 

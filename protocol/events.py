@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 Role = Literal["buyer", "seller", "manager", "system"]
 Side = Literal["buyer", "seller"]
@@ -26,6 +26,8 @@ ClaimState = Literal[
     "disputed",
     "resolved_approved",
     "resolved_rejected",
+    # The shop's offer ended unanswered: withdrawn by the shop, or expired (version 1.1).
+    "closed",
 ]
 GoodsState = Literal["handed_in", "arrived", "inspected"]
 
@@ -98,9 +100,15 @@ class MessagePosted(Struct, frozen=True, kw_only=True):
 
 
 class ReturnRequested(Struct, frozen=True, kw_only=True):
+    """The buyer's request, with its evidence (version 1.1): `attachments` is always sent,
+    possibly empty (requests logged before 1.1 read as empty), and `comment` only when the
+    buyer wrote one. UNSET, unlike a default, leaves out that one field and no other."""
+
     claim: str
     order: OrderCard
     amount: Money
+    attachments: list[Attachment] = []
+    comment: str | UnsetType = UNSET
 
 
 class ReturnInitiated(Struct, frozen=True, kw_only=True):
@@ -114,8 +122,9 @@ class ReturnApproved(Struct, frozen=True, kw_only=True):
     amount: Money
 
 
-class ReturnRejected(Struct, frozen=True, kw_only=True):
+class ReturnRejected(Struct, frozen=True, kw_only=True, omit_defaults=True):
     claim: str
+    reason: str | None = None
 
 
 class ReturnDisputed(Struct, frozen=True, kw_only=True):
@@ -126,6 +135,7 @@ class ReturnResolved(Struct, frozen=True, kw_only=True, omit_defaults=True):
     claim: str
     decision: Decision
     mode: ReturnMode | None = None
+    comment: str | None = None
 
 
 class ReturnHandedIn(Struct, frozen=True, kw_only=True):
@@ -144,6 +154,25 @@ class RefundIssued(Struct, frozen=True, kw_only=True):
 class ReturnInspected(Struct, frozen=True, kw_only=True):
     claim: str
     defect: bool
+
+
+class ReturnWithdrawn(Struct, frozen=True, kw_only=True):
+    """The shop withdrew its offer before the buyer took it up (version 1.1)."""
+
+    claim: str
+
+
+class ReturnExpired(Struct, frozen=True, kw_only=True):
+    """The shop's offer was not taken up before its deadline (version 1.1)."""
+
+    claim: str
+
+
+class ReturnEscalated(Struct, frozen=True, kw_only=True):
+    """The shop did not decide on a request before its deadline: the managers decide
+    (version 1.1)."""
+
+    claim: str
 
 
 class OrderRegistered(Struct, frozen=True, kw_only=True):
@@ -165,6 +194,9 @@ EventData = (
     | ReturnArrived
     | RefundIssued
     | ReturnInspected
+    | ReturnWithdrawn
+    | ReturnExpired
+    | ReturnEscalated
     | OrderRegistered
 )
 
@@ -185,6 +217,10 @@ class Kind:
     RETURN_ARRIVED: Final = "return.arrived"
     REFUND_ISSUED: Final = "refund.issued"
     RETURN_INSPECTED: Final = "return.inspected"
+    # Version 1.1: offers that end, and requests the shop left unanswered.
+    RETURN_WITHDRAWN: Final = "return.withdrawn"
+    RETURN_EXPIRED: Final = "return.expired"
+    RETURN_ESCALATED: Final = "return.escalated"
     # Not a chat event: the stream `order:{id}` of a registered order.
     ORDER_REGISTERED: Final = "order.registered"
 
@@ -203,6 +239,9 @@ DATA_TYPES: dict[str, type[Struct]] = {
     Kind.RETURN_ARRIVED: ReturnArrived,
     Kind.REFUND_ISSUED: RefundIssued,
     Kind.RETURN_INSPECTED: ReturnInspected,
+    Kind.RETURN_WITHDRAWN: ReturnWithdrawn,
+    Kind.RETURN_EXPIRED: ReturnExpired,
+    Kind.RETURN_ESCALATED: ReturnEscalated,
     Kind.ORDER_REGISTERED: OrderRegistered,
 }
 KIND_OF: dict[type[Struct], str] = {t: k for k, t in DATA_TYPES.items()}

@@ -22,6 +22,12 @@ Limit = Annotated[int, Meta(ge=1, le=100)]
 # own message; the frame bound only keeps absurd payloads out of the domain.
 Text = Annotated[str, Meta(max_length=16_000)]
 Query = Annotated[str, Meta(min_length=1, max_length=256)]
+# The file ids a frame may carry (`send`, and `return.request` since version 1.1).
+FileRefs = Annotated[list[Ref], Meta(max_length=10)]
+# A request's comment, a refusal's reason, a manager's comment (version 1.1). Their lengths
+# (1 000 and 500 characters after trimming) are domain rules with their own messages, as a
+# message's is; this bound only keeps absurd payloads out of the domain.
+Note = Annotated[str, Meta(max_length=16_000)]
 # The longest token `hello` carries; `chatd.auth.verify` refuses longer ones too, so a token
 # is accepted or refused alike on /ws and over HTTP.
 MAX_TOKEN = 4096
@@ -51,7 +57,7 @@ class Open(_Request, frozen=True, kw_only=True, tag="open"):
 class Send(_Request, frozen=True, kw_only=True, tag="send"):
     chat: Ref
     text: Text = ""
-    attachments: Annotated[list[Ref], Meta(max_length=10)] = []
+    attachments: FileRefs = []
     nonce: Nonce | None = None
 
 
@@ -83,6 +89,8 @@ class Attachments(_Request, frozen=True, kw_only=True, tag="attachments"):
 class ReturnRequest(_Request, frozen=True, kw_only=True, tag="return.request"):
     chat: Ref
     order: Ref
+    comment: Note | None = None
+    attachments: FileRefs = []
 
 
 class ReturnApprove(_Request, frozen=True, kw_only=True, tag="return.approve"):
@@ -93,6 +101,7 @@ class ReturnApprove(_Request, frozen=True, kw_only=True, tag="return.approve"):
 
 class ReturnReject(_Request, frozen=True, kw_only=True, tag="return.reject"):
     claim: Ref
+    reason: Note | None = None
 
 
 class ReturnInitiate(_Request, frozen=True, kw_only=True, tag="return.initiate"):
@@ -108,6 +117,13 @@ class ReturnResolve(_Request, frozen=True, kw_only=True, tag="return.resolve"):
     claim: Ref
     decision: Literal["approve", "reject"]
     mode: ReturnMode | None = None
+    comment: Note | None = None
+
+
+class ReturnWithdraw(_Request, frozen=True, kw_only=True, tag="return.withdraw"):
+    """The shop withdraws its offer while the buyer has not taken it up (version 1.1)."""
+
+    claim: Ref
 
 
 class Ping(_Request, frozen=True, kw_only=True, tag="ping"):
@@ -129,6 +145,7 @@ ClientFrame = (
     | ReturnInitiate
     | ReturnDispute
     | ReturnResolve
+    | ReturnWithdraw
     | Ping
 )
 
@@ -152,6 +169,9 @@ class Welcome(_Reply, frozen=True, kw_only=True, tag="welcome"):
     server_time: datetime
     cursor: str
     protocol: int  # required, so it is always sent: PROTOCOL_VERSION
+    # PROTOCOL_REVISION ("1.1"). Optional only so that a client still reads the welcome of
+    # a server that predates it; chatd always sends it.
+    version: str | None = None
 
 
 class EventFrame(_Reply, frozen=True, kw_only=True, tag="event"):
@@ -196,6 +216,10 @@ class ClaimSummary(Struct, frozen=True, kw_only=True):
     claim: str
     order: str
     state: str
+    # When the claim's wait ends by itself (version 1.1): a request's deadline for the shop's
+    # decision, an offer's for the buyer's answer; null for every other state. Always sent
+    # (no omit_defaults here); the default only lets older answers decode.
+    due: datetime | None = None
 
 
 class ChatSummary(Struct, frozen=True, kw_only=True):

@@ -10,7 +10,7 @@ app's own wording stays in its static files; the contacts filter's vocabulary in
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 from protocol.events import OrderCard
 
@@ -23,6 +23,9 @@ ARRIVED = "Товар поступил на склад."
 REFUND_ISSUED = "Денежные средства возвращены на баланс покупателя."
 INSPECTED_DEFECT = "Склад обнаружил недостатки, товар будет возвращён продавцу."
 INSPECTED_NO_DEFECT = "Недостатков не обнаружено, товар будет отправлен на продажу."
+# Version 1.1: offers that end unanswered.
+WITHDRAWN = "Продавец отозвал предложение о возврате."
+EXPIRED = "Срок предложения о возврате истёк."
 
 # The `reason` of a refund's row in the shop's sales report (PROTOCOL.md sections 7 and 8).
 REFUND_REASON = "Возврат"
@@ -60,6 +63,25 @@ def disputed_text(marketplace: str) -> str:
     return (
         "Покупатель оспорил решение продавца. "
         f"Заявка передана на рассмотрение менеджеру {marketplace}."
+    )
+
+
+def escalated_text(marketplace: str) -> str:
+    """return.escalated: the shop let a request's deadline pass (version 1.1)."""
+    return (
+        "Продавец не ответил на заявку вовремя. "
+        f"Заявка передана на рассмотрение менеджеру {marketplace}."
+    )
+
+
+def too_early_text(opens_on: date) -> str:
+    """The `message` of `return_too_early` (version 1.1), with the day the chat opens for
+    the return in the marketplace's time zone. The contract fixes the code and
+    `details.opens_at`, and asks the message to send the buyer to «Проверка товара» until
+    then; these words are chatd's."""
+    return (
+        f"Запросить возврат через чат можно с {opens_on:%d.%m.%Y}. "
+        "До этого возврат товара проходит через «Проверка товара»."
     )
 
 

@@ -1,8 +1,10 @@
-"""Random sequences of every return command from every role, logistics, and store
-crashes, through the real service and SQLite store; the invariants hold after every step.
+"""Random sequences of every return command from every role, logistics, deadlines that
+pass (escalations, expired and withdrawn offers), and store crashes, through the real
+service and SQLite store; the invariants hold after every step.
 
 A "crash" here drops the service and its caches and reopens the store from its file, as a
-restarted process would.
+restarted process would. A second service on the same log stands for a second node: it
+fires the same deadlines at the same moment as the first.
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from chatd.domain import commands as cmd
 from chatd.domain.actors import Actor
+from chatd.domain.deadlines import timers
 from chatd.domain.errors import Rejection
 from chatd.domain.ids import chat_id, claim_id
 from chatd.domain.returns import claim_state_label
 from chatd.domain.rules import Rules
 from chatd.hub.local import LocalHub
 from chatd.projection import LogProjector
-from chatd.service import ChatService
+from chatd.service import ChatService, Done
 from chatd.store.sqlite import SqliteStore
 from protocol.events import Event, Money, OrderCard, Party
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+RULES = Rules()
 SHOPS = ("shop-a", "shop-b")
 BUYERS = ("buyer-1", "buyer-2")
 FINAL_LABELS = {"inspected", "resolved_rejected"}
@@ -86,6 +90,7 @@ class ReturnsMachine(RuleBasedStateMachine):
         self.orders: dict[str, OrderCard] = {}
         self.store: SqliteStore | None = None
         self.service: ChatService | None = None
+        self.other_node: ChatService | None = None
 
     def run(self, coroutine: Any) -> Any:
         return self.loop.run_until_complete(coroutine)
@@ -93,7 +98,12 @@ class ReturnsMachine(RuleBasedStateMachine):
     async def _open(self) -> None:
         self.store = SqliteStore(self.folder / "chatd.db", synchronous="normal")
         await self.store.open()
-        self.service = ChatService(self.store, LocalHub(), Rules(), clock=self.clock)
+        self.service = ChatService(self.store, LocalHub(), RULES, clock=self.clock)
+        # Another node on the same log: it reads the log before every decision, as nodes
+        # sharing a PostgreSQL log do; the first node learns of its writes by a conflict.
+        self.other_node = ChatService(
+            self.store, LocalHub(), RULES, clock=self.clock, shared_log=True
+        )
 
     @initialize(
         kinds=st.lists(
@@ -285,14 +295,22 @@ class ReturnsMachine(RuleBasedStateMachine):
         shop = operator(card.seller.id, op)
         mode: Any = "pvz" if (branch + op) % 2 else "no_return"
         if label is None:
-            if branch == 3:
+            # Half the claims start as the shop's offer: offers end in more ways.
+            if branch >= 2:
                 self.run(self.svc.initiate_return(shop, chat, card.id))
             else:
                 self.run(self.svc.request_return(buyer(card.buyer.id), chat, card.id))
         elif label == "awaiting_buyer":
-            self.run(self.svc.request_return(buyer(card.buyer.id), chat, card.id))
-        elif label == "requested":
+            # Taken up, withdrawn, or left to wait until it expires.
             if branch < 2:
+                self.run(self.svc.request_return(buyer(card.buyer.id), chat, card.id))
+            elif branch == 2:
+                withdraw = cmd.WithdrawReturn(actor=shop, claim=claim)
+                self.run(self.svc.withdraw_return(withdraw))
+        elif label == "requested":
+            if branch == 3 and op == 1:
+                pass  # the shop says nothing: the deadline will decide
+            elif branch < 2:
                 self.run(self.svc.reject_return(cmd.RejectReturn(actor=shop, claim=claim)))
             else:
                 approve = cmd.ApproveReturn(actor=shop, claim=claim, mode=mode, amount=card.price)
@@ -311,9 +329,65 @@ class ReturnsMachine(RuleBasedStateMachine):
             if step is not None:
                 self.run(self.svc.report_logistics(SYSTEM, card.id, step, branch == 0))
 
-    @rule(days=st.integers(min_value=1, max_value=15))
-    def time_passes(self, days: int) -> None:
+    @rule(actor=who_acts, n=order_numbers, op=st.integers(0, 1))
+    def withdraw(self, actor: Actor | None, n: int, op: int) -> None:
+        card = self._card(n)
+        who = actor or operator(card.seller.id, op)
+        command = cmd.WithdrawReturn(actor=who, claim=claim_id(card.id))
+        self.run(self.svc.withdraw_return(command))
+
+    @rule(n=order_numbers, expire=st.booleans())
+    def a_deadline_fires_whether_due_or_not(self, n: int, expire: bool) -> None:
+        """A timer fired at any moment, early or late, on any claim."""
+        claim = claim_id(order_id(n))
+        fire = self.svc.expire_offer if expire else self.svc.escalate_claim
+        self.run(fire(claim))
+
+    @rule()
+    def the_scheduler_fires_what_is_due(self) -> None:
+        self._fire_due()
+
+    def _fire_due(self) -> None:
+        """What the scheduler of deadlines will do: every timer the chats' states name whose
+        time has come, fired once."""
+        for who in BUYERS:
+            for shop in SHOPS:
+                state = self.run(self.svc.states.get(chat_id(who, shop)))
+                if state is None:
+                    continue
+                for timer in timers(state, RULES):
+                    if timer.due > self.clock.now:
+                        continue
+                    fire = (
+                        self.svc.escalate_claim
+                        if timer.action == "escalate"
+                        else self.svc.expire_offer
+                    )
+                    outcome = self.run(fire(timer.claim))
+                    # The first node's cache may be behind the other node's writes: then
+                    # the log says the claim moved on and the firing is refused.
+                    if isinstance(outcome, Rejection):
+                        assert outcome.code == "conflict", outcome
+
+    @rule(n=order_numbers, expire=st.booleans())
+    def two_nodes_fire_one_deadline_at_once(self, n: int, expire: bool) -> None:
+        assert self.other_node is not None
+        claim = claim_id(order_id(n))
+        nodes = (self.svc, self.other_node)
+
+        async def race() -> list[Any]:
+            if expire:
+                return await asyncio.gather(*(node.expire_offer(claim) for node in nodes))
+            return await asyncio.gather(*(node.escalate_claim(claim) for node in nodes))
+
+        outcomes = self.run(race())
+        assert sum(isinstance(o, Done) for o in outcomes) <= 1, outcomes
+
+    @rule(days=st.integers(min_value=1, max_value=15), scheduler_runs=st.booleans())
+    def time_passes(self, days: int, scheduler_runs: bool) -> None:
         self.clock.now += timedelta(days=days)
+        if scheduler_runs:
+            self._fire_due()
 
     @rule()
     def crash_and_reopen(self) -> None:
@@ -333,15 +407,35 @@ class ReturnsMachine(RuleBasedStateMachine):
             return
         refunds: Counter[str] = Counter()
         requests: Counter[str] = Counter()
+        escalations: Counter[str] = Counter()
         approved: dict[str, str] = {}
         arrived: set[str] = set()
         final: set[str] = set()
+        # Where each claim stands by the log alone, and when its waits began.
+        stage: dict[str, str] = {}
+        offered_at: dict[str, datetime] = {}
+        requested_at: dict[str, datetime] = {}
         for event in self._log():
             claim = getattr(event.data, "claim", None)
             if claim is None:
                 continue
             assert claim not in final, f"{event.kind} after claim {claim} ended"
+            before = stage.get(claim)
+            if event.kind in _FROM:
+                assert before in _FROM[event.kind], f"{event.kind} on a claim in {before}"
+                stage[claim] = _TO[event.kind]
+            if event.kind == "return.initiated":
+                offered_at[claim] = event.at
+            elif event.kind == "return.escalated":
+                escalations[claim] += 1
+                assert escalations[claim] == 1, "two escalations of one claim"
+                assert event.at >= requested_at[claim] + RULES.claim_deadline, "escalated early"
+            elif event.kind in ("return.withdrawn", "return.expired"):
+                if event.kind == "return.expired":
+                    assert event.at >= offered_at[claim] + RULES.offer_deadline, "expired early"
+                final.add(claim)
             if event.kind == "return.requested":
+                requested_at[claim] = event.at
                 requests[claim] += 1
                 assert requests[claim] == 1, "two buyer requests for one order"
             elif event.kind == "return.approved" or (
@@ -378,12 +472,37 @@ class ReturnsMachine(RuleBasedStateMachine):
         log = self._log()
         refunded = sum(e.data.amount.value for e in log if e.kind == "refund.issued")
         # What the runs reach, for --hypothesis-show-statistics.
-        for kind in ("refund.issued", "return.disputed", "return.inspected", "return.resolved"):
+        for kind in (
+            "refund.issued",
+            "return.disputed",
+            "return.inspected",
+            "return.resolved",
+            "return.escalated",
+            "return.expired",
+            "return.withdrawn",
+        ):
             note_reached(f"reached {kind}: {any(e.kind == kind for e in log)}")
         paid = 0
         for who in BUYERS:
             paid += sum(self.run(self.store.balances("b:" + who)).values())
         assert paid == refunded
+
+    @invariant()
+    def summaries_show_the_deadlines(self) -> None:
+        """Chat summaries: a waiting claim has its due, no other claim has one, and a
+        request waiting for the shop caps the chat's reply deadline."""
+        if self.store is None:
+            return
+        for who in BUYERS:
+            page = self.run(self.svc.views.chats(buyer(who), None, 100))
+            assert not isinstance(page, Rejection), page
+            for summary in page.chats:
+                for claim in summary.claims:
+                    waits = claim.state in ("requested", "awaiting_buyer")
+                    assert (claim.due is not None) == waits, claim
+                    if claim.state == "requested":
+                        assert claim.due is not None and summary.reply_due is not None
+                        assert summary.reply_due <= claim.due, summary
 
     @invariant()
     def per_chat_seq_is_gapless(self) -> None:
@@ -394,6 +513,31 @@ class ReturnsMachine(RuleBasedStateMachine):
             seqs[event.stream].append(event.seq)
         for stream, found in seqs.items():
             assert found == list(range(1, len(found) + 1)), stream
+
+
+# The claim's stage each kind requires, by the log alone, and the stage it leaves.
+_FROM: dict[str, tuple[str | None, ...]] = {
+    "return.initiated": (None,),
+    "return.requested": (None, "awaiting_buyer"),
+    "return.withdrawn": ("awaiting_buyer",),
+    "return.expired": ("awaiting_buyer",),
+    "return.escalated": ("requested",),
+    "return.approved": ("requested",),
+    "return.rejected": ("requested",),
+    "return.disputed": ("rejected",),
+    "return.resolved": ("disputed",),
+}
+_TO: dict[str, str] = {
+    "return.initiated": "awaiting_buyer",
+    "return.requested": "requested",
+    "return.withdrawn": "closed",
+    "return.expired": "closed",
+    "return.escalated": "disputed",
+    "return.approved": "approved",
+    "return.rejected": "rejected",
+    "return.disputed": "disputed",
+    "return.resolved": "resolved",
+}
 
 
 def projection_answers(machine: ReturnsMachine) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import random
 import secrets
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -296,16 +296,31 @@ class ChatClient:
     async def attachments(self, chat: str) -> f.AttachmentsPage:
         return _expect(await self.request(f.Attachments(chat=chat)), f.AttachmentsPage)
 
-    async def request_return(self, chat: str, order: str) -> f.Ack:
-        """The buyer asks to return an order: `ack.claim` is the claim."""
-        return _expect(await self.request(f.ReturnRequest(chat=chat, order=order)), f.Ack)
+    async def request_return(
+        self,
+        chat: str,
+        order: str,
+        *,
+        comment: str | None = None,
+        attachments: Sequence[str] = (),
+    ) -> f.Ack:
+        """The buyer asks to return an order, with an optional comment and photos (ids of
+        uploaded files): `ack.claim` is the claim."""
+        frame = f.ReturnRequest(
+            chat=chat, order=order, comment=comment, attachments=list(attachments)
+        )
+        return _expect(await self.request(frame), f.Ack)
 
     async def approve_return(self, claim: str, mode: ReturnMode, amount: Money) -> f.Ack:
         frame = f.ReturnApprove(claim=claim, mode=mode, amount=amount)
         return _expect(await self.request(frame), f.Ack)
 
-    async def reject_return(self, claim: str) -> f.Ack:
-        return _expect(await self.request(f.ReturnReject(claim=claim)), f.Ack)
+    async def reject_return(self, claim: str, reason: str | None = None) -> f.Ack:
+        return _expect(await self.request(f.ReturnReject(claim=claim, reason=reason)), f.Ack)
+
+    async def withdraw_return(self, claim: str) -> f.Ack:
+        """The shop withdraws the offer it made, while the buyer has not taken it up."""
+        return _expect(await self.request(f.ReturnWithdraw(claim=claim)), f.Ack)
 
     async def initiate_return(self, chat: str, order: str) -> f.Ack:
         """The shop offers the buyer a return: a claim awaiting the buyer (`ack.claim`)."""
@@ -315,9 +330,13 @@ class ChatClient:
         return _expect(await self.request(f.ReturnDispute(claim=claim)), f.Ack)
 
     async def resolve_return(
-        self, claim: str, decision: Decision, mode: ReturnMode | None = None
+        self,
+        claim: str,
+        decision: Decision,
+        mode: ReturnMode | None = None,
+        comment: str | None = None,
     ) -> f.Ack:
-        frame = f.ReturnResolve(claim=claim, decision=decision, mode=mode)
+        frame = f.ReturnResolve(claim=claim, decision=decision, mode=mode, comment=comment)
         return _expect(await self.request(frame), f.Ack)
 
     async def ping(self) -> f.Pong:

@@ -298,9 +298,20 @@ class Run:
             case sc.Attachments():
                 reply = await self._request(client, "attachments", chat=v["chat"])
                 return reply, reply
-            case sc.ReturnRequest() | sc.ReturnInitiate():
-                tag = str(type(step).__struct_config__.tag)
-                ack = await self._request(client, tag, chat=v["chat"], order=v["order"])
+            case sc.ReturnRequest():
+                ack = await self._request(
+                    client,
+                    "return.request",
+                    chat=v["chat"],
+                    order=v["order"],
+                    comment=v["comment"],
+                    attachments=v["attachments"],
+                )
+                return ack, ack.get("claim")
+            case sc.ReturnInitiate():
+                ack = await self._request(
+                    client, "return.initiate", chat=v["chat"], order=v["order"]
+                )
                 return ack, ack.get("claim")
             case sc.ReturnApprove():
                 amount = msgspec.to_builtins(sc.money(v["amount"]))
@@ -308,7 +319,12 @@ class Run:
                     client, "return.approve", claim=v["claim"], mode=v["mode"], amount=amount
                 )
                 return ack, ack["seq"]
-            case sc.ReturnReject() | sc.ReturnDispute():
+            case sc.ReturnReject():
+                ack = await self._request(
+                    client, "return.reject", claim=v["claim"], reason=v["reason"]
+                )
+                return ack, ack["seq"]
+            case sc.ReturnDispute() | sc.ReturnWithdraw():
                 tag = str(type(step).__struct_config__.tag)
                 ack = await self._request(client, tag, claim=v["claim"])
                 return ack, ack["seq"]
@@ -319,6 +335,7 @@ class Run:
                     claim=v["claim"],
                     decision=v["decision"],
                     mode=v["mode"],
+                    comment=v["comment"],
                 )
                 return ack, ack["seq"]
             case sc.Ping():

@@ -134,6 +134,8 @@ class Attachments(_Action, frozen=True, kw_only=True, tag="attachments"):
 class ReturnRequest(_Action, frozen=True, kw_only=True, tag="return.request"):
     chat: str
     order: str
+    comment: str | None = None
+    attachments: list[str] = []
 
 
 class ReturnInitiate(_Action, frozen=True, kw_only=True, tag="return.initiate"):
@@ -149,6 +151,11 @@ class ReturnApprove(_Action, frozen=True, kw_only=True, tag="return.approve"):
 
 class ReturnReject(_Action, frozen=True, kw_only=True, tag="return.reject"):
     claim: str
+    reason: str | None = None
+
+
+class ReturnWithdraw(_Action, frozen=True, kw_only=True, tag="return.withdraw"):
+    claim: str
 
 
 class ReturnDispute(_Action, frozen=True, kw_only=True, tag="return.dispute"):
@@ -159,6 +166,7 @@ class ReturnResolve(_Action, frozen=True, kw_only=True, tag="return.resolve"):
     claim: str
     decision: Decision
     mode: ReturnMode | None = None
+    comment: str | None = None
 
 
 class Ping(_Action, frozen=True, kw_only=True, tag="ping"):
@@ -209,6 +217,7 @@ Action = (
     | ReturnInitiate
     | ReturnApprove
     | ReturnReject
+    | ReturnWithdraw
     | ReturnDispute
     | ReturnResolve
     | Ping

@@ -31,6 +31,10 @@ class PostMessage:
 class RequestReturn:
     actor: Actor
     order: OrderCard
+    # The buyer's evidence (version 1.1): a comment and the files it attaches, as resolved
+    # by the service like a message's.
+    comment: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,7 @@ class ApproveReturn:
 class RejectReturn:
     actor: Actor
     claim: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,36 @@ class ResolveReturn:
     claim: str
     decision: Decision
     mode: ReturnMode | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawReturn:
+    """The shop takes back its offer while the buyer has not taken it up."""
+
+    actor: Actor
+    claim: str
+
+
+@dataclass(frozen=True, slots=True)
+class EscalateClaim:
+    """A request's deadline for the shop's decision has passed: the managers decide.
+
+    Issued by the server's deadlines, never by a person. It applies only while the claim
+    still waits in `requested` and only once its deadline has passed, so a second node
+    firing the same deadline is refused and appends nothing."""
+
+    actor: Actor
+    claim: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireOffer:
+    """An offer's deadline for the buyer's answer has passed: the offer ends. Like
+    `EscalateClaim`, only while the offer still waits, and only once it is due."""
+
+    actor: Actor
+    claim: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,5 +120,8 @@ ReturnCommand = (
     | DisputeReturn
     | ResolveReturn
     | ReportLogistics
+    | WithdrawReturn
+    | EscalateClaim
+    | ExpireOffer
 )
 Command = OpenChat | PostMessage | ReturnCommand

@@ -11,6 +11,8 @@ from protocol.events import ChatOpened, Event, Kind
 
 # Kinds with which the shop answers everything the buyer wrote before (PROTOCOL.md 7).
 _SHOP_ANSWERS = frozenset({Kind.RETURN_APPROVED, Kind.RETURN_REJECTED, Kind.RETURN_INITIATED})
+# Kinds that hand a claim to the managers, who see the chat from the first of them on.
+_TO_MANAGERS = frozenset({Kind.RETURN_DISPUTED, Kind.RETURN_ESCALATED})
 
 
 def opened_state(event: Event) -> ChatState:
@@ -33,7 +35,7 @@ def evolve(state: ChatState | None, event: Event) -> ChatState:
     elif event.kind in _SHOP_ANSWERS:
         waiting_since = None
     managers_from = state.managers_from
-    if event.kind == Kind.RETURN_DISPUTED and managers_from is None:
+    if event.kind in _TO_MANAGERS and managers_from is None:
         managers_from = event.seq
     state = replace(state, seq=event.seq, waiting_since=waiting_since, managers_from=managers_from)
     if event.kind == Kind.MESSAGE and event.author.role == "buyer":

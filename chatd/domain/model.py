@@ -28,6 +28,10 @@ class Claim:
     refunded: bool = False
     requested_by_buyer: bool = False
     disputed: bool = False
+    # When the shop offered the return, and when the buyer asked for it: the starts of the
+    # offer's and the request's deadlines (`chatd.domain.deadlines`).
+    offered_at: datetime | None = None
+    requested_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

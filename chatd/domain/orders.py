@@ -34,7 +34,8 @@ def order_problem(card: OrderCard, now: datetime) -> str | None:
         # A time without a zone cannot be compared with any other: it names no instant.
         if at.tzinfo is None or at.utcoffset() is None:
             return f"{name} must carry a time zone offset"
-        # The upper bound also keeps `received_at` + 14 days (`return_too_early`) in range.
+        # The upper bound also keeps the day `return_too_early` names (the day of purchase
+        # + 14) in range.
         if not EARLIEST <= at <= latest:
             return f"{name} must lie between {EARLIEST:%Y-%m-%d} and a day after the server's now"
     if card.received_at is not None and card.received_at < card.purchased_at:

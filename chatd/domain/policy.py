@@ -18,8 +18,10 @@ chat), `foreign` (everyone else: another buyer, another shop, a manager before a
 The order of checks, wherever an action runs: `check(actor, action)` (the role alone, before
 any look-up), then `check(actor, action, state)` (the relation to the chat the action
 reaches), then the action's own rules (protocol/DECISIONS.md, "The order of checks").
-The actions are the client frames (named by their `type`) and the HTTP API's routes
-(`ROUTES`); the tests hold the table to both lists.
+The actions are the client frames (named by their `type`), the HTTP API's routes
+(`ROUTES`), and `deadline`: what the server itself does when a claim's wait ends (a request
+the shop left undecided goes to the managers, an offer the buyer never took up expires). The
+tests hold the table to the lists of frames and routes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from chatd.domain.commands import (
     ApproveReturn,
     Command,
     DisputeReturn,
+    EscalateClaim,
+    ExpireOffer,
     InitiateReturn,
     OpenChat,
     PostMessage,
@@ -40,6 +44,7 @@ from chatd.domain.commands import (
     ReportLogistics,
     RequestReturn,
     ResolveReturn,
+    WithdrawReturn,
 )
 from chatd.domain.errors import Rejection, not_found
 from chatd.domain.model import ChatState
@@ -63,6 +68,7 @@ Action = Literal[
     "return.reject",
     "return.dispute",
     "return.resolve",
+    "return.withdraw",
     # The HTTP API (PROTOCOL.md section 8).
     "healthz",
     "metrics",
@@ -72,6 +78,8 @@ Action = Literal[
     "download",
     "balance",
     "sales_report",
+    # The server's own deadlines on claims (docs/protocol.md, version 1.1).
+    "deadline",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -151,6 +159,9 @@ POLICY: dict[Action, dict[Role, Cell]] = {
     "return.approve": _only("seller", "only the shop approves a return", _OWN),
     "return.reject": _only("seller", "only the shop rejects a return", _OWN),
     "return.resolve": _only("manager", "only a manager resolves a disputed return", _DISPUTED),
+    "return.withdraw": _only("seller", "only the shop withdraws its offer", _OWN),
+    # Only the server, acting for the marketplace, ends a claim's wait when it is due.
+    "deadline": _only("system", "only the marketplace's deadlines end a claim's wait", _EVERY),
     # ---- the HTTP API --------------------------------------------------------------------------
     # No token is read for these two: /metrics is served by address, not by role.
     "healthz": _row(ALLOW, ALLOW, ALLOW, ALLOW),
@@ -179,6 +190,8 @@ SUBJECT: dict[Action, str] = {
     "return.reject": "claim",
     "return.dispute": "claim",
     "return.resolve": "claim",
+    "return.withdraw": "claim",
+    "deadline": "claim",
     "logistics": "claim",
     "download": "file",
 }
@@ -207,6 +220,9 @@ COMMAND_ACTIONS: dict[type[Command], Action] = {
     DisputeReturn: "return.dispute",
     ResolveReturn: "return.resolve",
     ReportLogistics: "logistics",
+    WithdrawReturn: "return.withdraw",
+    EscalateClaim: "deadline",
+    ExpireOffer: "deadline",
 }
 
 # The side of a chat each participating role writes for.

@@ -1,5 +1,5 @@
-"""Returns through the chat (PROTOCOL.md section 7): one table of claim transitions, and the
-two pure functions that read it.
+"""Returns through the chat (docs/protocol.md, version 1.1): one table of claim transitions,
+and the two pure functions that read it.
 
 A claim is one order's return. Where it stands is its *stage*: the claim state, or the goods
 state once the goods have moved, with the return mode for approved claims (an approval to a
@@ -14,6 +14,12 @@ refusal: a role that never may is `forbidden`, a chat or claim that is not the a
 `not_found` (both from the role policy, `chatd.domain.policy`), and only then does the
 claim's stage speak.
 
+Two of the actions are the server's own (`escalate`, `expire`): when a claim's deadline
+passes, the scheduler of deadlines issues them. They are rows like any other, so they apply
+only from the stage they expect (a request still undecided, an offer still unanswered) and
+only once due: a second node firing the same deadline finds the claim moved on and is
+refused, and nothing is appended twice.
+
 `decide_return` reads the table to turn a command into events; `evolve_claims` folds those
 events back into the chat's claims. Both are pure: the time and the settings come in as
 arguments.
@@ -26,27 +32,33 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from msgspec import Struct
+from msgspec import UNSET, Struct
 
 from chatd.domain import policy
 from chatd.domain.actors import Actor, author_of, system_author
 from chatd.domain.commands import (
     ApproveReturn,
     DisputeReturn,
+    EscalateClaim,
+    ExpireOffer,
     InitiateReturn,
     RejectReturn,
     ReportLogistics,
     RequestReturn,
     ResolveReturn,
     ReturnCommand,
+    WithdrawReturn,
 )
+from chatd.domain.deadlines import claim_due, return_opens_at
 from chatd.domain.drafts import Draft, stamp
 from chatd.domain.errors import Rejection, bad_frame, conflict, not_found
 from chatd.domain.ids import claim_id
 from chatd.domain.model import ChatState, Claim
+from chatd.domain.moderation import find_contacts
 from chatd.domain.rules import Rules
 from protocol.codes import ErrorCode
 from protocol.events import (
+    Attachment,
     Decision,
     Event,
     Kind,
@@ -56,6 +68,8 @@ from protocol.events import (
     ReturnApproved,
     ReturnArrived,
     ReturnDisputed,
+    ReturnEscalated,
+    ReturnExpired,
     ReturnHandedIn,
     ReturnInitiated,
     ReturnInspected,
@@ -63,21 +77,27 @@ from protocol.events import (
     ReturnRejected,
     ReturnRequested,
     ReturnResolved,
+    ReturnWithdrawn,
 )
 from protocol.texts import (
     APPROVED,
     ARRIVED,
     AWAITING_BUYER,
+    CONTACTS_FORBIDDEN,
+    EXPIRED,
     HANDED_IN,
     REFUND_ISSUED,
     REJECTED,
+    WITHDRAWN,
     as_utc,
     disputed_text,
+    escalated_text,
     inspected_text,
     offer_text,
     resolved_approved_text,
     resolved_rejected_text,
     return_request_text,
+    too_early_text,
 )
 
 Stage = Literal[
@@ -94,6 +114,8 @@ Stage = Literal[
     "handed_in",
     "arrived",
     "inspected",
+    # The shop's offer ended unanswered: withdrawn, or expired.
+    "closed",
 ]
 
 # What a command asks for. Approvals name their mode, since the mode decides what follows.
@@ -110,6 +132,10 @@ Action = Literal[
     "handed_in",
     "arrived",
     "inspected",
+    "withdraw",
+    # The server's own, when a deadline passes.
+    "escalate",
+    "expire",
 ]
 
 _MODE_OF: dict[Action, ReturnMode] = {
@@ -137,6 +163,11 @@ class Turn:
     # The amount the shop confirmed with its approval.
     offered: Money | None = None
     defect: bool = False
+    # What the actor wrote, as sent (the events keep it trimmed): the buyer's comment on a
+    # request, the manager's on a decision, the shop's reason for a refusal.
+    comment: str | None = None
+    reason: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 Guard = Callable[[Turn], Rejection | None]
@@ -162,20 +193,54 @@ def _bought_out(turn: Turn) -> Rejection | None:
 
 
 def _return_window_open(turn: Turn) -> Rejection | None:
-    """14 × 24 h after the goods were received, or at once for non-returnable goods."""
-    received = turn.order.received_at
-    if received is None:
+    """From the calendar day `purchased_at` + 14 days on, in the marketplace's time zone
+    (`chatd.domain.deadlines.return_opens_at`); at once for non-returnable goods."""
+    if turn.order.received_at is None:
         return _bought_out(turn)
     if turn.order.non_returnable:
         return None
-    opens_at = as_utc(received) + turn.rules.return_opens_after
+    rules = turn.rules
+    opens_at = return_opens_at(turn.order, rules)
     if as_utc(turn.now) >= opens_at:
         return None
     return Rejection(
         ErrorCode.RETURN_TOO_EARLY,
-        "a return through the chat opens "
-        f"{turn.rules.return_opens_after.days} days after the goods were received",
+        too_early_text(opens_at.astimezone(rules.timezone).date()),
         {"opens_at": rfc3339(opens_at)},
+    )
+
+
+def _no_contacts(turn: Turn) -> Rejection | None:
+    """The contacts filter on what a participant writes into a claim: the buyer's comment
+    and the names of its files, the shop's reason. `details.spans` mark the text as sent
+    and `details.field` names it; `details.attachments` lists files whose names hold one."""
+    field = "reason" if turn.action == "reject" else "comment"
+    text = turn.reason if field == "reason" else turn.comment
+    spans = find_contacts(text) if text else []
+    files = [file.id for file in turn.attachments if find_contacts(file.name)]
+    if not spans and not files:
+        return None
+    details: dict[str, object] = {
+        "field": field,
+        "spans": [[found.start, found.end] for found in spans],
+    }
+    if files:
+        details["attachments"] = files
+    return Rejection(ErrorCode.CONTACTS_FORBIDDEN, CONTACTS_FORBIDDEN, details)
+
+
+def _due(turn: Turn) -> Rejection | None:
+    """A deadline's action only once the deadline has passed: a node whose clock runs
+    ahead, or a timer fired early, changes nothing. `details.due` says when to come back."""
+    due = claim_due(turn.claim, turn.rules) if turn.claim is not None else None
+    if due is None:
+        return conflict(f"claim {turn.claim_id} has no deadline to {turn.action} on")
+    if as_utc(turn.now) >= due:
+        return None
+    return Rejection(
+        ErrorCode.CONFLICT,
+        f"claim {turn.claim_id} is not due to {turn.action} before {rfc3339(due)}",
+        {"due": rfc3339(due)},
     )
 
 
@@ -209,11 +274,15 @@ def rfc3339(moment: datetime) -> str:
 TRANSITIONS: dict[tuple[Stage, Action], Step] = {
     # The buyer asks for a return; after the shop's offer the 14-day window does not apply.
     ("none", "request"): Step(
-        (Kind.RETURN_REQUESTED,), "requested", (_bought_out, _return_window_open)
+        (Kind.RETURN_REQUESTED,), "requested", (_bought_out, _no_contacts, _return_window_open)
     ),
-    ("awaiting_buyer", "request"): Step((Kind.RETURN_REQUESTED,), "requested"),
-    # The shop offers a return; the buyer's request takes it on.
+    ("awaiting_buyer", "request"): Step((Kind.RETURN_REQUESTED,), "requested", (_no_contacts,)),
+    # The shop offers a return; the buyer's request takes it on. Unanswered, the offer ends:
+    # the shop withdraws it, or its deadline passes. Either way the order's one claim is
+    # over, and the buyer cannot ask for that order through the chat any more.
     ("none", "initiate"): Step((Kind.RETURN_INITIATED,), "awaiting_buyer", (_bought_out,)),
+    ("awaiting_buyer", "withdraw"): Step((Kind.RETURN_WITHDRAWN,), "closed"),
+    ("awaiting_buyer", "expire"): Step((Kind.RETURN_EXPIRED,), "closed", (_due,)),
     # The shop decides.
     ("requested", "approve pvz"): Step((Kind.RETURN_APPROVED,), "approved pvz", (_full_amount,)),
     ("requested", "approve no_return"): Step(
@@ -221,7 +290,9 @@ TRANSITIONS: dict[tuple[Stage, Action], Step] = {
         "approved no_return",
         (_full_amount, _not_refunded),
     ),
-    ("requested", "reject"): Step((Kind.RETURN_REJECTED,), "rejected"),
+    ("requested", "reject"): Step((Kind.RETURN_REJECTED,), "rejected", (_no_contacts,)),
+    # The shop let the deadline for its decision pass: the managers decide, as on a dispute.
+    ("requested", "escalate"): Step((Kind.RETURN_ESCALATED,), "disputed", (_due,)),
     # The buyer disputes a refusal once; a manager decides for good.
     ("rejected", "dispute"): Step((Kind.RETURN_DISPUTED,), "disputed"),
     ("disputed", "resolve approve pvz"): Step((Kind.RETURN_RESOLVED,), "resolved_approved pvz"),
@@ -290,6 +361,12 @@ def action_of(command: ReturnCommand) -> Action | Rejection:
             return bad_frame("return.resolve with decision approve needs mode")
         case ReportLogistics(step=step):
             return step
+        case WithdrawReturn():
+            return "withdraw"
+        case EscalateClaim():
+            return "escalate"
+        case ExpireOffer():
+            return "expire"
 
 
 # ---- deciding -----------------------------------------------------------------------------
@@ -302,6 +379,9 @@ def decide_return(
     action = action_of(command)
     if isinstance(action, Rejection):
         return action
+    refusal = overlong(command, rules)
+    if refusal is not None:
+        return refusal
     refusal = _check_actor(state, command.actor, type(command))
     if refusal is not None:
         return refusal
@@ -317,6 +397,36 @@ def decide_return(
             return refusal
     drafts = [_DRAFTS[kind](turn) for kind in step.then]
     return stamp(state.chat, state.seq, now, drafts)
+
+
+def overlong(command: ReturnCommand, rules: Rules) -> Rejection | None:
+    """`bad_frame` for a comment or reason past its length, counted after trimming as a
+    message's text is. It depends on the frame alone, so it comes first, like any other
+    malformed frame (protocol/DECISIONS.md, "The order of checks"): the service asks it
+    before it looks anything up, and `decide_return` again."""
+    match command:
+        case RequestReturn(comment=text):
+            return text_refusal("comment", text, rules.max_comment)
+        case ResolveReturn(comment=text):
+            return text_refusal("comment", text, rules.max_reason)
+        case RejectReturn(reason=text):
+            return text_refusal("reason", text, rules.max_reason)
+    return None
+
+
+def text_refusal(field: str, text: str | None, limit: int) -> Rejection | None:
+    """`bad_frame` when `text` is longer than `limit` characters after trimming."""
+    length = len(text.strip()) if text is not None else 0
+    if length <= limit:
+        return None
+    return bad_frame(f"{field} is {length} characters long; at most {limit}")
+
+
+def _kept(text: str | None) -> str | None:
+    """A comment or reason as the event keeps it: trimmed; blanks alone are none at all."""
+    if text is None:
+        return None
+    return text.strip() or None
 
 
 def _check_actor(
@@ -356,6 +466,9 @@ def _read(
         rules=rules,
         offered=command.amount if isinstance(command, ApproveReturn) else None,
         defect=command.defect if isinstance(command, ReportLogistics) else False,
+        comment=command.comment if isinstance(command, RequestReturn | ResolveReturn) else None,
+        reason=command.reason if isinstance(command, RejectReturn) else None,
+        attachments=command.attachments if isinstance(command, RequestReturn) else (),
     )
 
 
@@ -368,6 +481,13 @@ def _not_allowed(turn: Turn) -> Rejection:
         where += f", mode {claim.mode}"
     if claim.refunded:
         where += ", refunded"
+    if turn.action == "request" and claim.state == "closed":
+        # The shop's offer ended unanswered: the buyer never asked, so this is no second
+        # request, but the order's one claim through the chat is over.
+        return conflict(
+            f"the offer to return order {turn.order.id} has ended (claim {claim.id} is "
+            "closed): it cannot be returned through the chat"
+        )
     # A buyer asks through the chat once per order, whatever became of the first request.
     if turn.action == "request":
         return Rejection(
@@ -391,8 +511,16 @@ def _system(turn: Turn, data: Struct, text: str, text_buyer: str | None = None) 
 
 
 def _requested(turn: Turn) -> Draft:
+    comment = _kept(turn.comment)
+    data = ReturnRequested(
+        claim=turn.claim_id,
+        order=turn.order,
+        amount=turn.amount,
+        attachments=list(turn.attachments),
+        comment=UNSET if comment is None else comment,
+    )
     return Draft(
-        data=ReturnRequested(claim=turn.claim_id, order=turn.order, amount=turn.amount),
+        data=data,
         author=author_of(turn.actor, turn.chat.buyer, turn.chat.seller),
         text=return_request_text(turn.order, turn.rules.timezone),
     )
@@ -409,7 +537,7 @@ def _approved(turn: Turn) -> Draft:
 
 
 def _rejected(turn: Turn) -> Draft:
-    return _system(turn, ReturnRejected(claim=turn.claim_id), REJECTED)
+    return _system(turn, ReturnRejected(claim=turn.claim_id, reason=_kept(turn.reason)), REJECTED)
 
 
 def _disputed(turn: Turn) -> Draft:
@@ -419,7 +547,9 @@ def _disputed(turn: Turn) -> Draft:
 def _resolved(turn: Turn) -> Draft:
     mode = _MODE_OF.get(turn.action)
     decision: Decision = "reject" if mode is None else "approve"
-    data = ReturnResolved(claim=turn.claim_id, decision=decision, mode=mode)
+    data = ReturnResolved(
+        claim=turn.claim_id, decision=decision, mode=mode, comment=_kept(turn.comment)
+    )
     marketplace = turn.rules.marketplace
     text = (
         resolved_rejected_text(marketplace) if mode is None else resolved_approved_text(marketplace)
@@ -444,6 +574,19 @@ def _inspected(turn: Turn) -> Draft:
     return _system(turn, data, inspected_text(turn.defect))
 
 
+def _withdrawn(turn: Turn) -> Draft:
+    return _system(turn, ReturnWithdrawn(claim=turn.claim_id), WITHDRAWN)
+
+
+def _expired(turn: Turn) -> Draft:
+    return _system(turn, ReturnExpired(claim=turn.claim_id), EXPIRED)
+
+
+def _escalated(turn: Turn) -> Draft:
+    data = ReturnEscalated(claim=turn.claim_id)
+    return _system(turn, data, escalated_text(turn.rules.marketplace))
+
+
 _DRAFTS: dict[str, Callable[[Turn], Draft]] = {
     Kind.RETURN_REQUESTED: _requested,
     Kind.RETURN_INITIATED: _initiated,
@@ -455,26 +598,30 @@ _DRAFTS: dict[str, Callable[[Turn], Draft]] = {
     Kind.RETURN_ARRIVED: _arrived,
     Kind.REFUND_ISSUED: _refund,
     Kind.RETURN_INSPECTED: _inspected,
+    Kind.RETURN_WITHDRAWN: _withdrawn,
+    Kind.RETURN_EXPIRED: _expired,
+    Kind.RETURN_ESCALATED: _escalated,
 }
 
 
 # ---- folding events into claims -----------------------------------------------------------
 
-# How one event changes its claim (None before the claim exists). The events are facts the
-# table already allowed, so nothing is checked here.
-Effect = Callable[[Claim | None, Any], Claim | None]
+# How one event changes its claim (None before the claim exists), given the event's data and
+# time. The events are facts the table already allowed, so nothing is checked here.
+Effect = Callable[[Claim | None, Any, datetime], Claim | None]
 
 
 def _existing(change: Callable[[Claim, Any], Claim]) -> Effect:
     """An effect on a claim that must exist already; without one there is nothing to change."""
 
-    def effect(claim: Claim | None, data: Any) -> Claim | None:
+    def effect(claim: Claim | None, data: Any, at: datetime) -> Claim | None:
         return None if claim is None else change(claim, data)
 
     return effect
 
 
-def _on_requested(claim: Claim | None, data: ReturnRequested) -> Claim:
+def _on_requested(claim: Claim | None, data: ReturnRequested, at: datetime) -> Claim:
+    # The request's time starts the shop's deadline for its decision.
     if claim is None:
         return Claim(
             id=data.claim,
@@ -482,15 +629,24 @@ def _on_requested(claim: Claim | None, data: ReturnRequested) -> Claim:
             state="requested",
             amount=data.amount,
             requested_by_buyer=True,
+            requested_at=at,
         )
     return replace(
-        claim, state="requested", order=data.order, amount=data.amount, requested_by_buyer=True
+        claim,
+        state="requested",
+        order=data.order,
+        amount=data.amount,
+        requested_by_buyer=True,
+        requested_at=at,
     )
 
 
-def _on_initiated(claim: Claim | None, data: ReturnInitiated) -> Claim:
+def _on_initiated(claim: Claim | None, data: ReturnInitiated, at: datetime) -> Claim:
+    # The offer's time starts the buyer's deadline for taking it up.
     order = data.order
-    return Claim(id=data.claim, order=order, state="awaiting_buyer", amount=order.price)
+    return Claim(
+        id=data.claim, order=order, state="awaiting_buyer", amount=order.price, offered_at=at
+    )
 
 
 @_existing
@@ -506,6 +662,17 @@ def _on_rejected(claim: Claim, data: ReturnRejected) -> Claim:
 @_existing
 def _on_disputed(claim: Claim, data: ReturnDisputed) -> Claim:
     return replace(claim, state="disputed", disputed=True)
+
+
+@_existing
+def _on_escalated(claim: Claim, data: ReturnEscalated) -> Claim:
+    # The managers decide, as on a dispute; the buyer has nothing left to dispute.
+    return replace(claim, state="disputed", disputed=True)
+
+
+@_existing
+def _on_closed(claim: Claim, data: ReturnWithdrawn | ReturnExpired) -> Claim:
+    return replace(claim, state="closed")
 
 
 @_existing
@@ -546,6 +713,9 @@ _EFFECTS: dict[str, Effect] = {
     Kind.RETURN_ARRIVED: _on_arrived,
     Kind.REFUND_ISSUED: _on_refund,
     Kind.RETURN_INSPECTED: _on_inspected,
+    Kind.RETURN_WITHDRAWN: _on_closed,
+    Kind.RETURN_EXPIRED: _on_closed,
+    Kind.RETURN_ESCALATED: _on_escalated,
 }
 
 
@@ -554,7 +724,7 @@ def evolve_claims(state: ChatState, event: Event) -> ChatState:
     effect = _EFFECTS.get(event.kind)
     if effect is None:
         return state
-    claim = effect(state.claims.get(event.data.claim), event.data)
+    claim = effect(state.claims.get(event.data.claim), event.data, event.at)
     if claim is None:
         # An event about a claim this stream never opened: nothing to fold it into.
         return state

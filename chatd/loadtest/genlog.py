@@ -40,6 +40,7 @@ from protocol.events import (
     ReturnRejected,
     ReturnRequested,
     ReturnResolved,
+    ReturnWithdrawn,
     kind_of,
 )
 from protocol.logfile import LogRecord
@@ -69,7 +70,13 @@ PATHS: dict[str, tuple[str, ...]] = {
     "initiate_pvz": ("initiate", "request", "approve pvz", "handed_in", "arrived", "inspected"),
     "pending": ("request",),
     "offered": ("initiate",),
+    # Version 1.1: the shop withdraws an offer. Not here: what the server does by itself when
+    # a deadline passes (`return.escalated`, `return.expired`), which a replay, sending
+    # only the clients' commands, could not make again.
+    "withdrawn": ("initiate", "withdraw"),
 }
+# The kinds only a server's deadlines write, which the generator leaves out (see PATHS).
+DEADLINE_KINDS = frozenset({"return.escalated", "return.expired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +283,8 @@ class _Generator:
             elif action == "dispute":
                 data = ReturnDisputed(claim=claim)
                 events = [(system, data, texts.disputed_text(marketplace), None)]
+            elif action == "withdraw":
+                events = [(system, ReturnWithdrawn(claim=claim), texts.WITHDRAWN, None)]
             elif action.startswith("resolve"):
                 approved = "approve" in action
                 resolve_mode: ReturnMode | None = None

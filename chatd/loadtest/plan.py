@@ -30,12 +30,15 @@ from protocol.events import (
     ReturnApproved,
     ReturnArrived,
     ReturnDisputed,
+    ReturnEscalated,
+    ReturnExpired,
     ReturnHandedIn,
     ReturnInitiated,
     ReturnInspected,
     ReturnRejected,
     ReturnRequested,
     ReturnResolved,
+    ReturnWithdrawn,
     Role,
 )
 from protocol.logfile import LogRecord, typed
@@ -271,6 +274,15 @@ class _Planner:
                 )
             case ReturnRejected():
                 return Action(record.pos, at, "reject", self.operator_for(chat), claim=data.claim)
+            case ReturnWithdrawn():
+                operator = self.operator_for(chat)
+                return Action(record.pos, at, "withdraw", operator, claim=data.claim)
+            case ReturnEscalated() | ReturnExpired():
+                raise PlanError(
+                    f"pos {record.pos}: {record.kind} is written by the server itself when a "
+                    "claim's deadline passes; a replay sends clients' commands only and cannot "
+                    "make it again"
+                )
             case ReturnDisputed():
                 return Action(record.pos, at, "dispute", buyer, claim=data.claim)
             case ReturnResolved():

@@ -258,6 +258,8 @@ class ShareReplay:
                 return f.ReturnReject(id=rid, claim=claim)
             case "dispute":
                 return f.ReturnDispute(id=rid, claim=claim)
+            case "withdraw":
+                return f.ReturnWithdraw(id=rid, claim=claim)
             case "resolve":
                 decision: Decision = "approve" if action.decision == "approve" else "reject"
                 return f.ReturnResolve(

@@ -37,6 +37,10 @@ _CLAIM_MOVES: dict[tuple[str, str], str] = {
     ("none", "return.requested"): "requested",
     ("none", "return.initiated"): "awaiting_buyer",
     ("awaiting_buyer", "return.requested"): "requested",
+    # Version 1.1: an offer ends unanswered; a request nobody decided goes to the managers.
+    ("awaiting_buyer", "return.withdrawn"): "closed",
+    ("awaiting_buyer", "return.expired"): "closed",
+    ("requested", "return.escalated"): "disputed",
     ("requested", "return.approved pvz"): "approved_pvz",
     ("requested", "return.approved no_return"): "refund_due",
     ("requested", "return.rejected"): "rejected",

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from chatd import auth
+from chatd.deadline_timers import DeadlineTimers
 from chatd.domain.rules import Rules
 from chatd.files import DEFAULT_KEEP_UNSENT, DEFAULT_QUOTA, FileStore
 from chatd.hub.base import Hub
@@ -97,14 +98,22 @@ def assemble(
         )
     )
     chat_app = ChatApp(service, settings, metrics)
-    sweeper: set[asyncio.Task[None]] = set()
+    background: set[asyncio.Task[None]] = set()
 
     async def start_sweeper() -> None:
         # Unsent uploads go after --keep-unsent; the task lives as long as the event loop
         # and sweeps only while the store is open (`api.ready`).
-        sweeper.add(asyncio.create_task(files.run_sweeper(lambda: chat_app.api.ready)))
+        background.add(asyncio.create_task(files.run_sweeper(lambda: chat_app.api.ready)))
 
     chat_app.on_ready.append(start_sweeper)
+    deadlines = DeadlineTimers(service)
+
+    async def start_deadlines() -> None:
+        # Every node runs it: firing a deadline is a command, carried out once however many
+        # nodes try (chatd.deadline_timers).
+        background.add(asyncio.create_task(deadlines.run(lambda: chat_app.api.ready)))
+
+    chat_app.on_ready.append(start_deadlines)
     if dev:
 
         async def dev_ready() -> None:

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from chatd import auth
 from chatd.client.command import add_bot_parser, run_bot
-from chatd.domain.rules import Rules
+from chatd.domain.rules import DEFAULT_RULES, Rules
+from chatd.durations import duration_arg
 from chatd.files import DEFAULT_KEEP_UNSENT, DEFAULT_QUOTA
 from chatd.loadtest.cli import add_parsers as add_load_parsers
 from chatd.process.export import add_parser as add_export_parser
@@ -27,7 +28,12 @@ DEFAULT_DB = "chatd.db"
 
 
 def _rules(args: argparse.Namespace) -> Rules:
-    return Rules(marketplace=args.marketplace_name, timezone=ZoneInfo(args.timezone))
+    return Rules(
+        marketplace=args.marketplace_name,
+        timezone=ZoneInfo(args.timezone),
+        claim_deadline=args.claim_deadline,
+        offer_deadline=args.offer_deadline,
+    )
 
 
 def _add_rules_options(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +47,21 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
         "--timezone",
         default="Europe/Moscow",
         help="the marketplace's time zone, for dates in service texts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--claim-deadline",
+        type=duration_arg,
+        default=DEFAULT_RULES.claim_deadline,
+        metavar="DURATION",
+        help="a return request the shop has not decided on within this goes to the managers "
+        "(90s, 15m, 36h, 10d; default: 10d)",
+    )
+    parser.add_argument(
+        "--offer-deadline",
+        type=duration_arg,
+        default=DEFAULT_RULES.offer_deadline,
+        metavar="DURATION",
+        help="a shop's return offer the buyer has not taken up within this ends (default: 14d)",
     )
 
 

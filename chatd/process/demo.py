@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from chatd.domain import commands as cmd
 from chatd.domain.actors import Actor
@@ -141,6 +141,13 @@ SCARF = OrderCard(
 ORDERS = (SKIRT, FILM, JEANS, SHIPPING, CARDIGAN, BELT, SCARF)
 
 
+def _yesterday_at(hour: int, minute: int, rules: Rules) -> datetime:
+    """Yesterday at this time of day in the marketplace's time zone, in UTC."""
+    today = datetime.now(rules.timezone).date()
+    local = datetime.combine(today - timedelta(days=1), time(hour, minute), rules.timezone)
+    return local.astimezone(UTC)
+
+
 @dataclass
 class _Clock:
     now: datetime
@@ -251,7 +258,10 @@ async def load_demo(store: EventStore, rules: Rules) -> bool:
         await service.reject_return(cmd.RejectReturn(actor=OPERATOR, claim=claim_id(FILM.id))),
         "film refusal",
     )
-    clock.now = _at("2023-09-02T17:03:00")
+    # The skirt's request came yesterday: a request waits for the shop's decision only for the
+    # claim deadline (10 days by default), after which the server hands it to the managers
+    # (chatd.deadline_timers), so a waiting claim cannot keep the story's 2023 date.
+    clock.now = _yesterday_at(17, 3, rules)
     _check(await service.request_return(buyer_actor(TIMUR), timur_chat, SKIRT.id), "skirt request")
     # What each side had read: the shop its own answers and what came before them.
     marks = [

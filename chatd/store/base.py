@@ -204,6 +204,11 @@ class ReadModel(abc.ABC):
     async def chat_of_claim(self, claim: str) -> str | None: ...
 
     @abc.abstractmethod
+    async def waiting_claims(self) -> list[tuple[str, str]]:
+        """(claim, chat) of every claim whose wait ends by itself: a request waiting for
+        the shop's decision, an offer waiting for the buyer's answer."""
+
+    @abc.abstractmethod
     async def order_card(self, order: str) -> bytes | None: ...
 
     @abc.abstractmethod

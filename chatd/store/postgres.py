@@ -388,6 +388,13 @@ class PostgresStore(EventStore):
         rows = await self._fetch("SELECT chat FROM claims WHERE claim = $1", claim)
         return str(rows[0][0]) if rows else None
 
+    async def waiting_claims(self) -> list[tuple[str, str]]:
+        rows = await self._fetch(
+            "SELECT claim, chat FROM claims"
+            " WHERE state IN ('requested', 'awaiting_buyer') ORDER BY claim"
+        )
+        return [(str(claim), str(chat)) for claim, chat in rows]
+
     async def order_card(self, order: str) -> bytes | None:
         rows = await self._fetch("SELECT card FROM orders WHERE ord = $1", order)
         return bytes(rows[0][0]) if rows else None

@@ -136,7 +136,13 @@ CREATE TABLE files (
 CREATE INDEX files_by_file ON files (file);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_LOG + _V1_PROJECTIONS,)
+# Version 2: the claims whose wait ends by itself (a request for the shop's decision, an
+# offer for the buyer's answer), which the server's deadline timers look up.
+_V2_WAITING_CLAIMS = """
+CREATE INDEX claims_waiting ON claims (claim) WHERE state IN ('requested', 'awaiting_buyer');
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_LOG + _V1_PROJECTIONS, _V2_WAITING_CLAIMS)
 
 # `chatd rebuild` empties these and derives them again from the log.
 PROJECTION_TABLES = ("chats", "search", "claims", "orders", "ledger", "files")

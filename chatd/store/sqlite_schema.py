@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS claims (
     state TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS claims_by_chat ON claims (chat);
+-- The claims whose wait ends by itself, for the deadline timers (chatd.deadline_timers).
+CREATE INDEX IF NOT EXISTS claims_waiting ON claims (claim)
+    WHERE state IN ('requested', 'awaiting_buyer');
 CREATE TABLE IF NOT EXISTS orders (
     ord         TEXT PRIMARY KEY,
     buyer_id    TEXT NOT NULL,

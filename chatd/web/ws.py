@@ -26,7 +26,7 @@ from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request,
 from chatd.web.metrics import Metrics
 from chatd.web.origin import origin_allowed
 from chatd.web.ratelimit import TokenBucket
-from protocol import PROTOCOL_VERSION
+from protocol import PROTOCOL_REVISION, PROTOCOL_VERSION
 from protocol import frames as f
 from protocol.codec import SUBPROTOCOLS, codec_for
 from protocol.codes import CloseCode, ErrorCode
@@ -231,6 +231,7 @@ class Session:
             server_time=self.service.now(),
             cursor=self.service.cursor(head),
             protocol=PROTOCOL_VERSION,
+            version=PROTOCOL_REVISION,
         )
         await connection.send_now(welcome)
         if hello.since is None:
@@ -332,7 +333,10 @@ class Session:
             case f.Attachments():
                 return self._answer(await views.attachments(actor, frame.chat), rid)
             case f.ReturnRequest():
-                return self._ack(await service.request_return(actor, frame.chat, frame.order), rid)
+                outcome = await service.request_return(
+                    actor, frame.chat, frame.order, frame.comment, frame.attachments
+                )
+                return self._ack(outcome, rid)
             case f.ReturnInitiate():
                 return self._ack(await service.initiate_return(actor, frame.chat, frame.order), rid)
             case f.ReturnApprove():
@@ -341,16 +345,23 @@ class Session:
                 )
                 return self._ack(await service.approve_return(command), rid)
             case f.ReturnReject():
-                reject = cmd.RejectReturn(actor=actor, claim=frame.claim)
+                reject = cmd.RejectReturn(actor=actor, claim=frame.claim, reason=frame.reason)
                 return self._ack(await service.reject_return(reject), rid)
             case f.ReturnDispute():
                 dispute = cmd.DisputeReturn(actor=actor, claim=frame.claim)
                 return self._ack(await service.dispute_return(dispute), rid)
             case f.ReturnResolve():
                 resolve = cmd.ResolveReturn(
-                    actor=actor, claim=frame.claim, decision=frame.decision, mode=frame.mode
+                    actor=actor,
+                    claim=frame.claim,
+                    decision=frame.decision,
+                    mode=frame.mode,
+                    comment=frame.comment,
                 )
                 return self._ack(await service.resolve_return(resolve), rid)
+            case f.ReturnWithdraw():
+                withdraw = cmd.WithdrawReturn(actor=actor, claim=frame.claim)
+                return self._ack(await service.withdraw_return(withdraw), rid)
             case f.Hello():
                 return error(ErrorCode.BAD_FRAME, "already authenticated", rid)
         return error(ErrorCode.BAD_FRAME, "unsupported frame", rid)

@@ -18,6 +18,7 @@ from tests.browser.driver import (
     dialog,
     manager_token,
     messages_with,
+    moscow_day,
     open_chat,
     service_with,
     shop_token,
@@ -61,7 +62,8 @@ def test_shop_approves_a_return_to_the_pickup_point(
     # The product card above the buyer's request, with the two buttons.
     card = skirt_card(shop)
     expect(card.locator(".card-status")).to_have_text("Товар выкуплен")
-    expect(card.locator(".card-name")).to_have_text("Юбка короткая плиссе со складками")
+    # The portal's layout: «brand / name».
+    expect(card.locator(".card-name")).to_have_text("SK - Line / Юбка короткая плиссе со складками")
     expect(card.locator(".card-props")).to_contain_text("Размер: S")
     expect(card.locator(".card-props")).to_contain_text("Цвет: черный")
     expect(card.locator(".card-article")).to_have_text("Артикул WB: 140158860")
@@ -72,9 +74,10 @@ def test_shop_approves_a_return_to_the_pickup_point(
     expect(request.locator(".msg-author")).to_have_text("Тимур")
     expect(request.locator(".msg-time")).to_have_text("17:03")
     expect(request.locator(".msg-text")).to_have_text(SKIRT_REQUEST)
-    expect(shop.locator(".day-sep", has_text="2 сентября 2023 г.")).to_have_count(1)
+    # The demo's request came yesterday; the shop has 10 days to answer it.
+    expect(shop.locator(".day-sep", has_text=moscow_day(-1))).to_have_count(1)
     expect(service_with(shop, "Процедура возврата отменена продавцом.")).to_have_count(1)
-    expect(shop.locator(".reply-due")).to_contain_text("Ответить до 12 сентября 2023 г.")
+    expect(shop.locator(".reply-due")).to_contain_text(f"Ответить до {moscow_day(9)}, 17:03")
     expect(chat_item(shop, "Тимур").locator(".badge")).to_have_count(0)
     agree = card.get_by_role("button", name="Согласиться на возврат")
     refuse = card.get_by_role("button", name="Отказать в возврате")
@@ -164,18 +167,22 @@ def test_refusal_dispute_and_the_managers_decision(pages: Pages, server: ServerP
     )
     expect(service_with(ivanov, offer)).to_have_count(1)
 
-    # The buyer presses «Вернуть товар»: the request reaches the shop with its buttons.
+    # The buyer presses «Вернуть товар» and confirms: the request reaches the shop with its
+    # buttons.
     ivanov.locator(".kind-return-initiated").get_by_role("button", name="Вернуть товар").click()
+    dialog(ivanov).get_by_role("button", name="Отправить заявку").click()
+    expect(dialog(ivanov)).to_have_count(0)
     request = shop.locator(".kind-return-requested")
     expect(request.locator(".msg-text")).to_contain_text("Хочу вернуть товар")
     expect(ivanov.locator(".kind-return-initiated .btn")).to_have_count(0)
 
-    # Agree first, then refuse through the ⋮ menu.
+    # Agree first, then refuse through the ⋮ menu, with a reason.
     request.get_by_role("button", name="Согласиться на возврат").click()
     expect(request.get_by_role("button", name="Возврат на ПВЗ")).to_be_visible()
     shop.click(".menu-btn")
     shop.get_by_role("menuitem", name="Отказать в возврате товара").click()
     expect(dialog(shop).locator(".modal-title")).to_have_text("Отклонить заявку на возврат?")
+    dialog(shop).get_by_label("Причина отказа").fill("Джинсы носили: на коленях потёртости.")
     dialog(shop).get_by_role("button", name="Отклонить").click()
     for page in (shop, ivanov):
         expect(service_with(page, "Процедура возврата отменена продавцом.")).to_have_count(1)

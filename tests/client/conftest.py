@@ -22,7 +22,11 @@ def serve(db: Path, *extra_args: str) -> ServerProcess:
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the tests of a module that do not restart it."""
-    process = serve(tmp_path_factory.mktemp("client") / "chatd.db", *UNLIMITED)
+    # A claim deadline short enough for the deadline story (undecided_request_goes_to_a_manager)
+    # and long enough for every other story to decide its claims well before it.
+    process = serve(
+        tmp_path_factory.mktemp("client") / "chatd.db", *UNLIMITED, "--claim-deadline", "5s"
+    )
     try:
         yield process
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -164,7 +164,10 @@ async def test_refusals_raise_typed_errors(shared_server: ServerProcess) -> None
             await chat.request_return(opened.chat, order)
         assert early.value.code == ErrorCode.RETURN_TOO_EARLY
         opens_at = datetime.fromisoformat(early.value.details["opens_at"])
-        assert opens_at == received + timedelta(days=14)
+        # Midnight in Moscow (UTC+3 all year) of the 14th calendar day after the purchase.
+        moscow = timezone(timedelta(hours=3))
+        opens_on = card.purchased_at.astimezone(moscow).date() + timedelta(days=14)
+        assert opens_at == datetime(opens_on.year, opens_on.month, opens_on.day, tzinfo=moscow)
 
         with pytest.raises(ChatError) as contacts:
             await chat.send(opened.chat, "пишите на anna@example.com")

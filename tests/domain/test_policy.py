@@ -78,6 +78,7 @@ WHO: dict[Action, tuple[Role, ...]] = {
     "return.reject": ("seller",),
     "return.dispute": ("buyer",),
     "return.resolve": ("manager",),
+    "return.withdraw": ("seller",),
     "healthz": ROLES,
     "metrics": ROLES,
     "register_order": ("system",),
@@ -87,6 +88,8 @@ WHO: dict[Action, tuple[Role, ...]] = {
     "download": ("buyer", "seller", "manager"),
     "balance": ("buyer", "seller"),
     "sales_report": ("seller",),
+    # Not a frame or a route: the server's own deadlines on claims, for the marketplace.
+    "deadline": ("system",),
 }
 
 # The refusals as the server has always worded them (clients and bots may show them).
@@ -127,6 +130,13 @@ REFUSALS: list[tuple[Actor, Action, ErrorCode, str]] = [
         "only the marketplace back end registers orders",
     ),
     (MANAGER, "upload", ErrorCode.FORBIDDEN, "only buyers and shops upload files"),
+    (BUYER, "return.withdraw", ErrorCode.FORBIDDEN, "only the shop withdraws its offer"),
+    (
+        OPERATOR,
+        "deadline",
+        ErrorCode.FORBIDDEN,
+        "only the marketplace's deadlines end a claim's wait",
+    ),
     (SYSTEM, "balance", ErrorCode.FORBIDDEN, "only buyers and shops have a balance"),
 ]
 
@@ -268,6 +278,7 @@ def test_the_role_check_alone_never_hides() -> None:
         (OTHER_OPERATOR, "return.reject", "claim"),
         (OTHER_BUYER, "return.dispute", "claim"),
         (MANAGER, "return.resolve", "claim"),
+        (OTHER_OPERATOR, "return.withdraw", "claim"),
         (OTHER_BUYER, "download", "file"),
         (MANAGER, "download", "file"),
     ],
@@ -296,7 +307,9 @@ def test_a_foreign_chat_is_answered_as_a_missing_id(
         (OPERATOR, "return.initiate"),
         (OPERATOR, "return.approve"),
         (OPERATOR, "return.reject"),
+        (OPERATOR, "return.withdraw"),
         (SYSTEM, "logistics"),
+        (SYSTEM, "deadline"),
         (SYSTEM, "history"),
         (BUYER, "download"),
     ],

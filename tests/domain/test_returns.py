@@ -1,7 +1,7 @@
 """Returns through the chat: given events, when a command, then events or a rejection.
 
-The stories follow the seller portal's help page (shared/seed/portal-buyer-chat.txt); the
-rules and texts are PROTOCOL.md sections 6 and 7. No event loop: `decide` and `fold` are
+The stories follow the seller portal's help page; the rules and texts are those of the wire
+contract (docs/protocol.md). No event loop: `decide` and `fold` are
 pure, so every test builds its chat from events and asks what one command would append.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,8 @@ from chatd.domain.commands import (
     ApproveReturn,
     Command,
     DisputeReturn,
+    EscalateClaim,
+    ExpireOffer,
     InitiateReturn,
     OpenChat,
     RejectReturn,
@@ -27,6 +30,7 @@ from chatd.domain.commands import (
     RequestReturn,
     ResolveReturn,
     ReturnCommand,
+    WithdrawReturn,
 )
 from chatd.domain.decide import decide
 from chatd.domain.drafts import Draft, stamp
@@ -70,7 +74,10 @@ SYSTEM = Actor(role="system", id="system", name="Wildberries")
 OPENED_AT = datetime(2023, 8, 1, 9, 0, tzinfo=UTC)
 # Noon UTC is 15:00 in Moscow: the same day either way.
 RECEIVED = datetime(2023, 8, 17, 12, 0, tzinfo=UTC)
-OPENS_AT = RECEIVED + timedelta(days=14)
+# Bought on 10.08.2023 (11:00 in Moscow): a return through the chat opens on 24.08.2023 at
+# 00:00 Moscow time, which is 21:00 UTC the day before.
+PURCHASED = datetime(2023, 8, 10, 8, 0, tzinfo=UTC)
+OPENS_AT = datetime(2023, 8, 23, 21, 0, tzinfo=UTC)
 LATER = OPENS_AT + timedelta(days=1)
 
 SKIRT = OrderCard(
@@ -84,7 +91,7 @@ SKIRT = OrderCard(
     size="S",
     color="черный",
     price=Money(value=118600, currency="RUB"),
-    purchased_at=datetime(2023, 8, 10, 8, 0, tzinfo=UTC),
+    purchased_at=PURCHASED,
     received_at=RECEIVED,
 )
 FILM = OrderCard(
@@ -96,7 +103,7 @@ FILM = OrderCard(
     name="защитная пленка для Galaxy S23",
     brand="Samsung",
     price=Money(value=2753, currency="BYN"),
-    purchased_at=datetime(2023, 8, 10, 8, 0, tzinfo=UTC),
+    purchased_at=PURCHASED,
     received_at=RECEIVED,
 )
 VITAMINS = changed(SKIRT, id="order-vitamins", name="Витамин D3", size=None, non_returnable=True)
@@ -154,6 +161,18 @@ def resolve(
     actor: Actor = MANAGER,
 ) -> ResolveReturn:
     return ResolveReturn(actor=actor, claim=claim_id(order.id), decision=decision, mode=mode)
+
+
+def withdraw(order: OrderCard = SKIRT, actor: Actor = OPERATOR) -> WithdrawReturn:
+    return WithdrawReturn(actor=actor, claim=claim_id(order.id))
+
+
+def escalate(order: OrderCard = SKIRT, actor: Actor = SYSTEM) -> EscalateClaim:
+    return EscalateClaim(actor=actor, claim=claim_id(order.id))
+
+
+def expire(order: OrderCard = SKIRT, actor: Actor = SYSTEM) -> ExpireOffer:
+    return ExpireOffer(actor=actor, claim=claim_id(order.id))
 
 
 def logistics(
@@ -442,21 +461,92 @@ def test_shop_offers_a_return_once() -> None:
 # ---- when a return may be asked for --------------------------------------------------------
 
 
-def test_too_early_says_when_the_return_opens() -> None:
+def test_too_early_says_when_the_return_opens_and_where_to_go_until_then() -> None:
     result = when(opened(), request(), OPENS_AT - timedelta(seconds=1))
     rejection = refused(result, ErrorCode.RETURN_TOO_EARLY)
-    assert rejection.details == {"opens_at": "2023-08-31T12:00:00Z"}
+    assert rejection.details == {"opens_at": "2023-08-23T21:00:00Z"}
+    assert rejection.message == (
+        "Запросить возврат через чат можно с 24.08.2023. "
+        "До этого возврат товара проходит через «Проверка товара»."
+    )
 
 
-def test_the_window_opens_after_exactly_fourteen_times_24_hours() -> None:
+def test_the_window_opens_at_local_midnight_of_the_fourteenth_day_after_purchase() -> None:
     assert kinds(when(opened(), request(), OPENS_AT)) == ["return.requested"]
 
 
-def test_opens_at_is_utc_even_when_received_at_is_not() -> None:
-    order = changed(SKIRT, received_at=RECEIVED.astimezone(RULES.timezone))
-    result = when(opened(), request(order), RECEIVED)
-    rejection = refused(result, ErrorCode.RETURN_TOO_EARLY)
-    assert rejection.details == {"opens_at": "2023-08-31T12:00:00Z"}
+def test_the_portals_example_is_accepted() -> None:
+    # Bought earlier (01.08.2023), received 17.08.2023, asked 18.08.2023: the request names
+    # the day of receipt, and the 14 days count from the purchase.
+    bought_early = changed(SKIRT, purchased_at=datetime(2023, 8, 1, 7, 0, tzinfo=UTC))
+    asked = datetime(2023, 8, 18, 9, 0, tzinfo=UTC)
+    result = appended(when(opened(), request(bought_early), asked))
+    assert kinds(result) == ["return.requested"]
+    assert result[0].text == SKIRT_T1
+
+
+# Bought at 23:30 Moscow time on 01.08.2023: day 14 (15.08) starts at 21:00 UTC on 14.08.
+LATE_BUY = changed(SKIRT, purchased_at=datetime(2023, 8, 1, 20, 30, tzinfo=UTC))
+DAY_14_MOSCOW = datetime(2023, 8, 14, 21, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "opens"),
+    [
+        # 23:59:59 on day 13 in Moscow, 20:59:59 UTC: still early.
+        (DAY_14_MOSCOW - timedelta(seconds=1), False),
+        # 00:00:00 on day 14 in Moscow, though it is still 14.08 in UTC.
+        (DAY_14_MOSCOW, True),
+        (DAY_14_MOSCOW + timedelta(minutes=1), True),
+    ],
+    ids=["day-13-23:59:59-msk", "day-14-00:00-msk", "day-14-00:01-msk"],
+)
+def test_around_midnight_in_moscow_on_day_13_and_14(now: datetime, opens: bool) -> None:
+    result = when(opened(), request(LATE_BUY), now)
+    if opens:
+        assert kinds(result) == ["return.requested"]
+    else:
+        rejection = refused(result, ErrorCode.RETURN_TOO_EARLY)
+        assert rejection.details == {"opens_at": "2023-08-14T21:00:00Z"}
+        assert "15.08.2023" in rejection.message
+
+
+def test_the_day_of_purchase_is_the_local_day_not_the_utc_day() -> None:
+    # 22:30 UTC on 01.08 is 01:30 on 02.08 in Moscow: the return opens on 16.08 there.
+    after_midnight = changed(SKIRT, purchased_at=datetime(2023, 8, 1, 22, 30, tzinfo=UTC))
+    opens = datetime(2023, 8, 15, 21, 0, tzinfo=UTC)
+    rejection = refused(
+        when(opened(), request(after_midnight), opens - timedelta(seconds=1)),
+        ErrorCode.RETURN_TOO_EARLY,
+    )
+    assert rejection.details == {"opens_at": "2023-08-15T21:00:00Z"}
+    assert kinds(when(opened(), request(after_midnight), opens)) == ["return.requested"]
+
+
+def test_opens_at_is_utc_even_when_purchased_at_is_not() -> None:
+    order = changed(SKIRT, purchased_at=PURCHASED.astimezone(RULES.timezone))
+    rejection = refused(when(opened(), request(order), RECEIVED), ErrorCode.RETURN_TOO_EARLY)
+    assert rejection.details == {"opens_at": "2023-08-23T21:00:00Z"}
+
+
+def test_the_marketplaces_time_zone_is_a_setting() -> None:
+    # In Vladivostok (UTC+10) 10.08 11:00 Moscow is 18:00 on the same day: the window opens at
+    # 00:00 there on 24.08, which is 14:00 UTC on 23.08, seven hours before Moscow's.
+    far_east = Rules(timezone=ZoneInfo("Asia/Vladivostok"))
+    opens = datetime(2023, 8, 23, 14, 0, tzinfo=UTC)
+    early = decide(state_of(opened()), request(), opens - timedelta(seconds=1), far_east)
+    rejection = refused(early, ErrorCode.RETURN_TOO_EARLY)
+    assert rejection.details == {"opens_at": "2023-08-23T14:00:00Z"}
+    assert kinds(decide(state_of(opened()), request(), opens, far_east)) == ["return.requested"]
+
+
+def test_receipt_long_after_purchase_is_asked_for_at_once() -> None:
+    # The 14 days count from the purchase, not from the receipt: goods that travelled for
+    # three weeks may be returned the day they arrive.
+    slow = changed(SKIRT, received_at=PURCHASED + timedelta(days=21))
+    assert kinds(when(opened(), request(slow), PURCHASED + timedelta(days=21, hours=1))) == [
+        "return.requested"
+    ]
 
 
 def test_non_returnable_goods_may_be_returned_at_once() -> None:
@@ -692,11 +782,12 @@ def test_the_summary_label_is_where_the_goods_are_once_they_moved() -> None:
 
 
 def walked_rows(*commands: ReturnCommand) -> set[tuple[Stage, Action]]:
-    """The table rows a story takes; `accept` checks that each ends where its row says."""
+    """The table rows a story takes; `accept` checks that each ends where its row says.
+    Fifteen days pass before each step, so every deadline on the way has passed."""
     events, rows = opened(), set()
-    for command in commands:
+    for step, command in enumerate(commands):
         before = state_of(events)
-        events = accept(events, command)
+        events = accept(events, command, LATER + timedelta(days=15 * step))
         action = action_of(command)
         assert not isinstance(action, Rejection)
         rows.add((stage_of(before.claims.get(events[-1].data.claim)), action))
@@ -712,6 +803,9 @@ def test_the_portals_stories_walk_every_row_of_the_table() -> None:
         | walked_rows(request(), reject(), dispute(), resolve("approve", "no_return"))
         | walked_rows(request(), reject(), dispute(), resolve("reject"))
         | walked_rows(initiate(), request())
+        | walked_rows(initiate(), withdraw())
+        | walked_rows(initiate(), expire())
+        | walked_rows(request(), escalate(), resolve("approve", "no_return"))
     )
     assert walked == set(TRANSITIONS)
 
@@ -724,6 +818,7 @@ def test_the_final_stages_are_those_of_the_protocol() -> None:
         "resolved_approved no_return",
         "resolved_rejected",
         "inspected",
+        "closed",
     }
 
 
@@ -761,6 +856,9 @@ any_command: st.SearchStrategy[ReturnCommand] = st.one_of(
         mode=st.one_of(st.none(), modes),
     ),
     st.builds(ReportLogistics, actor=actors, claim=claims, step=steps, defect=st.booleans()),
+    st.builds(WithdrawReturn, actor=actors, claim=claims),
+    st.builds(EscalateClaim, actor=actors, claim=claims),
+    st.builds(ExpireOffer, actor=actors, claim=claims),
 )
 
 
@@ -793,6 +891,12 @@ def likely_command(draw: st.DrawFn, state: ChatState) -> ReturnCommand:
         return RejectReturn(actor=draw(pressed_by(OPERATOR)), claim=cid)
     if action == "dispute":
         return DisputeReturn(actor=draw(pressed_by(BUYER)), claim=cid)
+    if action == "withdraw":
+        return WithdrawReturn(actor=draw(pressed_by(OPERATOR)), claim=cid)
+    if action == "escalate":
+        return EscalateClaim(actor=draw(pressed_by(SYSTEM)), claim=cid)
+    if action == "expire":
+        return ExpireOffer(actor=draw(pressed_by(SYSTEM)), claim=cid)
     if action.startswith("resolve"):
         return ResolveReturn(
             actor=draw(pressed_by(MANAGER)),
@@ -813,18 +917,32 @@ def test_random_commands_never_refund_twice_or_before_an_approval(data: st.DataO
     now = data.draw(st.sampled_from([RECEIVED, OPENS_AT]))
     approved: set[str] = set()
     refunded: set[str] = set()
+    ended: set[str] = set()
     for _ in range(data.draw(st.integers(10, 50))):
         likely = data.draw(st.sampled_from([True, True, True, False]))
         command = data.draw(likely_command(state) if likely else any_command)
-        # Half a day a step: a script that starts on the day of receipt crosses the window.
-        now += timedelta(hours=12)
+        # Mostly half a day a step: a script that starts on the day of receipt crosses the
+        # window; now and then four days, so that deadlines pass too.
+        now += timedelta(hours=data.draw(st.sampled_from([12, 12, 12, 96])))
         result = decide(state, command, now, RULES)
         if isinstance(result, Rejection):
             continue
         before = state
         for event in result:
-            state = evolve(state, event)
             cid = event.data.claim
+            assert cid not in ended, f"{event.kind} after the offer of {cid} ended"
+            waited = before.claims.get(cid)
+            if event.kind == "return.escalated":
+                assert waited is not None and waited.state == "requested"
+                assert waited.requested_at is not None
+                assert now >= waited.requested_at + RULES.claim_deadline, "escalated early"
+            if event.kind in ("return.expired", "return.withdrawn"):
+                assert waited is not None and waited.state == "awaiting_buyer"
+                ended.add(cid)
+            if event.kind == "return.expired":
+                assert waited is not None and waited.offered_at is not None
+                assert now >= waited.offered_at + RULES.offer_deadline, "expired early"
+            state = evolve(state, event)
             if event.kind == "return.approved" or (
                 event.kind == "return.resolved" and event.data.decision == "approve"
             ):

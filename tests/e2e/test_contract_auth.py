@@ -185,8 +185,17 @@ async def test_welcome_shape(srv: ServerProcess, binary: bool) -> None:
     operator = uid("op")
     async with connect(srv, token("seller", operator, "Анна", seller=shop), binary=binary) as c:
         welcome = c.welcome
-    assert set(welcome) == {"type", "session", "user", "protocol", "server_time", "cursor"}, welcome
-    assert welcome["protocol"] == 1
+    assert set(welcome) == {
+        "type",
+        "session",
+        "user",
+        "protocol",
+        "version",
+        "server_time",
+        "cursor",
+    }, welcome
+    # Version 1.1 only adds: `protocol` stays 1, `version` names the addition.
+    assert (welcome["protocol"], welcome["version"]) == (1, "1.1")
     assert welcome["user"] == {"id": operator, "role": "seller", "name": "Анна", "seller": shop}
     assert isinstance(welcome["session"], str) and welcome["session"]
     assert isinstance(welcome["cursor"], str) and welcome["cursor"]

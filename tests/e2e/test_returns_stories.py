@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -183,7 +183,8 @@ async def test_approval_to_a_pickup_point(srv: ServerProcess) -> None:
             assert (requested["seq"], requested["kind"]) == (2, "return.requested")
             assert requested["author"] == {"role": "buyer", "id": scene.buyer_id, "name": "Тимур"}
             assert requested["text"] == SKIRT_T1
-            assert set(requested["data"]) == {"claim", "order", "amount"}
+            assert set(requested["data"]) == {"claim", "order", "amount", "attachments"}
+            assert requested["data"]["attachments"] == []
             assert requested["data"]["claim"] == claim
             assert requested["data"]["amount"] == SKIRT_PRICE
             assert_card(requested["data"]["order"], order)
@@ -192,7 +193,14 @@ async def test_approval_to_a_pickup_point(srv: ServerProcess) -> None:
         summary = await summary_of(scene.anna, chat)
         assert summary["reply_due"] is not None
         assert when(summary["reply_due"]) == requested_at + timedelta(days=10)
-        assert summary["claims"] == [{"claim": claim, "order": order["id"], "state": "requested"}]
+        [entry] = summary["claims"]
+        assert {k: v for k, v in entry.items() if k != "due"} == {
+            "claim": claim,
+            "order": order["id"],
+            "state": "requested",
+        }
+        # The shop's deadline for its decision (version 1.1), 10 days by default.
+        assert when(entry["due"]) == requested_at + timedelta(days=10)
         assert summary["unread"] == 1
 
         approved = await scene.anna.request(
@@ -208,7 +216,9 @@ async def test_approval_to_a_pickup_point(srv: ServerProcess) -> None:
         assert get_sales_rows(srv, scene.shop_token) == []
         summary = await summary_of(scene.oleg, chat)
         assert summary["reply_due"] is None
-        assert summary["claims"] == [{"claim": claim, "order": order["id"], "state": "approved"}]
+        assert summary["claims"] == [
+            {"claim": claim, "order": order["id"], "state": "approved", "due": None}
+        ]
 
         response = post_logistics(srv, order["id"], "handed_in")
         assert response.status_code == 200, response.text
@@ -314,7 +324,9 @@ async def test_refusal_dispute_and_manager_approval(srv: ServerProcess) -> None:
             assert_system(events[2], 3, "return.rejected", REJECTED)
             assert events[2]["data"] == {"claim": claim}
         summary = await summary_of(scene.anna, chat)
-        assert summary["claims"] == [{"claim": claim, "order": order["id"], "state": "rejected"}]
+        assert summary["claims"] == [
+            {"claim": claim, "order": order["id"], "state": "rejected", "due": None}
+        ]
 
         # Before the dispute the chat is not the manager's to see.
         assert [f for f in await drain(manager) if f.get("chat") == chat] == []
@@ -337,7 +349,9 @@ async def test_refusal_dispute_and_manager_approval(srv: ServerProcess) -> None:
         assert summary["unread"] == 0
         assert summary["buyer"]["id"] == scene.buyer_id
         assert summary["seller"]["id"] == scene.shop_id
-        assert summary["claims"] == [{"claim": claim, "order": order["id"], "state": "disputed"}]
+        assert summary["claims"] == [
+            {"claim": claim, "order": order["id"], "state": "disputed", "due": None}
+        ]
         assert summary["last"]["seq"] == 4
 
         resolved = await manager.request(
@@ -418,7 +432,7 @@ async def test_manager_rejection_ends_the_claim(srv: ServerProcess) -> None:
 
         summary = await summary_of(scene.anna, chat)
         assert summary["claims"] == [
-            {"claim": claim, "order": order["id"], "state": "resolved_rejected"}
+            {"claim": claim, "order": order["id"], "state": "resolved_rejected", "due": None}
         ]
 
         # Nothing more: the claim is over.
@@ -470,16 +484,20 @@ async def test_manager_rejection_ends_the_claim(srv: ServerProcess) -> None:
 async def test_shop_offer_awaiting_the_buyer(srv: ServerProcess) -> None:
     async with scene_of(srv) as scene:
         received = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-        order = skirt(scene, received_at=rfc3339(received))
+        purchased = received - timedelta(days=1)
+        order = skirt(scene, purchased_at=rfc3339(purchased), received_at=rfc3339(received))
         chat = await open_chat(scene, order)
 
         early = await scene.buyer.request(
             {"type": "return.request", "chat": chat, "order": order["id"]}
         )
         assert_error(early, "return_too_early")
+        assert "«Проверка товара»" in early["message"]
         opens_at = early["details"]["opens_at"]
         assert RFC3339_UTC.match(opens_at), early
-        assert when(opens_at) == received + timedelta(days=14)
+        # The calendar day of purchase + 14 in Moscow, from its midnight there (version 1.1).
+        opens_on = purchased.astimezone(MOSCOW).date() + timedelta(days=14)
+        assert when(opens_at) == datetime.combine(opens_on, time(0), tzinfo=MOSCOW)
 
         initiated = await scene.anna.request(
             {"type": "return.initiate", "chat": chat, "order": order["id"]}
@@ -500,9 +518,14 @@ async def test_shop_offer_awaiting_the_buyer(srv: ServerProcess) -> None:
             assert event["data"]["claim"] == claim
             assert_card(event["data"]["order"], order)
         summary = await summary_of(scene.anna, chat)
-        assert summary["claims"] == [
-            {"claim": claim, "order": order["id"], "state": "awaiting_buyer"}
-        ]
+        [entry] = summary["claims"]
+        assert (entry["claim"], entry["order"], entry["state"]) == (
+            claim,
+            order["id"],
+            "awaiting_buyer",
+        )
+        # The buyer's deadline for taking up the offer (version 1.1), 14 days by default.
+        assert when(entry["due"]) == when(anna_events[1]["at"]) + timedelta(days=14)
         twice = await scene.oleg.request(
             {"type": "return.initiate", "chat": chat, "order": order["id"]}
         )
@@ -522,7 +545,11 @@ async def test_shop_offer_awaiting_the_buyer(srv: ServerProcess) -> None:
             assert requested["data"]["claim"] == claim
             assert requested["data"]["amount"] == SKIRT_PRICE
         summary = await summary_of(scene.anna, chat)
-        assert summary["claims"] == [{"claim": claim, "order": order["id"], "state": "requested"}]
+        [entry] = summary["claims"]
+        assert (entry["claim"], entry["state"]) == (claim, "requested")
+        # From the buyer's request on, the shop's deadline replaces the offer's.
+        requested_at = when((await events_at(scene.sides, chat, 3))[1][2]["at"])
+        assert when(entry["due"]) == requested_at + timedelta(days=10)
 
         approved = await scene.oleg.request(
             {"type": "return.approve", "claim": claim, "mode": "no_return", "amount": SKIRT_PRICE}

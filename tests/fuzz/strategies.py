@@ -46,20 +46,27 @@ FRAMES: dict[str, dict[str, FieldSpec]] = {
     "chats": {"before": FieldSpec("page", False), "limit": FieldSpec("limit", False)},
     "search": {"q": FieldSpec("query", True), "chat": FieldSpec("ref", False)},
     "attachments": {"chat": FieldSpec("ref", True)},
-    "return.request": {"chat": FieldSpec("ref", True), "order": FieldSpec("ref", True)},
+    "return.request": {
+        "chat": FieldSpec("ref", True),
+        "order": FieldSpec("ref", True),
+        "comment": FieldSpec("note", False),
+        "attachments": FieldSpec("refs", False),
+    },
     "return.approve": {
         "claim": FieldSpec("ref", True),
         "mode": FieldSpec("mode", True),
         "amount": FieldSpec("money", True),
     },
-    "return.reject": {"claim": FieldSpec("ref", True)},
+    "return.reject": {"claim": FieldSpec("ref", True), "reason": FieldSpec("note", False)},
     "return.initiate": {"chat": FieldSpec("ref", True), "order": FieldSpec("ref", True)},
     "return.dispute": {"claim": FieldSpec("ref", True)},
     "return.resolve": {
         "claim": FieldSpec("ref", True),
         "decision": FieldSpec("decision", True),
         "mode": FieldSpec("mode", False),
+        "comment": FieldSpec("note", False),
     },
+    "return.withdraw": {"claim": FieldSpec("ref", True)},
     "ping": {},
 }
 TYPES = sorted(FRAMES)
@@ -99,6 +106,8 @@ def valid_value(kind: str, world: World = NO_WORLD) -> st.SearchStrategy[Any]:
             return _ref(refs["ref"])
         case "text":
             return st.sampled_from(world.words) | st.text(max_size=300)
+        case "note":
+            return st.sampled_from(world.words) | st.text(max_size=600)
         case "refs":
             return st.lists(st.text(min_size=1, max_size=40), max_size=10)
         case "nonce":
@@ -141,6 +150,7 @@ _ACCEPTS: dict[str, set[str]] = {
     "page": {"str"},
     "ref": {"str"},
     "text": {"str"},
+    "note": {"str"},
     "refs": {"list"},
     "nonce": {"str"},
     "seq": {"int"},
@@ -174,7 +184,7 @@ def out_of_range(kind: str) -> st.SearchStrategy[Any] | None:
             return st.just("p" * 129)
         case "query":
             return st.just("") | st.just("q" * 257)
-        case "text":
+        case "text" | "note":
             return st.just("ж" * 16_001)
         case "refs":
             return st.lists(st.just("f1"), min_size=11, max_size=20)

@@ -57,6 +57,7 @@ def with_defaults(frame: dict[str, Any]) -> dict[str, Any]:
     """What a decoded frame holds: `frame` with every default the contract gives."""
     defaults: dict[str, dict[str, Any]] = {
         "send": {"text": "", "attachments": []},
+        "return.request": {"attachments": []},
         "history": {"limit": 50},
         "chats": {"limit": 50},
     }

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol import PROTOCOL_REVISION, PROTOCOL_VERSION
 from protocol import frames as f
 from protocol.codec import CODECS, JSON, MSGPACK, DecodeError, codec_for
 from protocol.events import (
+    CHAT_KINDS,
     DATA_TYPES,
+    Attachment,
     Author,
     Event,
+    Kind,
     MessagePosted,
     Money,
     Operator,
+    OrderCard,
+    Party,
+    ReturnEscalated,
+    ReturnExpired,
+    ReturnRejected,
+    ReturnRequested,
+    ReturnResolved,
+    ReturnWithdrawn,
     decode_event,
     encode_event,
+    kind_of,
     parse_data,
 )
 
@@ -39,6 +53,11 @@ CLIENT_FRAMES = [
     f.ReturnDispute(claim="r1"),
     f.ReturnResolve(claim="r1", decision="approve", mode="no_return"),
     f.Ping(id="p"),
+    # Version 1.1.
+    f.ReturnRequest(chat="c1", order="o1", comment="Порвалась по шву", attachments=["f1", "f2"]),
+    f.ReturnReject(claim="r1", reason="Следы носки"),
+    f.ReturnResolve(claim="r1", decision="reject", comment="Фото подтверждают износ"),
+    f.ReturnWithdraw(claim="r1", id="w"),
 ]
 
 
@@ -101,6 +120,27 @@ def test_optional_fields_are_left_out_but_required_nulls_stay() -> None:
         (b'{"type": "ping", "id": "' + b"x" * 65 + b'"}', "`$.id`"),
         (b'{"type": "send", "chat": "c", "nonce": "' + b"n" * 65 + b'"}', "`$.nonce`"),
         (b'{"type": "return.approve", "claim": "r", "mode": "post", "amount": 1}', "`$.mode`"),
+        (b'{"type": "return.request", "chat": "c", "order": "o", "comment": 5}', "`$.comment`"),
+        (
+            b'{"type": "return.request", "chat": "c", "order": "o", "attachments": "f1"}',
+            "`$.attachments`",
+        ),
+        (
+            b'{"type": "return.request", "chat": "c", "order": "o", "attachments": ['
+            + b",".join([b'"f"'] * 11)
+            + b"]}",
+            "`$.attachments`",
+        ),
+        (
+            b'{"type": "return.reject", "claim": "r", "reason": "' + b"x" * 16_001 + b'"}',
+            "`$.reason`",
+        ),
+        (
+            b'{"type": "return.resolve", "claim": "r", "decision": "reject", "comment": []}',
+            "`$.comment`",
+        ),
+        (b'{"type": "return.withdraw"}', "missing required field `claim`"),
+        (b'{"type": "return.withdraw", "claim": ""}', "`$.claim`"),
         (b"\xff\xfe\x00", "malformed"),
     ],
 )
@@ -168,6 +208,9 @@ json_values = st.recursive(
                 "seller",
                 "nonce",
                 "decision",
+                "comment",
+                "reason",
+                "attachments",
             ]
         ),
         json_values,
@@ -194,3 +237,163 @@ def test_events_round_trip_through_storage() -> None:
         text="привет",
     )
     assert decode_event(encode_event(event)) == event
+
+
+# ---- version 1.1 -------------------------------------------------------------------------------
+
+
+def test_the_new_fields_are_optional_and_a_version_1_frame_still_decodes() -> None:
+    codec = CODECS[JSON]
+    assert codec.decode_client(b'{"type": "return.request", "chat": "c", "order": "o"}') == (
+        f.ReturnRequest(chat="c", order="o", comment=None, attachments=[])
+    )
+    assert codec.decode_client(b'{"type": "return.reject", "claim": "r"}') == f.ReturnReject(
+        claim="r", reason=None
+    )
+
+
+def test_welcome_says_version_1_1_and_stays_protocol_1() -> None:
+    welcome = f.Welcome(
+        session="s",
+        user=f.UserInfo(id="u", role="buyer", name="Люда"),
+        server_time=datetime(2026, 12, 5, tzinfo=UTC),
+        cursor="log.0",
+        protocol=PROTOCOL_VERSION,
+        version=PROTOCOL_REVISION,
+    )
+    for subprotocol in (JSON, MSGPACK):
+        codec = CODECS[subprotocol]
+        encoded = codec.encode(welcome)
+        raw = (
+            msgspec.json.decode(encoded) if subprotocol == JSON else msgspec.msgpack.decode(encoded)
+        )
+        assert (raw["protocol"], raw["version"]) == (1, "1.1")
+        assert codec.decode_server(encoded) == welcome
+    # A client still reads the welcome of a server from before 1.1.
+    older = CODECS[JSON].encode(msgspec.structs.replace(welcome, version=None))
+    assert "version" not in msgspec.json.decode(older)
+    assert CODECS[JSON].decode_server(older) == msgspec.structs.replace(welcome, version=None)
+
+
+def test_a_claims_due_is_always_sent_null_included() -> None:
+    due = datetime(2023, 9, 3, 21, 0, tzinfo=UTC)
+    claims = [
+        f.ClaimSummary(claim="r1", order="o1", state="requested", due=due),
+        f.ClaimSummary(claim="r2", order="o2", state="approved", due=None),
+    ]
+    assert msgspec.json.decode(msgspec.json.encode(claims)) == [
+        {"claim": "r1", "order": "o1", "state": "requested", "due": "2023-09-03T21:00:00Z"},
+        {"claim": "r2", "order": "o2", "state": "approved", "due": None},
+    ]
+    # Summaries from before 1.1 decode with no due.
+    assert msgspec.json.decode(
+        b'{"claim": "r", "order": "o", "state": "requested"}', type=f.ClaimSummary
+    ) == f.ClaimSummary(claim="r", order="o", state="requested")
+
+
+ORDER = OrderCard(
+    id="o1",
+    buyer=Party(id="b", name="Тимур"),
+    seller=Party(id="s", name="ИП"),
+    article="140158860",
+    name="Юбка",
+    brand="SK - Line",
+    price=Money(value=118600, currency="RUB"),
+    purchased_at=datetime(2023, 8, 1, tzinfo=UTC),
+    received_at=datetime(2023, 8, 17, tzinfo=UTC),
+    non_returnable=False,
+)
+PHOTO = Attachment(id="f1", name="брак.jpg", mime="image/jpeg", size=1000)
+
+
+@pytest.mark.parametrize(
+    ("data", "wire"),
+    [
+        (
+            ReturnRequested(claim="r1", order=ORDER, amount=ORDER.price),
+            {"attachments": []},
+        ),
+        (
+            ReturnRequested(
+                claim="r1", order=ORDER, amount=ORDER.price, attachments=[PHOTO], comment="Брак"
+            ),
+            {
+                "attachments": [
+                    {"id": "f1", "name": "брак.jpg", "mime": "image/jpeg", "size": 1000}
+                ],
+                "comment": "Брак",
+            },
+        ),
+        (ReturnRejected(claim="r1"), {}),
+        (ReturnRejected(claim="r1", reason="Следы носки"), {"reason": "Следы носки"}),
+        (ReturnResolved(claim="r1", decision="reject"), {"decision": "reject"}),
+        (
+            ReturnResolved(claim="r1", decision="approve", mode="pvz", comment="Брак"),
+            {"decision": "approve", "mode": "pvz", "comment": "Брак"},
+        ),
+        (ReturnWithdrawn(claim="r1"), {}),
+        (ReturnExpired(claim="r1"), {}),
+        (ReturnEscalated(claim="r1"), {}),
+    ],
+    ids=lambda value: type(value).__name__ if not isinstance(value, dict) else "",
+)
+def test_the_data_of_the_1_1_kinds_on_the_wire_and_in_the_log(
+    data: Any, wire: dict[str, Any]
+) -> None:
+    kind = kind_of(data)
+    event = Event(
+        stream="c1",
+        seq=2,
+        at=datetime(2023, 8, 18, 9, 0, tzinfo=UTC),
+        kind=kind,
+        author=Author(role="system", id="system", name="Wildberries"),
+        data=data,
+        text="…",
+    )
+    assert decode_event(encode_event(event)) == event
+    frame = f.EventFrame(
+        chat="c1", seq=2, cursor="x", at=event.at, kind=kind, author=event.author, data=data
+    )
+    for subprotocol in (JSON, MSGPACK):
+        encoded = CODECS[subprotocol].encode(frame)
+        raw = (
+            msgspec.json.decode(encoded) if subprotocol == JSON else msgspec.msgpack.decode(encoded)
+        )
+        # Typed again, as a client's `parse_data` reads it.
+        assert parse_data(kind, raw["data"]) == data
+        sent = {k: v for k, v in raw["data"].items() if k not in ("order", "amount")}
+        assert sent == {"claim": "r1", **wire}
+
+
+def test_the_1_1_kinds_are_spelled_as_the_contract_spells_them() -> None:
+    assert {Kind.RETURN_WITHDRAWN, Kind.RETURN_EXPIRED, Kind.RETURN_ESCALATED} == {
+        "return.withdrawn",
+        "return.expired",
+        "return.escalated",
+    }
+    assert {k for k in CHAT_KINDS if k.startswith("return.")} >= {
+        "return.withdrawn",
+        "return.expired",
+        "return.escalated",
+    }
+
+
+def test_a_request_logged_before_1_1_reads_with_no_files_and_no_comment() -> None:
+    stored = msgspec.msgpack.encode(
+        {
+            "stream": "c1",
+            "seq": 2,
+            "at": "2023-08-18T09:00:00Z",
+            "kind": "return.requested",
+            "author": {"role": "buyer", "id": "b", "name": "Тимур"},
+            "data": {
+                "claim": "r1",
+                "order": msgspec.to_builtins(ORDER),
+                "amount": {"value": 118600, "currency": "RUB"},
+            },
+            "text": "Здравствуйте!",
+        }
+    )
+    data = decode_event(stored).data
+    assert isinstance(data, ReturnRequested)
+    assert data.attachments == [] and data.comment is msgspec.UNSET

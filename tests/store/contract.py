@@ -57,6 +57,7 @@ from protocol.events import (
     ReturnArrived,
     ReturnDisputed,
     ReturnHandedIn,
+    ReturnInitiated,
     ReturnInspected,
     ReturnMode,
     ReturnRejected,
@@ -209,6 +210,10 @@ class ChatScript:
         data = ReturnRequested(claim=claim_id(order.id), order=order, amount=order.price)
         text = f'Здравствуйте! Хочу вернуть товар "{order.name}, артикул {order.article}"'
         return Draft(data, buyer_author(self.buyer), text)
+
+    def initiated(self, order: OrderCard) -> Draft:
+        data = ReturnInitiated(claim=claim_id(order.id), order=order)
+        return Draft(data, MARKETPLACE, "Ожидание подтверждения возврата покупателем.")
 
     def approved(self, order: OrderCard, mode: ReturnMode) -> Draft:
         data = ReturnApproved(claim=claim_id(order.id), mode=mode, amount=order.price)
@@ -938,6 +943,31 @@ class ReadModelContract(StoreFixtures):
         ]
         assert await store.chat_of_claim(claim) == chat.stream
         assert await store.claims_of_chat("no-such-chat") == []
+
+    async def test_waiting_claims_are_the_requests_and_offers_nobody_answered(
+        self, store: EventStore
+    ) -> None:
+        shop = party("s1")
+        requested, answered, offered = (
+            (party(f"u{n}"), order_card(f"o{n}", party(f"u{n}"), shop)) for n in (1, 2, 3)
+        )
+        assert await store.waiting_claims() == []
+        for buyer, order in (requested, answered, offered):
+            chat = ChatScript(buyer, shop)
+            await chat.append(store, chat.opened(order))
+            if order is offered[1]:
+                await chat.append(store, chat.initiated(order))
+            else:
+                await chat.append(store, chat.return_requested(order))
+            if order is answered[1]:
+                await chat.append(store, chat.approved(order, "pvz"))
+
+        assert await store.waiting_claims() == sorted(
+            [
+                (claim_id("o1"), chat_id("u1", "s1")),
+                (claim_id("o3"), chat_id("u3", "s1")),
+            ]
+        )
 
     async def test_a_second_refund_of_a_claim_is_refused_without_harming_other_appends(
         self, store: EventStore
