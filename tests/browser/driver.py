@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -12,6 +16,7 @@ from tests.e2e.harness import ServerProcess, token
 SHOP = "shop-kunchenko"
 SHOP_NAME = "ИП Кунченко С.А."
 VIEWPORT = {"width": 1360, "height": 860}
+MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 def shop_token(operator: str = "op-anna", name: str = "Анна") -> str:
@@ -109,3 +114,92 @@ def rendered_seqs(page: Any) -> list[int]:
     """The seq of every event the open chat shows, in screen order."""
     values = page.eval_on_selector_all(".messages [data-seq]", "els => els.map(e => e.dataset.seq)")
     return [int(v) for v in values]
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid PNG of one colour."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def moscow_noon(days_ago: int) -> str:
+    """Noon in Moscow, `days_ago` calendar days before today there."""
+    today = datetime.now(MOSCOW).date()
+    return rfc3339(datetime.combine(today - timedelta(days=days_ago), time(12), tzinfo=MOSCOW))
+
+
+MONTHS = (
+    "января", "февраля", "марта", "апреля", "мая", "июня",
+    "июля", "августа", "сентября", "октября", "ноября", "декабря",
+)  # fmt: skip
+
+
+def moscow_day(days_from_today: int) -> str:
+    """A Moscow calendar day as the page writes it: «2 сентября 2023 г.»."""
+    day = datetime.now(MOSCOW).date() + timedelta(days=days_from_today)
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year} г."
+
+
+def hours_ago(hours: float) -> str:
+    return rfc3339(datetime.now(UTC) - timedelta(hours=hours))
+
+
+def register_order(
+    server: ServerProcess, order_id: str, buyer: str, buyer_name: str, **fields: Any
+) -> dict[str, Any]:
+    """The marketplace registers an order of the demo shop (bought 20 days ago and received
+    unless `fields` say otherwise)."""
+    body: dict[str, Any] = {
+        "id": order_id,
+        "buyer": {"id": buyer, "name": buyer_name},
+        "seller": {"id": SHOP, "name": SHOP_NAME},
+        "article": "180077215",
+        "name": "Плед флисовый",
+        "brand": "Home Line",
+        "price": {"value": 149000, "currency": "RUB"},
+        "purchased_at": moscow_noon(20),
+        "received_at": moscow_noon(16),
+        "non_returnable": False,
+        **fields,
+    }
+    response = system_post(server, "/api/v1/orders", body)
+    assert response.status_code in (200, 201), response.text
+    return body
+
+
+def open_buyer_chat(pages: Pages, buyer: str, name: str, order: str | None = None) -> Any:
+    """A buyer's page opened from a link to the demo shop (and an order), on that chat."""
+    link = buyer_token(buyer, name) + f"&shop={SHOP}" + (f"&order={order}" if order else "")
+    page = pages.open(link)
+    page.wait_for_selector(".chat-item.active")
+    page.wait_for_selector(".messages .event")
+    return page
+
+
+def request_return(buyer: Any, comment: str | None = None, photos: list[Any] | None = None) -> None:
+    """The buyer presses «Вернуть товар» on the chat's order card and confirms."""
+    card = buyer.locator(".kind-chat-opened .product-card")
+    card.get_by_role("button", name="Вернуть товар").click()
+    form = buyer.locator("dialog.modal[open]")
+    if comment:
+        form.get_by_label("Комментарий").fill(comment)
+    if photos:
+        form.locator("input[type=file]").set_input_files([str(p) for p in photos])
+        form.locator(".picked-photo.done").nth(len(photos) - 1).wait_for()
+    form.get_by_role("button", name="Отправить заявку").click()
+    form.wait_for(state="detached")

@@ -4,8 +4,6 @@ and the contacts filter's refusal."""
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from pathlib import Path
 
 from playwright import sync_api as sync_api
@@ -17,28 +15,12 @@ from tests.browser.driver import (
     chat_item,
     messages_with,
     open_chat,
+    png,
     send_message,
     shop_token,
 )
 
 expect = sync_api.expect
-
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A valid PNG of one colour."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    row = b"\x00" + bytes(rgb) * width
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
 
 
 BLOB = re.compile(r"^blob:")
@@ -134,7 +116,7 @@ def test_a_photo_and_a_document_reach_both_sides(pages: Pages, tmp_path: Path) -
         expect(panel.locator(".file-row")).to_have_count(1)
         expect(panel.locator(".file-row .file-name")).to_have_text("invoice.pdf")
         panel.get_by_role("tab", name="Заказы").click()
-        expect(panel.locator(".product-card .card-name")).to_have_text("Платье летнее")
+        expect(panel.locator(".product-card .card-name")).to_have_text("SK - Line / Платье летнее")
         expect(panel.locator(".product-card .card-status")).to_have_text("Заказ оформлен")
     expect(shop.locator(".pending-file")).to_have_count(0)
 

@@ -1,14 +1,17 @@
 // Bootstrap: the token from the link (#token=…, kept in sessionStorage), the connection,
-// the store, and the two panes.
+// the store, the portal's navigation, and the pages: the chat's two panes, and the shop's
+// finances (#page=finance).
 
 import { ChatView } from './chat.js';
 import { toast } from './dialog.js';
 import { Connection } from './connection.js';
 import { fill, h } from './dom.js';
+import { errorText } from './errors.js';
 import { Files } from './files.js';
+import { FinancePage } from './finance.js';
 import { Inbox } from './inbox.js';
-import { errorText } from './returns.js';
 import { Store } from './store.js';
+import { TopNav, pagesOf } from './topnav.js';
 
 const TOKEN_KEY = 'chatd.token';
 
@@ -24,11 +27,13 @@ function takeToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-const NAV = {
-  seller: ['Товары', 'Поставки', 'Цены и скидки', 'Аналитика', 'Маркетплейс'],
-  buyer: ['Чаты', 'Заказы', 'Возвраты'],
-  manager: ['Спорные заявки'],
-};
+// Deadlines turn overdue and claims age while nothing happens: the views look again this often.
+const TICK_MS = 60 * 1000;
+
+/** The page named in the address (#page=finance), else the chat. */
+function pageFromLink() {
+  return new URLSearchParams(location.hash.slice(1)).get('page') || 'chat';
+}
 
 const STATUS_TEXT = {
   connecting: 'Подключение…',
@@ -57,16 +62,24 @@ class App {
     });
     this.inbox = new Inbox(this);
     this.chatView = new ChatView(this);
+    this.finance = new FinancePage(this);
+    this.page = 'chat';
     this.banner = h('div.conn-banner', { role: 'status', hidden: true });
     this.who = h('div.topbar-user');
     this.brandName = h('span.brand-name', 'Партнёры');
-    this.nav = h('nav.topnav');
+    this.nav = new TopNav((page) => this.showPage(page));
+    this.workspace = h('main.workspace', this.inbox.el, this.chatView.el);
     this.el = h('div.app',
-      h('header.topbar', h('div.brand', h('span.brand-mark', 'WB'), this.brandName), this.nav, this.who),
+      h('header.topbar', h('div.brand', h('span.brand-mark', 'WB'), this.brandName), this.nav.el, this.who),
       this.banner,
-      h('main.workspace', this.inbox.el, this.chatView.el));
+      this.workspace);
     this.store.addEventListener('change', (event) => this.changed(event.detail.chats));
     this.refreshTimer = null;
+    this.financeTimer = null;
+    setInterval(() => {
+      this.inbox.render();
+      this.chatView.tick();
+    }, TICK_MS);
   }
 
   start() {
@@ -81,11 +94,38 @@ class App {
 
   welcome(welcome, resumed) {
     this.store.setUser(welcome.user);
+    this.store.setServerTime(welcome.server_time);
     document.body.dataset.role = welcome.user.role;
-    this.renderWho();
-    if (resumed) return;
+    if (resumed) {
+      this.renderWho();
+      if (this.page === 'finance') this.finance.load();
+      return;
+    }
+    this.showPage(pageFromLink());
     this.inbox.load();
     if (welcome.user.role === 'buyer') this.openFromLink();
+  }
+
+  /** Shows one of the app's pages; a page the role has not is the chat. */
+  showPage(page) {
+    const role = this.store.role;
+    const shown = pagesOf(role).has(page) ? page : 'chat';
+    this.page = shown;
+    document.body.dataset.page = shown;
+    if (shown === 'finance') {
+      this.workspace.replaceChildren(this.finance.el);
+      this.finance.load();
+    } else {
+      this.workspace.replaceChildren(this.inbox.el, this.chatView.el);
+    }
+    // The page stays in the address, so a reload comes back to it.
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (shown === 'chat') params.delete('page');
+    else params.set('page', shown);
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+    this.nav.render(role, shown);
+    this.renderWho();
   }
 
   /** Back after a disconnect with every missed event: read marks set meanwhile by other
@@ -121,8 +161,6 @@ class App {
     }
     const roleText = { seller: 'Оператор магазина', buyer: 'Покупатель', manager: 'Менеджер' }[user.role];
     this.brandName.textContent = { seller: 'Партнёры', buyer: 'Покупки', manager: 'Арбитраж' }[user.role] || '';
-    const nav = NAV[user.role] || [];
-    this.nav.replaceChildren(...nav.map((item, i) => h(`span.topnav-item${i === 0 ? '.active' : ''}`, item)));
     fill(this.who,
       shop ? h('span.who-shop', shop) : null,
       h('span.who-name', user.name),
@@ -133,7 +171,14 @@ class App {
     if (event.author.role === 'system' && event.author.name) this.marketplaceName = event.author.name;
     const known = this.store.chats.get(event.chat);
     const fresh = this.store.event(event);
-    if (fresh && (!known || known.stub || !known.buyer)) this.refreshChats();
+    if (!fresh) return;
+    // A claim's event moves its deadlines (`due`, the chat's reply deadline), which only the
+    // server computes: the summaries come again.
+    if (!known || known.stub || !known.buyer || event.kind.startsWith('return.')) this.refreshChats();
+    if (event.kind === 'refund.issued' && this.page === 'finance') {
+      clearTimeout(this.financeTimer);
+      this.financeTimer = setTimeout(() => this.finance.load(), 200);
+    }
   }
 
   /** A chat we knew nothing about: its summary comes with the first page of chats. */

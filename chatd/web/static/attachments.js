@@ -2,10 +2,10 @@
 
 import { toast } from './dialog.js';
 import { fill, h, icon } from './dom.js';
+import { errorText } from './errors.js';
 import { formatShortDate, formatSize } from './format.js';
-import {
-  buyerMayRequest, errorText, initiateButton, productCard, returnButton,
-} from './returns.js';
+import { initiateButton, opensNote, productCard, returnButton } from './returns.js';
+import { buyerMayRequest, opensLater } from './returnwindow.js';
 
 const TABS = [
   ['orders', 'Заказы'],
@@ -117,18 +117,22 @@ export class AttachmentsPanel {
     if (!answer.orders.length) return [h('div.empty-tab', 'Заказов нет')];
     const store = this.app.store;
     const chat = store.chat(answer.chat);
+    const now = store.now();
     return answer.orders.map((entry) => {
       const order = entry.order;
       const claim = store.claimOfOrder(chat, order.id) ||
         (entry.claim ? { claim: entry.claim, state: entry.state } : null);
       const actions = [];
+      let note = null;
       if (store.role === 'seller' && !claim && order.received_at) {
         actions.push(initiateButton(this.app, chat, order));
       }
-      if (store.role === 'buyer' && buyerMayRequest(chat, order, claim)) {
-        actions.push(returnButton(this.app, chat, order));
+      if (store.role === 'buyer') {
+        if (buyerMayRequest(order, claim, now)) actions.push(returnButton(this.app, chat, order));
+        const opens = opensLater(order, claim, now);
+        if (opens) note = opensNote(opens);
       }
-      return productCard(order, { state: claim ? claim.state : null, actions });
+      return productCard(order, { files: this.app.files, state: claim ? claim.state : null, actions, note });
     });
   }
 

@@ -1,15 +1,20 @@
 // The open chat: header (search, «Вложения», ⋮), the product card and messages with date
-// separators, service messages, the return controls, and the composer.
+// separators, service messages with what the parties wrote into a claim, the return
+// controls, the manager's claims, and the composer.
 
-import { AttachmentsPanel, fileChip, imageThumb } from './attachments.js';
+import { AttachmentsPanel } from './attachments.js';
 import { Composer, showRules } from './composer.js';
 import { toast } from './dialog.js';
 import { fill, h, highlighted, icon, matchRanges } from './dom.js';
+import { errorText } from './errors.js';
+import { attachmentsView, eventNote } from './evidence.js';
 import { dayKey, formatDay, formatTime } from './format.js';
+import { claimCards, isChoosingMode, missesRequests } from './manager.js';
 import {
-  buyerMayRequest, disputeButton, errorText, initiateButton, isAgreeing, isChoosingMode,
-  managerButtons, productCard, returnButton, shopClaimButtons, shopMenuItems,
+  disputeButton, dueNote, initiateButton, isAgreeing, nonReturnableAdvice, opensNote, productCard,
+  returnButton, shopClaimButtons, shopMenuItems, withdrawButton,
 } from './returns.js';
+import { buyerMayRequest, opensLater } from './returnwindow.js';
 import { sideOf } from './store.js';
 
 const PAGE = 50;
@@ -78,15 +83,27 @@ export class ChatView {
     if (this.store.role === 'manager') loads.push(this.loadOrders());
     if (this.panel.isOpen) this.panel.open(chatId);
     await Promise.all(loads);
+    if (this.store.role === 'manager') await this.loadClaimRequests(chatId);
+  }
+
+  /** The manager decides on what the buyer asked: older pages until every claim's request
+   * is here (a long chat may have pushed it off the newest page). */
+  async loadClaimRequests(chatId) {
+    const chat = this.store.chat(chatId);
+    while (this.chatId === chatId && chat.loaded && chat.more && missesRequests(this.store, chat)) {
+      if (!(await this.loadOlder(OLDER_PAGE))) break;
+    }
   }
 
   /** Everything was forgotten (bad cursor): load the open chat again. */
   reload() {
     if (!this.chatId) return;
     this.nodes.clear();
-    this.loadNewest();
-    if (this.store.role === 'manager') this.loadOrders();
+    const chatId = this.chatId;
+    const loads = [this.loadNewest()];
+    if (this.store.role === 'manager') loads.push(this.loadOrders());
     if (this.panel.isOpen) this.panel.load();
+    if (this.store.role === 'manager') Promise.all(loads).then(() => this.loadClaimRequests(chatId));
   }
 
   async loadNewest() {
@@ -147,7 +164,7 @@ export class ChatView {
   build() {
     this.header = h('header.chat-head');
     this.searchBar = h('div.chat-search', { hidden: true });
-    this.claimsBar = h('div.claims-bar', { hidden: true });
+    this.claimsBar = h('aside.claims-bar', { hidden: true, 'aria-label': 'Заявки на возврат' });
     this.messages = h('div.messages', { role: 'log', 'aria-live': 'polite' });
     this.messages.addEventListener('scroll', () => this.onScroll());
     this.messages.addEventListener('load', () => {
@@ -155,8 +172,11 @@ export class ChatView {
     }, true);
     this.composer = this.store.side ? this.composerPart.build(this.chatId) : h('div.readonly-note',
       'Менеджер читает переписку и принимает решение по спорной заявке; писать в чат он не может.');
+    // The manager's claims stand in a column of their own beside the chat, full height, so
+    // everything the parties wrote is in view while deciding.
     fill(this.el,
-      h('div.chat-main', this.header, this.searchBar, this.claimsBar, this.messages, this.composer),
+      h('div.chat-main', this.header, this.searchBar, this.messages, this.composer),
+      this.claimsBar,
       this.panel.el,
     );
   }
@@ -166,6 +186,11 @@ export class ChatView {
     this.renderHeader();
     this.renderClaimsBar();
     this.renderMessages();
+  }
+
+  /** Time passed: deadlines turn overdue, the return window opens, claims wait longer. */
+  tick() {
+    if (this.chatId) this.render();
   }
 
   /** The store changed these chats. */
@@ -203,6 +228,8 @@ export class ChatView {
           type: 'button', title: 'Ещё', 'aria-label': 'Ещё', onclick: (event) => this.toggleMenu(event),
         }, icon('more'))),
     );
+    // An open ⋮ menu stays open while the chat changes under it.
+    if (this.menu) this.header.append(this.menu);
   }
 
   replyDue(due) {
@@ -287,14 +314,7 @@ export class ChatView {
 
   renderClaimsBar() {
     if (this.store.role !== 'manager') return;
-    const chat = this.chat;
-    const cards = [];
-    for (const claim of chat.claims.values()) {
-      const order = chat.orders.get(claim.order);
-      if (!order || claim.state === 'awaiting_buyer' || claim.state === 'requested') continue;
-      const actions = claim.state === 'disputed' ? managerButtons(this.app, chat, claim.claim) : [];
-      cards.push(productCard(order, { state: claim.state, actions }));
-    }
+    const cards = claimCards(this.app, this.chat);
     this.claimsBar.hidden = !cards.length;
     this.claimsBar.replaceChildren(h('div.claims-title', 'Заявки на возврат'), ...cards);
   }
@@ -360,12 +380,18 @@ export class ChatView {
 
   renderKey(chat, event, latestCard) {
     const claim = this.claimOf(chat, event);
-    const order = event.data?.order;
+    const order = event.data?.order && typeof event.data.order === 'object' ? event.data.order : null;
+    // The buyer's button depends on the time as well: the return window opens at midnight.
+    const now = this.store.now();
+    const returnWindow = order && this.store.role === 'buyer'
+      ? `${buyerMayRequest(order, claim, now)}${Boolean(opensLater(order, claim, now))}` : '';
     return [
       claim ? claim.state : '',
       claim ? isAgreeing(claim.claim) : '',
       claim ? isChoosingMode(claim.claim) : '',
-      order && typeof order === 'object' ? latestCard.get(order.id) === event.seq : '',
+      claim?.due || '',
+      order ? latestCard.get(order.id) === event.seq : '',
+      returnWindow,
     ].join('|');
   }
 
@@ -399,17 +425,26 @@ export class ChatView {
   card(chat, event, order, claim, isLatest) {
     const role = this.store.role;
     const actions = [];
+    const notes = [];
     if (role === 'seller') {
       if (claim && claim.state === 'requested' && event.kind === 'return.requested') {
-        actions.push(...shopClaimButtons(this.app, chat, claim.claim));
+        // The portal's advice for non-returnable goods stands next to the buttons.
+        notes.push(nonReturnableAdvice(order), dueNote(role, claim, this.app.marketplace()));
+        actions.push(...shopClaimButtons(this.app, chat, claim.claim, order));
+      } else if (claim && claim.state === 'awaiting_buyer' && event.kind === 'return.initiated') {
+        actions.push(withdrawButton(this.app, chat, claim.claim));
       } else if (!claim && order.received_at && isLatest) {
         actions.push(initiateButton(this.app, chat, order));
       }
-    } else if (role === 'buyer' && isLatest && buyerMayRequest(chat, order, claim)) {
-      actions.push(returnButton(this.app, chat, order));
+    } else if (role === 'buyer' && isLatest) {
+      const now = this.store.now();
+      if (buyerMayRequest(order, claim, now)) actions.push(returnButton(this.app, chat, order));
+      const opens = opensLater(order, claim, now);
+      if (opens) notes.push(opensNote(opens));
+      notes.push(dueNote(role, claim, this.app.marketplace()));
     }
     const state = claim && (event.kind !== 'chat.opened' || isLatest) ? claim.state : null;
-    return productCard(order, { state, actions });
+    return productCard(order, { files: this.app.files, state, actions, note: notes });
   }
 
   authorLabel(event) {
@@ -420,24 +455,24 @@ export class ChatView {
     return author.name;
   }
 
+  /** A message, or the buyer's request with its comment and photos. */
   bubble(event) {
     const side = sideOf(event.author);
     const mine = this.store.side ? side === this.store.side : side === 'seller';
-    const attachments = event.data?.attachments || [];
-    const photos = attachments.filter((a) => a.mime.startsWith('image/'));
-    const files = attachments.filter((a) => !a.mime.startsWith('image/'));
     return h(`div.msg.${mine ? 'mine' : 'theirs'}`,
       h('div.msg-head', h('span.msg-author', this.authorLabel(event)), h('span.msg-time', formatTime(event.at))),
       event.text ? h('div.msg-text', event.text) : null,
-      photos.length ? h('div.msg-photos', photos.map((p) => imageThumb(this.app.files, p))) : null,
-      files.length ? h('div.msg-files', files.map((f) => fileChip(this.app.files, f))) : null);
+      eventNote(event),
+      attachmentsView(this.app.files, event.data?.attachments));
   }
 
+  /** A service message; a refusal's reason or a decision's comment below its text. */
   service(event, extra = null) {
     return h('div.service',
       h('div.service-head', h('span.service-author', event.author.name || this.app.marketplace()),
         h('span.msg-time', formatTime(event.at))),
       h('div.service-text', event.text || ''),
+      eventNote(event),
       extra);
   }
 

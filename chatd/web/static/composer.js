@@ -4,7 +4,7 @@
 import { ask, toast } from './dialog.js';
 import { fill, h, highlighted, icon } from './dom.js';
 import { codePointSpans } from './format.js';
-import { errorText } from './returns.js';
+import { errorText } from './errors.js';
 
 export const RULES = [
   'Отвечать на обращения Покупателей следует аргументированно, в полном объеме и в соответствии ' +

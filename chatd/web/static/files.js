@@ -2,6 +2,7 @@
 // blob URLs (a plain <img src> cannot carry the token).
 
 import { ChatdError } from './connection.js';
+import { bearer, errorOf } from './http.js';
 
 export const MAX_FILE_BYTES = 5 * 1024 * 1024;
 export const ACCEPTED_TYPES = ['image/jpeg', 'image/png', 'application/pdf'];
@@ -13,7 +14,7 @@ export class Files {
   }
 
   headers() {
-    return { Authorization: `Bearer ${this.token}` };
+    return bearer(this.token);
   }
 
   /** A blob URL for the file, fetched once per page. */
@@ -60,15 +61,4 @@ export class Files {
     link.click();
     link.remove();
   }
-}
-
-async function errorOf(response) {
-  try {
-    const body = await response.json();
-    if (body && body.error) return new ChatdError(body.error.code, body.error.message, body.error.details);
-  } catch {
-    // not JSON
-  }
-  if (response.status === 413) return new ChatdError('too_large', 'Файл больше 5 МБ');
-  return new ChatdError('internal', `Ошибка ${response.status}`);
 }

@@ -108,3 +108,20 @@ export function codePointSpans(text, spans) {
   const at = (index) => units[Math.max(0, Math.min(index, units.length - 1))];
   return spans.map(([start, end]) => [at(start), at(end)]);
 }
+
+/** «04.03.2023, 10:01» */
+export function formatDateTime(value) {
+  return `${formatShortDate(value)}, ${formatTime(value)}`;
+}
+
+const MINUTE = 60 * 1000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** How long something has waited, roughly: «5 мин», «3 ч», «12 дн.». */
+export function formatAge(ms) {
+  const span = Math.max(0, ms);
+  if (span < HOUR) return `${Math.floor(span / MINUTE)} мин`;
+  if (span < DAY) return `${Math.floor(span / HOUR)} ч`;
+  return `${Math.floor(span / DAY)} дн.`;
+}

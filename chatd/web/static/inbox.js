@@ -1,11 +1,14 @@
 // The chat list on the left: name, date of the last message, unread count on an orange
-// badge, and the search box (names here, words across every chat from the server).
+// badge, the search box (names here, words across every chat from the server), the shop's
+// filters, and for a manager how each claim came and how long it has waited.
 
+import { searchHit } from './chat.js';
 import { toast } from './dialog.js';
 import { h, icon } from './dom.js';
+import { errorText } from './errors.js';
+import { FILTERS, filterByKey } from './filters.js';
 import { formatShortDate } from './format.js';
-import { errorText } from './returns.js';
-import { searchHit } from './chat.js';
+import { handover, waitingClaims, waitingTags } from './manager.js';
 
 const KIND_SNIPPETS = {
   'chat.opened': 'Чат открыт',
@@ -38,9 +41,12 @@ export class Inbox {
       timer = setTimeout(() => this.searchMessages(), 350);
     });
     this.title = h('h2.inbox-title');
+    this.filter = null; // the key of the filter on, or null
+    this.filters = h('div.inbox-filters', { role: 'group', 'aria-label': 'Фильтры', hidden: true });
     this.el = h('aside.inbox',
       this.title,
       h('div.inbox-search', icon('search'), this.input),
+      this.filters,
       this.list,
       this.hitsBox);
   }
@@ -59,6 +65,33 @@ export class Inbox {
       this.render();
     } catch (error) {
       toast(errorText(error), 'error');
+      return;
+    }
+    if (this.filter) this.loadAll();
+    if (this.store.role === 'manager') this.learnHandovers();
+  }
+
+  /** A filter looks at every chat, not only the first page. */
+  async loadAll() {
+    while (this.filter && this.store.nextPage) {
+      const before = this.store.nextPage;
+      await this.loadMore();
+      if (this.store.nextPage === before) break; // the page failed; scrolling tries again
+    }
+  }
+
+  /** A manager's list says how each claim came (escalated or disputed) and since when: that
+   * is in the claim's events, so each chat whose claim waits gets its newest page. */
+  async learnHandovers() {
+    for (const chat of this.store.sortedChats()) {
+      const unknown = waitingClaims(chat).some((claim) => !handover(this.store, chat, claim.claim));
+      if (!unknown || chat.loaded) continue;
+      try {
+        const page = await this.app.conn.request({ type: 'history', chat: chat.id, limit: 100 });
+        if (!chat.loaded) this.store.history(chat.id, page.events, page.more, undefined);
+      } catch {
+        // The tag stays without its age; opening the chat loads it again.
+      }
     }
   }
 
@@ -95,11 +128,48 @@ export class Inbox {
     return KIND_SNIPPETS[last.kind] || '';
   }
 
+  setFilter(key) {
+    this.filter = this.filter === key ? null : key;
+    this.render();
+    if (this.filter) this.loadAll();
+  }
+
+  renderFilters(chats, now) {
+    this.filters.hidden = this.store.role !== 'seller';
+    if (this.filters.hidden) return;
+    this.filters.replaceChildren(...FILTERS.map((filter) => {
+      const on = this.filter === filter.key;
+      const count = chats.filter((chat) => filter.test(chat, now)).length;
+      return h(`button.filter-chip${on ? '.on' : ''}`, {
+        type: 'button',
+        title: filter.title,
+        'aria-pressed': String(on),
+        dataset: { filter: filter.key },
+        onclick: () => this.setFilter(filter.key),
+      }, filter.label, h('span.filter-count', String(count)));
+    }));
+  }
+
+  /** The small marks under a chat: overdue and open claims for the shop; how each claim
+   * came and its age for a manager. */
+  tags(chat, now) {
+    const role = this.store.role;
+    if (role === 'manager') return waitingTags(this.store, chat);
+    if (role !== 'seller') return [];
+    return FILTERS.filter((filter) => filter.key !== 'unanswered' && filter.test(chat, now))
+      .map((filter) => h(`span.tag.tag-${filter.key}`, filter.key === 'claims' ? 'Заявка на возврат' : filter.label));
+  }
+
   render() {
     this.title.textContent = this.title_();
+    const now = this.store.now();
     const query = this.query.toLocaleLowerCase('ru-RU');
-    const chats = this.store.sortedChats().filter((chat) =>
-      !query || this.name(chat).toLocaleLowerCase('ru-RU').includes(query));
+    const all = this.store.sortedChats();
+    this.renderFilters(all, now);
+    const filter = this.store.role === 'seller' ? filterByKey(this.filter) : null;
+    const chats = all.filter((chat) =>
+      (!query || this.name(chat).toLocaleLowerCase('ru-RU').includes(query)) &&
+      (!filter || filter.test(chat, now)));
     const current = this.app.chatView.chatId;
     const items = chats.map((chat) => h(`li.chat-item${chat.id === current ? '.active' : ''}`, {
       role: 'option',
@@ -112,14 +182,22 @@ export class Inbox {
       h('span.chat-item-date', chat.last ? formatShortDate(chat.last.at) : '')),
     h('div.chat-row',
       h('span.chat-item-snippet', this.snippet(chat)),
-      chat.unread > 0 ? h('span.badge', { 'aria-label': `Непрочитанных: ${chat.unread}` }, String(chat.unread)) : null)));
+      chat.unread > 0 ? h('span.badge', { 'aria-label': `Непрочитанных: ${chat.unread}` }, String(chat.unread)) : null),
+    this.tagRow(chat, now)));
     if (!items.length) {
-      const none = this.store.role === 'manager' ? 'Спорных заявок нет' : 'Диалогов пока нет';
-      items.push(h('li.chat-empty', this.loaded ? (query ? 'Никого не найдено' : none) : 'Загрузка…'));
+      let none = this.store.role === 'manager' ? 'Спорных заявок нет' : 'Диалогов пока нет';
+      if (query) none = 'Никого не найдено';
+      else if (filter) none = 'Таких диалогов нет';
+      items.push(h('li.chat-empty', this.loaded ? none : 'Загрузка…'));
     }
     this.list.replaceChildren(...items);
     if (this.loaded) this.list.dataset.loaded = 'true';
     this.renderHits();
+  }
+
+  tagRow(chat, now) {
+    const tags = this.tags(chat, now);
+    return tags.length ? h('div.chat-row.chat-tags', tags) : null;
   }
 
   async searchMessages() {

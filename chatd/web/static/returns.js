@@ -1,10 +1,12 @@
-// Returns in the chat, as on the seller portal: the product card, the shop's approve and
-// refuse buttons with their dialogs, the buyer's «Вернуть товар» and «Оспорить решение»,
-// and the manager's decision on a disputed claim.
+// Returns in the chat, as on the seller portal: the product card, the shop's approve, refuse
+// and withdraw with their dialogs, and the buyer's «Вернуть товар» and «Оспорить решение».
+// The manager's side is manager.js.
 
 import { ask, toast } from './dialog.js';
 import { h, icon } from './dom.js';
-import { formatAmount, formatDay, formatPrice } from './format.js';
+import { errorText } from './errors.js';
+import { NoteField, PhotoPicker } from './fields.js';
+import { formatAmount, formatDateTime, formatDay, formatPrice } from './format.js';
 
 export const CLAIM_STATE_LABELS = {
   awaiting_buyer: 'Ожидание подтверждения возврата покупателем',
@@ -14,27 +16,21 @@ export const CLAIM_STATE_LABELS = {
   disputed: 'Заявка на рассмотрении у менеджера',
   resolved_approved: 'Менеджер одобрил возврат',
   resolved_rejected: 'Менеджер отклонил возврат',
+  closed: 'Предложение о возврате закрыто',
   handed_in: 'Товар сдан в пункт выдачи',
   arrived: 'Товар поступил на склад',
   inspected: 'Товар проверен складом',
 };
 
-const ERROR_TEXTS = {
-  conflict: 'Заявка уже рассмотрена или изменилась. Обновите чат.',
-  amount_mismatch: 'Сумма возврата должна быть равна цене товара.',
-  return_already_requested: 'Возврат этого товара через чат уже запрашивался.',
-  forbidden: 'Это действие недоступно.',
-  not_found: 'Заказ или заявка не найдены.',
-  unavailable: 'Нет соединения с сервером. Попробуйте ещё раз.',
-  timeout: 'Сервер не ответил вовремя. Попробуйте ещё раз.',
-};
+// The lengths PROTOCOL.md 11 allows: a request's comment, a refusal's reason, a decision's
+// comment.
+export const MAX_COMMENT = 1000;
+export const MAX_REASON = 500;
 
-export function errorText(error) {
-  if (error?.code === 'return_too_early' && error.details?.opens_at) {
-    return `Вернуть товар через чат можно будет с ${formatDay(error.details.opens_at)}`;
-  }
-  return ERROR_TEXTS[error?.code] || error?.message || 'Не получилось. Попробуйте ещё раз.';
-}
+// The portal's advice for goods that cannot be returned (food, supplements, pet food).
+const NON_RETURNABLE_ADVICE = 'Товар из невозвратной категории. Если покупатель предоставил ' +
+  'доказательства недостаточного качества или повреждения при доставке, рекомендуется одобрить ' +
+  'возврат без возвращения товара на пункт выдачи: «Возврат товара не нужен».';
 
 // The shop's step on a claim between «Согласиться на возврат» and the refund dialog.
 const agreeing = new Set();
@@ -43,20 +39,38 @@ export function isAgreeing(claimId) {
   return agreeing.has(claimId);
 }
 
-/** The order card: «Товар выкуплен», name, size, colour, article, price; `extra` below. */
-export function productCard(order, { state = null, actions = [], note = null } = {}) {
+/** The product's picture: the photo the order names (fetched with the token), else an icon. */
+function productThumb(files, order) {
+  const box = h('div.card-thumb', icon('box'));
+  if (files && typeof order.photo === 'string' && order.photo) {
+    files.url(order.photo).then(
+      (url) => box.replaceChildren(h('img.card-photo', { src: url, alt: order.name })),
+      () => {}, // no photo to show: the icon stays
+    );
+  }
+  return box;
+}
+
+/**
+ * The order card as on the portal: «Товар выкуплен», «brand / name», size and colour, the
+ * article, the price; the claim's state, a note and the buttons below.
+ */
+export function productCard(order, { files = null, state = null, actions = [], note = null } = {}) {
   const props = [];
   if (order.size) props.push(h('span', `Размер: ${order.size}`));
   if (order.color) props.push(h('span', `Цвет: ${order.color}`));
   return h('div.product-card', { dataset: { order: order.id } },
     h('div.card-head',
       h('span.card-status', order.received_at ? 'Товар выкуплен' : 'Заказ оформлен'),
+      order.non_returnable ? h('span.card-flag.non-returnable', 'Невозвратный товар') : null,
       order.received_at ? h('span.card-received', `Товар получен ${formatDay(order.received_at)}`) : null),
     h('div.card-body',
-      h('div.card-thumb', icon('box')),
+      productThumb(files, order),
       h('div.card-info',
-        h('div.card-name', order.name),
-        order.brand ? h('div.card-brand', order.brand) : null,
+        h('div.card-name',
+          order.brand ? h('span.card-brand', order.brand) : null,
+          order.brand ? h('span.card-sep', ' / ') : null,
+          h('span.card-title', order.name)),
         props.length ? h('div.card-props', props) : null,
         h('div.card-article', `Артикул WB: ${order.article}`)),
       h('div.card-price', formatPrice(order.price))),
@@ -65,11 +79,29 @@ export function productCard(order, { state = null, actions = [], note = null } =
     actions.length ? h('div.card-actions', actions) : null);
 }
 
-function button(label, onclick, kind = 'plain') {
+/** The portal's advice next to the buttons for a request of non-returnable goods. */
+export function nonReturnableAdvice(order) {
+  return order.non_returnable ? h('div.card-advice', { role: 'note' }, NON_RETURNABLE_ADVICE) : null;
+}
+
+/** When the claim's wait ends by itself (`due` of the chat summary), for the side it waits for. */
+export function dueNote(role, claim, marketplace) {
+  if (!claim?.due) return null;
+  if (role === 'seller' && claim.state === 'requested') {
+    return h('div.card-due', `Решите до ${formatDateTime(claim.due)}: иначе заявка перейдёт ` +
+      `на рассмотрение менеджеру ${marketplace}.`);
+  }
+  if (role === 'buyer' && claim.state === 'awaiting_buyer') {
+    return h('div.card-due', `Предложение действует до ${formatDateTime(claim.due)}.`);
+  }
+  return null;
+}
+
+export function button(label, onclick, kind = 'plain') {
   return h(`button.btn.btn-${kind}`, { type: 'button', onclick }, label);
 }
 
-async function run(app, frame, done) {
+export async function run(app, frame, done) {
   try {
     const ack = await app.conn.request(frame);
     if (done) done(ack);
@@ -80,9 +112,40 @@ async function run(app, frame, done) {
   }
 }
 
+/**
+ * Sends a dialog's frame. True closes the dialog: sent, or refused for a reason that the
+ * dialog cannot mend (shown as a notice). False keeps it open with the refusal beside the
+ * field at fault (the contacts filter's marks) or under the form.
+ */
+export async function sendFromDialog(app, frame, { field = null, text = '', photos = null, failure }) {
+  try {
+    await app.conn.request(frame);
+    return true;
+  } catch (error) {
+    if (error.code === 'contacts_forbidden') {
+      const details = error.details || {};
+      if (photos && details.attachments?.length) photos.showRefused(details.attachments);
+      if (field && (details.spans?.length || !details.attachments?.length)) field.showContacts(text, details.spans);
+      return false;
+    }
+    if (error.code === 'bad_frame' || error.code === 'unavailable' || error.code === 'timeout' ||
+        error.code === 'rate_limited') {
+      failure.textContent = errorText(error);
+      failure.hidden = false;
+      return false;
+    }
+    toast(errorText(error), 'error');
+    return true;
+  }
+}
+
+export function formFailure() {
+  return h('div.form-error', { hidden: true, role: 'alert' });
+}
+
 // ---- the shop --------------------------------------------------------------------------------
 
-function amountOf(chat, claimId) {
+export function amountOf(chat, claimId) {
   const known = chat.amounts.get(claimId);
   if (known) return known;
   const claim = chat.claims.get(claimId);
@@ -114,8 +177,13 @@ async function approve(app, chat, claimId, mode) {
   });
 }
 
-/** «Отклонить заявку на возврат?» then return.reject. */
+/** «Отклонить заявку на возврат?» with the reason the buyer and the manager will read. */
 export async function refuse(app, chat, claimId) {
+  const reason = new NoteField({
+    label: 'Причина отказа', max: MAX_REASON, required: true,
+    placeholder: 'Покупатель и менеджер увидят причину',
+  });
+  const failure = formFailure();
   const choice = await ask({
     title: 'Отклонить заявку на возврат?',
     className: 'reject-dialog',
@@ -123,25 +191,34 @@ export async function refuse(app, chat, claimId) {
       h('p', 'Товар останется у покупателя.'),
       h('p', 'Покупатель может оспорить ваше решение, тогда заявка будет передана на ' +
         `рассмотрение менеджеру ${app.marketplace()}.`),
+      reason.el,
+      failure,
     ],
     buttons: [
       { label: 'Отклонить', value: 'reject', kind: 'danger' },
       { label: 'Отменить', value: null, kind: 'plain' },
     ],
+    onConfirm: () => {
+      if (!reason.check('Укажите причину отказа')) return false;
+      const text = reason.value();
+      return sendFromDialog(app, { type: 'return.reject', claim: claimId, reason: text },
+        { field: reason, text, failure });
+    },
   });
   if (choice !== 'reject') return;
-  await run(app, { type: 'return.reject', claim: claimId }, () => {
-    agreeing.delete(claimId);
-    app.refresh(chat.id);
-  });
+  agreeing.delete(claimId);
+  app.refresh(chat.id);
 }
 
-/** The buttons under a claim awaiting the shop: agree/refuse, then the two ways to agree. */
-export function shopClaimButtons(app, chat, claimId) {
+/** The buttons under a claim awaiting the shop: agree/refuse, then the two ways to agree.
+ * For non-returnable goods the portal recommends «Возврат товара не нужен»: it leads. */
+export function shopClaimButtons(app, chat, claimId, order) {
   if (agreeing.has(claimId)) {
+    const keepGoods = order?.non_returnable;
     return [
-      button('Возврат на ПВЗ', () => approve(app, chat, claimId, 'pvz'), 'primary'),
-      button('Возврат товара не нужен', () => approve(app, chat, claimId, 'no_return'), 'outline'),
+      button('Возврат на ПВЗ', () => approve(app, chat, claimId, 'pvz'), keepGoods ? 'outline' : 'primary'),
+      button('Возврат товара не нужен', () => approve(app, chat, claimId, 'no_return'),
+        keepGoods ? 'primary' : 'outline'),
     ];
   }
   return [
@@ -158,26 +235,99 @@ export function initiateButton(app, chat, order) {
     run(app, { type: 'return.initiate', chat: chat.id, order: order.id }), 'link');
 }
 
-/** Entries for the ⋮ menu: refusing stays possible after «Согласиться на возврат». */
+/** The shop takes back its offer before the buyer took it up. */
+async function withdraw(app, chat, claimId) {
+  const choice = await ask({
+    title: 'Отозвать предложение о возврате?',
+    className: 'withdraw-dialog',
+    body: [h('p', 'Покупатель больше не сможет вернуть этот товар через чат.')],
+    buttons: [
+      { label: 'Отозвать', value: 'withdraw', kind: 'danger' },
+      { label: 'Отменить', value: null, kind: 'plain' },
+    ],
+  });
+  if (choice === 'withdraw') await run(app, { type: 'return.withdraw', claim: claimId });
+}
+
+export function withdrawButton(app, chat, claimId) {
+  return button('Отозвать предложение', () => withdraw(app, chat, claimId), 'outline');
+}
+
+/** Entries for the ⋮ menu: refusing stays possible after «Согласиться на возврат», and an
+ * offer the buyer has not taken up may be withdrawn. */
 export function shopMenuItems(app, chat) {
   const items = [];
-  for (const claim of chat.claims.values()) {
-    if (claim.state !== 'requested') continue;
+  const claims = [...chat.claims.values()];
+  const label = (text, claim, state) => {
     const order = chat.orders.get(claim.order);
-    const many = [...chat.claims.values()].filter((c) => c.state === 'requested').length > 1;
-    items.push({
-      label: many && order ? `Отказать в возврате товара: ${order.name}` : 'Отказать в возврате товара',
-      action: () => refuse(app, chat, claim.claim),
-    });
+    const many = claims.filter((c) => c.state === state).length > 1;
+    return many && order ? `${text}: ${order.name}` : text;
+  };
+  for (const claim of claims) {
+    if (claim.state === 'requested') {
+      items.push({
+        label: label('Отказать в возврате товара', claim, 'requested'),
+        action: () => refuse(app, chat, claim.claim),
+      });
+    } else if (claim.state === 'awaiting_buyer') {
+      items.push({
+        label: label('Отозвать предложение о возврате', claim, 'awaiting_buyer'),
+        action: () => withdraw(app, chat, claim.claim),
+      });
+    }
   }
   return items;
 }
 
 // ---- the buyer -------------------------------------------------------------------------------
 
+/** «Вернуть товар?»: the buyer confirms (one request per order), with a comment and photos. */
+async function requestReturn(app, chat, order) {
+  const comment = new NoteField({
+    label: 'Комментарий', max: MAX_COMMENT, placeholder: 'Опишите, что не так с товаром',
+  });
+  const photos = new PhotoPicker(app.files, { label: 'Фото товара' });
+  const failure = formFailure();
+  await ask({
+    title: 'Вернуть товар?',
+    className: 'request-dialog',
+    body: [
+      h('p.request-order', h('b', order.name), `, артикул ${order.article}`),
+      h('p', 'Запросить возврат товара через чат можно только один раз: повторную заявку по ' +
+        'этому заказу отправить не получится.'),
+      comment.el,
+      photos.el,
+      failure,
+    ],
+    buttons: [
+      { label: 'Отправить заявку', value: 'request', kind: 'primary' },
+      { label: 'Отменить', value: null, kind: 'plain' },
+    ],
+    onConfirm: () => {
+      if (photos.busy()) {
+        failure.textContent = 'Дождитесь, пока загрузятся фото.';
+        failure.hidden = false;
+        return false;
+      }
+      const frame = { type: 'return.request', chat: chat.id, order: order.id };
+      const text = comment.value();
+      if (text) frame.comment = text;
+      const ids = photos.ids();
+      if (ids.length) frame.attachments = ids;
+      return sendFromDialog(app, frame, { field: comment, text, photos, failure });
+    },
+  });
+  photos.dispose();
+}
+
 export function returnButton(app, chat, order) {
-  return button('Вернуть товар', () =>
-    run(app, { type: 'return.request', chat: chat.id, order: order.id }), 'primary');
+  return button('Вернуть товар', () => requestReturn(app, chat, order), 'primary');
+}
+
+/** For an order bought out whose return through the chat opens later. */
+export function opensNote(opensAt) {
+  return h('div.card-opens', `Вернуть товар через чат можно будет с ${formatDay(opensAt)}. ` +
+    'До этого возврат проходит через «Проверка товара».');
 }
 
 export function disputeButton(app, chat, claimId) {
@@ -193,72 +343,4 @@ export function disputeButton(app, chat, claimId) {
     });
     if (choice === 'dispute') await run(app, { type: 'return.dispute', claim: claimId });
   }, 'outline');
-}
-
-/** May the buyer ask to return this order now (from the card)? */
-export function buyerMayRequest(chat, order, claim) {
-  if (!order.received_at) return false;
-  return !claim || claim.state === 'awaiting_buyer';
-}
-
-// ---- the manager -----------------------------------------------------------------------------
-
-const choosingMode = new Set();
-
-async function resolve(app, chat, claimId, decision, mode) {
-  if (decision === 'approve') {
-    const amount = amountOf(chat, claimId);
-    const choice = await ask({
-      title: 'Одобрить возврат?',
-      className: 'resolve-dialog',
-      body: [h('p', amount
-        ? ['Покупателю будут возвращены денежные средства в размере ', h('b', formatAmount(amount)), '.']
-        : 'Покупателю будут возвращены денежные средства.'),
-      h('p', mode === 'pvz' ? 'Товар нужно вернуть на ПВЗ.' : 'Возврат товара не нужен.')],
-      buttons: [
-        { label: 'Подтвердить', value: 'confirm', kind: 'primary' },
-        { label: 'Отменить', value: null, kind: 'plain' },
-      ],
-    });
-    if (choice !== 'confirm') return;
-    await run(app, { type: 'return.resolve', claim: claimId, decision, mode }, () => {
-      choosingMode.delete(claimId);
-      app.refresh(chat.id);
-    });
-    return;
-  }
-  const choice = await ask({
-    title: 'Отклонить заявку на возврат?',
-    className: 'resolve-dialog',
-    body: [h('p', 'Товар останется у покупателя.')],
-    buttons: [
-      { label: 'Отклонить', value: 'reject', kind: 'danger' },
-      { label: 'Отменить', value: null, kind: 'plain' },
-    ],
-  });
-  if (choice === 'reject') await run(app, { type: 'return.resolve', claim: claimId, decision: 'reject' });
-}
-
-export function managerButtons(app, chat, claimId) {
-  if (choosingMode.has(claimId)) {
-    return [
-      button('Возврат на ПВЗ', () => resolve(app, chat, claimId, 'approve', 'pvz'), 'primary'),
-      button('Возврат товара не нужен', () => resolve(app, chat, claimId, 'approve', 'no_return'), 'outline'),
-      button('Назад', () => {
-        choosingMode.delete(claimId);
-        app.refresh(chat.id);
-      }, 'link'),
-    ];
-  }
-  return [
-    button('Одобрить возврат', () => {
-      choosingMode.add(claimId);
-      app.refresh(chat.id);
-    }, 'primary'),
-    button('Отклонить возврат', () => resolve(app, chat, claimId, 'reject'), 'outline'),
-  ];
-}
-
-export function isChoosingMode(claimId) {
-  return choosingMode.has(claimId);
 }

@@ -9,6 +9,11 @@ const CLAIM_STATE_OF_KIND = {
   'return.approved': 'approved',
   'return.rejected': 'rejected',
   'return.disputed': 'disputed',
+  // Version 1.1: a request the shop left undecided goes to the managers as a dispute does;
+  // an offer the buyer never took up ends.
+  'return.escalated': 'disputed',
+  'return.withdrawn': 'closed',
+  'return.expired': 'closed',
   'return.handed_in': 'handed_in',
   'return.arrived': 'arrived',
   'return.inspected': 'inspected',
@@ -36,6 +41,7 @@ function newChat(id) {
     events: new Map(), // seq -> event
     orders: new Map(), // order id -> card, from events and the attachments answer
     amounts: new Map(), // claim id -> money asked back
+    claimEvents: new Map(), // claim id -> Map(kind -> event): its request, refusal, decision…
     loaded: false, // the newest page of history is in
     more: true, // older events exist that are not loaded
     readSent: 0, // the last read mark this page sent
@@ -52,6 +58,7 @@ export class Store extends EventTarget {
     this.nextPage = null; // `before` of the chat list's next page
     this.pending = new Set(); // chats whose change is not announced yet
     this.announceScheduled = false;
+    this.clockSkew = 0; // the server's clock minus this machine's, in ms
   }
 
   get role() {
@@ -65,6 +72,18 @@ export class Store extends EventTarget {
 
   setUser(user) {
     this.user = user;
+  }
+
+  /** The server's time from `welcome`: deadlines and the return window are its, not this
+   * machine's, whose clock may be off. */
+  setServerTime(serverTime) {
+    const at = Date.parse(serverTime);
+    if (!Number.isNaN(at)) this.clockSkew = at - Date.now();
+  }
+
+  /** Now, by the server's clock (ms). */
+  now() {
+    return Date.now() + this.clockSkew;
   }
 
   chat(id) {
@@ -192,6 +211,11 @@ export class Store extends EventTarget {
     return null;
   }
 
+  /** The claim's event of `kind` (its request, refusal, escalation…) when it is loaded. */
+  claimEvent(chat, claimId, kind) {
+    return chat.claimEvents.get(claimId)?.get(kind) || null;
+  }
+
   // ---- internals -------------------------------------------------------------------------------
 
   remember(chat, event) {
@@ -199,6 +223,10 @@ export class Store extends EventTarget {
     const data = event.data || {};
     if (data.order && typeof data.order === 'object') chat.orders.set(data.order.id, data.order);
     if (data.claim && data.amount) chat.amounts.set(data.claim, data.amount);
+    if (data.claim && event.kind.startsWith('return.')) {
+      if (!chat.claimEvents.has(data.claim)) chat.claimEvents.set(data.claim, new Map());
+      chat.claimEvents.get(data.claim).set(event.kind, event);
+    }
     if (data.claim && data.order && typeof data.order === 'object') {
       const claim = chat.claims.get(data.claim);
       if (claim && !claim.order) claim.order = data.order.id;
