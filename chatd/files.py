@@ -8,7 +8,8 @@ half-written file under a real name.
 An upload is written to disk as it arrives (`Incoming`), counted, hashed and sniffed on the
 way: nothing past `MAX_FILE` bytes is ever written or kept in memory. What a user uploaded
 and never sent in a chat counts against a quota (`quota`, bytes) and is removed
-`keep_unsent` seconds after its upload by a periodic sweep; a file sent in a chat is kept.
+`keep_unsent` seconds after its upload by a periodic sweep; a file sent in a chat is kept,
+and so is a photo the marketplace uploaded once a registered order names it.
 
 The directory (several nodes may share it):
 
@@ -16,7 +17,7 @@ The directory (several nodes may share it):
     refs/<sha256>/<id>             the uploads that use a blob (`legacy`: one from before refs)
     meta/<id>.json                 an upload's metadata (`.expired`: hidden, about to go)
     pending/<owner>/<id>.<size>.<at>   an upload not known to be sent: what the quota counts
-    pending/<owner>/<id>.offered   the upload was named in a `send`: it may have been sent
+    pending/<owner>/<id>.offered   the upload was named in a `send` or an order: it may be kept
     incoming/<random>.part         uploads on their way in
 """
 
@@ -286,7 +287,9 @@ class _PartReader:
 _meta_encoder = msgspec.json.Encoder()
 _meta_decoder = msgspec.json.Decoder(Upload)
 
+# What the log says of a file: the chats it was sent in, or the orders naming it as a photo.
 ChatsWithFile = Callable[[str], Awaitable[list[str]]]
+OrdersWithFile = Callable[[str], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +308,7 @@ class FileStore:
         quota: int = DEFAULT_QUOTA,
         keep_unsent: float = DEFAULT_KEEP_UNSENT,
         chats_with_file: ChatsWithFile | None = None,
+        orders_with_file: OrdersWithFile | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
@@ -314,6 +318,7 @@ class FileStore:
         # `send` that read its metadata just before has long committed when it is looked for.
         self.sweep_every = min(60.0, max(keep_unsent / 4, 0.05))
         self._chats_with_file = chats_with_file
+        self._orders_with_file = orders_with_file
         self._clock = clock
         self._blobs = root / "blobs"
         self._meta = root / "meta"
@@ -438,16 +443,18 @@ class FileStore:
         )
         return FileRefused(True, message, {"quota": self.quota, "unsent": used})
 
-    async def _sent(self, file_id: str) -> bool:
-        if self._chats_with_file is None:
-            return False
-        return bool(await self._chats_with_file(file_id))
+    async def _kept(self, file_id: str) -> bool:
+        """Whether the log keeps the file: sent in a chat, or named by an order as its photo."""
+        if self._chats_with_file is not None and await self._chats_with_file(file_id):
+            return True
+        return self._orders_with_file is not None and bool(await self._orders_with_file(file_id))
 
     async def _settle(self, owner: str, file_id: str) -> None:
-        """An upload named in a `send`: counted no more once sent; else no longer flagged."""
+        """An upload named in a `send` or an order: counted no more once the log keeps it;
+        else no longer flagged."""
         directory = self._owner_dir(owner)
-        sent = await self._sent(file_id)
-        await asyncio.to_thread(self._unflag, directory, file_id, sent)
+        kept = await self._kept(file_id)
+        await asyncio.to_thread(self._unflag, directory, file_id, kept)
 
     @staticmethod
     def _unflag(directory: Path, file_id: str, sent: bool) -> None:
@@ -481,10 +488,14 @@ class FileStore:
             found.append(upload.attachment())
         if sum(a.size for a in found) > MAX_PER_MESSAGE:
             return bad_frame(f"a message's attachments may be at most {MAX_PER_MESSAGE // MiB} MiB")
-        # Flagged as maybe sent: the quota asks the log about these only (`_over_quota`).
-        directory = self._owner_dir(owner)
-        await asyncio.to_thread(_touch_all, [directory / f"{a.id}{_OFFERED}" for a in found])
+        await self.offer(owner, [a.id for a in found])
         return tuple(found)
+
+    async def offer(self, owner: str, ids: list[str]) -> None:
+        """Flags `owner`'s uploads under `ids` as maybe kept (named in a `send` or an order):
+        the quota asks the log about these only (`_over_quota`)."""
+        directory = self._owner_dir(owner)
+        await asyncio.to_thread(_touch_all, [directory / f"{i}{_OFFERED}" for i in ids])
 
     # ---- the sweep ---------------------------------------------------------------------------
 
@@ -500,18 +511,20 @@ class FileStore:
                 log.exception("sweeping unsent uploads failed; trying again later")
 
     async def sweep(self) -> Swept:
-        """Removes uploads never sent in a chat `keep_unsent` seconds after their upload.
+        """Removes uploads never sent in a chat `keep_unsent` seconds after their upload;
+        a photo a registered order names counts as sent.
 
         In two steps, one sweep apart: an expired upload's metadata is first hidden (no
-        `send` can name it any more, no download finds it), and the next sweep removes it
-        unless the log shows it sent meanwhile (a `send` that read it just before it was
-        hidden), in which case it comes back. A sent upload is never counted again."""
+        `send` or order can name it any more, no download finds it), and the next sweep
+        removes it unless the log shows it kept meanwhile (a `send` or an order that read it
+        just before it was hidden), in which case it comes back. A kept upload is never
+        counted again."""
         removed = kept = 0
         for file_id in await asyncio.to_thread(self._hidden):
             upload = await asyncio.to_thread(self._read_hidden, file_id)
             if upload is None:
                 continue
-            if await self._sent(file_id):
+            if await self._kept(file_id):
                 await asyncio.to_thread(self._restore, upload)
                 kept += 1
             else:
@@ -519,7 +532,7 @@ class FileStore:
                 removed += 1
         deadline = self._clock() - self.keep_unsent
         for directory, file_id in await asyncio.to_thread(self._expired, deadline):
-            if await self._sent(file_id):
+            if await self._kept(file_id):
                 await asyncio.to_thread(self._unflag, directory, file_id, True)
                 kept += 1
             else:

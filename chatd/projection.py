@@ -146,6 +146,22 @@ def order_rows(events: list[Event]) -> list[Row]:
                     card=_card_encoder.encode(order),
                 )
             )
+            photo = data.photo
+            if photo is not None:
+                # Under the order's stream: the files projection then answers both what
+                # keeps an upload from the sweep and whose order names it
+                # (`ReadModel.orders_with_file`), with no table of its own.
+                rows.append(
+                    FileRow(
+                        chat=event.stream,
+                        seq=event.seq,
+                        file=photo.id,
+                        name=photo.name,
+                        mime=photo.mime,
+                        size=photo.size,
+                        at=event.at,
+                    )
+                )
     return rows
 
 

@@ -3,6 +3,8 @@
 `b:{buyer}` is a buyer, `s:{shop}` every operator of a shop, `m` the managers. The store keeps
 a feed per key, and the hub delivers by key; both keep keys as plain strings. Only this
 module spells them: `buyer_key`, `shop_key` and `MANAGERS` make them, `parse_key` reads them.
+An upload's owner is named the same way (`uploader_key`), with `MARKETPLACE` for the
+marketplace's own uploads, which no feed is kept for.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ RoutingKey = NewType("RoutingKey", str)
 KeyKind = Literal["b", "s", "m"]
 
 MANAGERS = RoutingKey("m")
+# The owner of what the marketplace uploads (an order's product photo). Never a feed's key:
+# the marketplace reads no chat over a socket, so `keys_of` never gives it.
+MARKETPLACE = RoutingKey("system")
 
 
 class KeyParts(NamedTuple):
@@ -56,6 +61,15 @@ def keys_of(actor: Actor) -> tuple[RoutingKey, ...]:
     if actor.role == "manager":
         return (MANAGERS,)
     return ()
+
+
+def uploader_key(actor: Actor) -> RoutingKey:
+    """Whose an upload of `actor` is: a buyer's own, a shop's (any of its operators may send
+    it), or the marketplace's. The quota counts uploads by this key, and a buyer or a shop
+    reads its own back by it (`keys_of`); the marketplace, which has no such key, does not."""
+    if actor.role == "system":
+        return MARKETPLACE
+    return keys_of(actor)[0]
 
 
 def audiences_of(state: ChatState) -> tuple[Audience, ...]:

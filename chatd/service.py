@@ -24,13 +24,22 @@ from chatd.domain.drafts import Draft, stamp
 from chatd.domain.errors import Rejection, bad_frame, not_found
 from chatd.domain.ids import chat_id, claim_id, order_stream
 from chatd.domain.model import ChatState
+from chatd.domain.orders import photo_problem
 from chatd.domain.returns import overlong, role_refusal, text_refusal
 from chatd.domain.rules import Rules
 from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
 from chatd.keyed_lock import KeyedLocks
 from chatd.projection import chat_rows, order_rows
-from chatd.routing import RoutingKey, audiences_of, buyer_key, keys_of, shop_key
+from chatd.routing import (
+    MARKETPLACE,
+    RoutingKey,
+    audiences_of,
+    buyer_key,
+    keys_of,
+    shop_key,
+    uploader_key,
+)
 from chatd.states import ChatStates
 from chatd.store.base import AppendRequest, Audience, Conflict, EventStore, Stored
 from chatd.views import ChatViews
@@ -75,6 +84,8 @@ class Done:
     seq: int
     cursor: str
     claim: str | None = None
+    # A repeated nonce: nothing was appended, and this is the first answer again.
+    repeated: bool = False
 
 
 Outcome = Done | Rejection
@@ -151,7 +162,9 @@ class ChatService:
                     self.states.forget(chat)
                     continue
                 if appended.duplicate:
-                    return Done(appended.stream, appended.seq, self.cursor(appended.pos))
+                    return Done(
+                        appended.stream, appended.seq, self.cursor(appended.pos), repeated=True
+                    )
                 self.states.remember(after)
                 await self._publish(appended.events, after.chat, audiences)
                 first = appended.events[0]
@@ -355,7 +368,8 @@ class ChatService:
     async def register_order(self, actor: Actor, card: OrderCard) -> tuple[int, OrderCard]:
         """Registers an order; (201, card) when new, (200, card) for the same body again.
 
-        Raises OrderMismatch for another body under an id already registered.
+        Raises OrderMismatch for another body under an id already registered, and
+        OrderRefused for a new order whose photo is no image the marketplace uploaded.
         """
         refused = policy.check(actor, "register_order")
         if refused is not None:
@@ -367,8 +381,10 @@ class ChatService:
                 if existing == card:
                     return 200, existing
                 raise OrderMismatch(card.id)
+            photo = await self._order_photo(card)
             author = system_author(self.rules.marketplace)
-            events = stamp(stream, 0, self.now(), [Draft(OrderRegistered(order=card), author)])
+            registered = OrderRegistered(order=card, photo=photo)
+            events = stamp(stream, 0, self.now(), [Draft(registered, author)])
             request = AppendRequest(
                 stream=stream, expected_seq=0, events=events, rows=order_rows(events)
             )
@@ -378,6 +394,23 @@ class ChatService:
                 continue
             return 201, card
         raise OrderMismatch(card.id)
+
+    async def _order_photo(self, card: OrderCard) -> Attachment | None:
+        """The file a new order names as its photo. OrderRefused unless it is a JPEG or PNG
+        the marketplace itself uploaded (chatd.domain.orders), so that no order can show,
+        or hand its buyer and shop, a file of someone else's."""
+        if card.photo is None:
+            return None
+        upload = await self.files.get(card.photo) if self.files is not None else None
+        mine = upload if upload is not None and upload.owner == MARKETPLACE else None
+        problem = photo_problem(card.photo, mine.mime if mine is not None else None)
+        if problem is not None:
+            raise OrderRefused(problem)
+        assert mine is not None and self.files is not None
+        # Before the append, as a `send` does: once the order is registered, the quota finds
+        # the photo kept and counts it no more.
+        await self.files.offer(MARKETPLACE, [mine.id])
+        return mine.attachment()
 
     # ---- files -------------------------------------------------------------------------------
 
@@ -389,10 +422,15 @@ class ChatService:
             return refused
         if self.files is None:
             return Rejection(ErrorCode.UNAVAILABLE, "this server keeps no files")
-        return await self.files.save(data, name, keys_of(actor)[0])
+        return await self.files.save(data, name, uploader_key(actor))
 
 
 class OrderMismatch(Exception):
     def __init__(self, order: str) -> None:
         super().__init__(f"order {order} is already registered with another body")
         self.order = order
+
+
+class OrderRefused(Exception):
+    """An order that names what it may not (a photo that is no image of the marketplace's):
+    nothing of it is kept. The message says what, for the error's `message`."""

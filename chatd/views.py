@@ -17,6 +17,7 @@ from chatd.domain.access import side_of
 from chatd.domain.actors import Actor
 from chatd.domain.deadlines import claim_due, reply_due
 from chatd.domain.errors import Rejection, bad_frame, not_found
+from chatd.domain.ids import chat_id
 from chatd.domain.returns import claim_state_label
 from chatd.domain.rules import Rules
 from chatd.files import FileStore, Upload
@@ -196,22 +197,37 @@ class ChatViews:
         return AttachmentsPage(chat=chat, orders=orders, photos=photos, files=files)
 
     async def download(self, actor: Actor, file_id: str) -> tuple[Upload, str] | Rejection:
-        """A file for its uploader and for whoever the policy's `download` row lets read it
-        in a chat it was sent in (its participants; a manager once the chat is disputed)."""
+        """A file for the buyer or shop that uploaded it, and for whoever the policy's
+        `download` row lets read it: in a chat it was sent in (its participants; a manager
+        once the chat is disputed), or as an order's photo (the order's buyer and shop; a
+        manager once the chat between them is disputed)."""
         refused = policy.check(actor, "download")
         if refused is not None:
             return refused
         upload = await self.files.get(file_id) if self.files is not None else None
         if upload is None or self.files is None:
             return not_found("file")
-        if upload.owner not in keys_of(actor):
-            for chat in await self.store.chats_with_file(file_id):
-                state = await self.states.get(chat)
-                if state is not None and policy.check(actor, "download", state) is None:
-                    break
-            else:
-                return not_found("file")
+        if upload.owner not in keys_of(actor) and not await self._may_read(actor, file_id):
+            return not_found("file")
         return upload, str(self.files.blob_path(upload))
+
+    async def _may_read(self, actor: Actor, file_id: str) -> bool:
+        """Whether the log gives `actor` the file: through a chat it was sent in, or an order
+        naming it as its photo."""
+        for chat in await self.store.chats_with_file(file_id):
+            state = await self.states.get(chat)
+            if state is not None and policy.check(actor, "download", state) is None:
+                return True
+        for order_id in await self.store.orders_with_file(file_id):
+            card = await self.order(order_id)
+            if card is None:
+                continue
+            # The one chat of the order's buyer and shop: a manager may read the photo once
+            # it is disputed, as the manager then sees that chat's orders.
+            between = await self.states.get(chat_id(card.buyer.id, card.seller.id))
+            if policy.check_order(actor, "download", card, between) is None:
+                return True
+        return False
 
     async def balance(self, actor: Actor) -> dict[str, int] | Rejection:
         refused = policy.check(actor, "balance")

@@ -77,6 +77,9 @@ class OrderCard(Struct, frozen=True, kw_only=True, omit_defaults=True):
     size: Annotated[str, Meta(max_length=64)] | None = None
     color: Annotated[str, Meta(max_length=64)] | None = None
     received_at: datetime | None = None
+    # The product's photo: the id of an image the marketplace uploaded (`POST
+    # /api/v1/files`). Left out when there is none, so cards logged before it read the same.
+    photo: Id | None = None
 
 
 class Attachment(Struct, frozen=True, kw_only=True):
@@ -175,10 +178,16 @@ class ReturnEscalated(Struct, frozen=True, kw_only=True):
     claim: str
 
 
-class OrderRegistered(Struct, frozen=True, kw_only=True):
-    """Not a chat event: the marketplace registered an order (stream `order:{id}`)."""
+class OrderRegistered(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Not a chat event: the marketplace registered an order (stream `order:{id}`).
+
+    `photo` is the file the card's `photo` names, as it was when the order was registered
+    (the server fills it in, never the marketplace): the files projection lists it under
+    the order's stream, so that the file is known as kept and who may read it is known,
+    also after a rebuild from the log."""
 
     order: OrderCard
+    photo: Attachment | None = None
 
 
 EventData = (

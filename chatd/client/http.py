@@ -1,5 +1,7 @@
 """The HTTP side of chatd (PROTOCOL.md 8): what the marketplace back end (`system`) posts,
-and what buyers and shops read besides the chat.
+and what buyers and shops read besides the chat; and the chat itself without a socket (the
+feed of events with long-poll, sending, claims and their actions: docs/protocol.md, "HTTP
+without a socket").
 
 >>> import asyncio
 >>> async def refund_arrives(base: str, system_token: str, order: OrderCard) -> None:
@@ -7,19 +9,30 @@ and what buyers and shops read besides the chat.
 ...         await api.register_order(order)
 ...         await api.logistics(order.id, "handed_in")
 ...         await api.logistics(order.id, "arrived")
+
+>>> async def answer_everything(base: str, shop_token: str, cursor: str | None) -> None:
+...     async with HttpApi(base, shop_token) as api:
+...         async for event in api.follow(cursor):
+...             if event.kind == "message" and event.author.role == "buyer":
+...                 await api.send(event.chat, "Здравствуйте! Уже смотрим.")
+...             cursor = event.cursor  # store it: passing it back loses and repeats nothing
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import msgspec
 
 from chatd.client.errors import ChatError
-from protocol.events import GoodsState, Money, OrderCard
+from protocol.events import Attachment, GoodsState, Money, OrderCard
+from protocol.frames import ChatSummary, EventFrame
 
 T = TypeVar("T")
 
@@ -48,6 +61,69 @@ class FileInfo(msgspec.Struct, frozen=True, kw_only=True):
     mime: str
     size: int
     sha256: str
+
+
+class Acked(msgspec.Struct, frozen=True, kw_only=True):
+    """A command was carried out over HTTP: the frame's `ack`, without `id`. For a message,
+    `repeated` says that its `Idempotency-Key` was seen before and nothing was written."""
+
+    chat: str
+    seq: int
+    cursor: str
+    claim: str | None = None
+    repeated: bool = False
+
+
+class ChatList(msgspec.Struct, frozen=True, kw_only=True):
+    chats: list[ChatSummary]
+    before: str | None
+
+
+class ChatHistory(msgspec.Struct, frozen=True, kw_only=True):
+    chat: str
+    events: list[EventFrame]
+    more: bool
+
+
+class EventsPage(msgspec.Struct, frozen=True, kw_only=True):
+    """Events after a cursor, in order; `cursor` is where the next page starts."""
+
+    events: list[EventFrame]
+    cursor: str
+    more: bool
+
+
+ClaimAction = Literal[
+    "approve_pvz",
+    "approve_no_return",
+    "reject",
+    "withdraw",
+    "resolve_approve_pvz",
+    "resolve_approve_no_return",
+    "resolve_reject",
+]
+
+
+class ClaimInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A claim as a shop or a manager works on it; `actions` are what this user may do now."""
+
+    claim: str
+    chat: str
+    order: OrderCard
+    state: str
+    amount: Money
+    updated_at: datetime
+    attachments: list[Attachment] = []
+    actions: list[ClaimAction] = []
+    requested_at: datetime | None = None
+    due: datetime | None = None
+    comment: str | None = None
+    reason: str | None = None
+
+
+class ClaimList(msgspec.Struct, frozen=True, kw_only=True):
+    claims: list[ClaimInfo]
+    total: int
 
 
 class _Balances(msgspec.Struct, frozen=True):
@@ -143,6 +219,139 @@ class HttpApi:
         response = await self._http.post("/api/v1/files", files={"file": (name, content, mime)})
         return _decode(response, FileInfo)
 
+    # ---- the chat without a socket -------------------------------------------------------------
+
+    async def chats(self, before: str | None = None, limit: int = 50) -> ChatList:
+        """The user's chats, most recent activity first (`before`: the previous page's)."""
+        params = _params(before=before, limit=limit)
+        return _decode(await self._call("GET", "/api/v1/chats", params=params), ChatList)
+
+    async def history(self, chat: str, before: int | None = None, limit: int = 50) -> ChatHistory:
+        """A chat's events before seq `before` (the newest without it), ascending."""
+        path = f"/api/v1/chats/{quote(chat, safe='')}/history"
+        params = _params(before=before, limit=limit)
+        return _decode(await self._call("GET", path, params=params), ChatHistory)
+
+    async def send(
+        self,
+        chat: str,
+        text: str = "",
+        attachments: Sequence[str] = (),
+        *,
+        files: Sequence[tuple[str, bytes, str]] = (),
+        idempotency_key: str | None = None,
+        retries: int = 3,
+    ) -> Acked:
+        """Sends a message (buyer, seller): `attachments` are ids of files uploaded before;
+        `files` (name, content, mime) are uploaded with it, as multipart.
+
+        The request carries an `Idempotency-Key` (a new one unless given) and is sent again
+        with it, up to `retries` times, when the connection fails before an answer: the
+        message is written once however often it arrives."""
+        key = idempotency_key or uuid.uuid4().hex
+        path = f"/api/v1/chats/{quote(chat, safe='')}/messages"
+        headers = {"Idempotency-Key": key}
+        for attempt in range(retries + 1):
+            try:
+                if files:
+                    form = {"text": text}
+                    parts = [("file", file) for file in files]
+                    response = await self._call(
+                        "POST", path, data=form, files=parts, headers=headers
+                    )
+                else:
+                    body = {"text": text, "attachments": list(attachments)}
+                    response = await self._call("POST", path, json=body, headers=headers)
+            except httpx.TransportError:
+                if attempt == retries:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+                continue
+            acked = _decode(response, Acked)
+            return msgspec.structs.replace(acked, repeated=response.status_code == 200)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def events(
+        self, cursor: str | None = None, limit: int = 100, wait: float = 0.0
+    ) -> EventsPage:
+        """The events this user may see after `cursor` (from the beginning without one), at
+        most `limit` (1-1000); with none yet, the server waits up to `wait` seconds (0-30)
+        for the first one. `bad_cursor` for a cursor of another log."""
+        params = _params(cursor=cursor, limit=limit, wait=wait)
+        # The server holds the answer up to `wait`: the client waits that much longer.
+        timeout = self._http.timeout.read or 10.0
+        response = await self._call("GET", "/api/v1/events", params=params, timeout=wait + timeout)
+        return _decode(response, EventsPage)
+
+    async def follow(
+        self, cursor: str | None = None, *, wait: float = 25.0, retry_delay: float = 0.5
+    ) -> AsyncIterator[EventFrame]:
+        """Every event after `cursor`, in order, for as long as it is iterated, by long-poll.
+
+        A failed connection (a server restarting, say) is tried again after `retry_delay`
+        from the same cursor, so nothing is lost or repeated. Store the `cursor` of the
+        last event handled and pass it back to go on where it stopped."""
+        while True:
+            try:
+                page = await self.events(cursor, limit=1000, wait=wait)
+            except httpx.TransportError:
+                await asyncio.sleep(retry_delay)
+                continue
+            except ChatError as exc:
+                # A server stopping answers 503 until it is gone; one starting the same.
+                if exc.status != 503:
+                    raise
+                await asyncio.sleep(retry_delay)
+                continue
+            for event in page.events:
+                yield event
+            cursor = page.cursor
+
+    async def claims(
+        self,
+        *,
+        state: str | None = None,
+        order: str | None = None,
+        article: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ClaimList:
+        """The claims a shop (its own) or a manager (disputed and escalated) works on,
+        newest first, each with the actions this user may take on it now."""
+        params = _params(state=state, order=order, article=article, limit=limit, offset=offset)
+        return _decode(await self._call("GET", "/api/v1/claims", params=params), ClaimList)
+
+    async def claim_action(
+        self,
+        claim: str,
+        action: ClaimAction,
+        *,
+        amount: Money | None = None,
+        reason: str | None = None,
+        comment: str | None = None,
+    ) -> Acked:
+        """Carries out one of a claim's `actions`; refused as the matching frame would be.
+        An approval names the amount it refunds (the claim's `amount`)."""
+        body: dict[str, Any] = {"action": action}
+        if amount is not None:
+            body["amount"] = msgspec.to_builtins(amount)
+        if reason is not None:
+            body["reason"] = reason
+        if comment is not None:
+            body["comment"] = comment
+        path = f"/api/v1/claims/{quote(claim, safe='')}/actions"
+        return _decode(await self._call("POST", path, json=body), Acked)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; past the rate limit (429), waits as told and tries again, a few
+        times, so that a script that runs ahead is slowed rather than failed."""
+        for _ in range(_RATE_RETRIES):
+            response = await self._http.request(method, path, **kwargs)
+            if response.status_code != 429:
+                return response
+            await asyncio.sleep(_retry_after(response))
+        return response
+
     async def get_json(self, path: str) -> Any:
         """Any GET of the API, as plain JSON."""
         response = await self._http.get(path)
@@ -154,6 +363,24 @@ class HttpApi:
             return (await self._http.get("/healthz")).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+_RATE_RETRIES = 4
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """The wait a 429 asks for: `details.retry_after` (to the millisecond), else
+    `Retry-After` (whole seconds)."""
+    try:
+        details = msgspec.json.decode(response.content, type=_ErrorReply).error.details
+        return float((details or {})["retry_after"])
+    except (msgspec.MsgspecError, KeyError, TypeError, ValueError):
+        return float(response.headers.get("retry-after", "1"))
+
+
+def _params(**values: object) -> dict[str, str]:
+    """Query parameters, without those left None."""
+    return {name: str(value) for name, value in values.items() if value is not None}
 
 
 def _decode(response: httpx.Response, kind: type[T]) -> T:

@@ -9,13 +9,19 @@ from protocol.events import Author, Operator, Party, Role
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """An authenticated user. For a seller, `id` is the operator and `shop` the shop id."""
+    """An authenticated user. For a seller, `id` is the operator and `shop` the shop id.
+
+    A shop's API key acts as a seller whose `id` and `name` are the key's, with the key's
+    `scopes`; a token carries none (`None`): it may do all its role may
+    (`chatd.domain.policy.KEY_SCOPES`).
+    """
 
     role: Role
     id: str
     name: str
     shop: str | None = None
     shop_name: str | None = None
+    scopes: frozenset[str] | None = None
 
     @property
     def side(self) -> str:

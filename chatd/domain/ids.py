@@ -22,5 +22,10 @@ def claim_id(order: str) -> str:
     return "r" + _digest("claim", order)
 
 
+# The streams of orders, beside the chats' (`c...`): an order's registration is its own
+# stream's first event.
+ORDER_STREAM = "order:"
+
+
 def order_stream(order: str) -> str:
-    return "order:" + order
+    return ORDER_STREAM + order

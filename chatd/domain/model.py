@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from protocol.events import (
+    Attachment,
     ClaimState,
     GoodsState,
     Money,
@@ -32,6 +33,12 @@ class Claim:
     # offer's and the request's deadlines (`chatd.domain.deadlines`).
     offered_at: datetime | None = None
     requested_at: datetime | None = None
+    # What a claim shows outside the chat (its listing over HTTP): the time of its latest
+    # event, the buyer's evidence with the request, and the shop's reason for a refusal.
+    updated_at: datetime | None = None
+    comment: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

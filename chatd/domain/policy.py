@@ -14,6 +14,9 @@ whether an actor may do something. `POLICY[action][role]` is one of:
 The relations: `participant` (the chat's buyer, or an operator of its shop), `arbiter` (a
 manager, once a claim of the chat is disputed), `marketplace` (the system, which sees every
 chat), `foreign` (everyone else: another buyer, another shop, a manager before a dispute).
+An order's photo is read by the same row as a chat's files, with the actor's relation to
+the order instead (`order_relation`): its buyer and its shop take part in it, and a manager
+is its arbiter once the chat between them is disputed.
 
 The order of checks, wherever an action runs: `check(actor, action)` (the role alone, before
 any look-up), then `check(actor, action, state)` (the relation to the chat the action
@@ -22,6 +25,10 @@ The actions are the client frames (named by their `type`), the HTTP API's routes
 (`ROUTES`), and `deadline`: what the server itself does when a claim's wait ends (a request
 the shop left undecided goes to the managers, an offer the buyer never took up expires). The
 tests hold the table to the lists of frames and routes.
+
+A shop's API key acts as its shop (role `seller`) within its scopes: `KEY_SCOPES` says which
+scope each action needs, and every check above asks it after the role's cell, so a key
+outside its scopes is `forbidden` wherever the action runs.
 """
 
 from __future__ import annotations
@@ -46,10 +53,10 @@ from chatd.domain.commands import (
     ResolveReturn,
     WithdrawReturn,
 )
-from chatd.domain.errors import Rejection, not_found
+from chatd.domain.errors import Rejection, forbidden, not_found
 from chatd.domain.model import ChatState
 from protocol.codes import ErrorCode
-from protocol.events import Role, Side
+from protocol.events import OrderCard, Role, Side
 
 Action = Literal[
     # The client frames (PROTOCOL.md section 3), by their `type`.
@@ -72,12 +79,24 @@ Action = Literal[
     # The HTTP API (PROTOCOL.md section 8).
     "healthz",
     "metrics",
+    # /openapi.json and /asyncapi.json: the contract, public as the docs are.
+    "documents",
     "register_order",
     "logistics",
     "upload",
     "download",
     "balance",
     "sales_report",
+    # A shop's API keys (PROTOCOL.md section 12, "Credentials"): create, list, revoke.
+    "keys",
+    # HTTP for integrators (docs/protocol.md, "HTTP without a socket"); the chat list, a
+    # chat's history and sending over HTTP are the frames' own actions.
+    "events",
+    "claims",
+    "claim_action",
+    # A shop's webhook endpoints (docs/protocol.md, "Webhooks"): create, list, delete, and
+    # read an endpoint's deliveries.
+    "webhooks",
     # The server's own deadlines on claims (docs/protocol.md, version 1.1).
     "deadline",
 ]
@@ -86,6 +105,9 @@ ACTIONS: tuple[Action, ...] = get_args(Action)
 Relation = Literal["participant", "arbiter", "marketplace", "foreign"]
 RELATIONS: tuple[Relation, ...] = get_args(Relation)
 ROLES: tuple[Role, ...] = get_args(Role)
+
+Scope = Literal["chat:read", "chat:write", "returns:write"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +152,9 @@ def _only(role: Role, message: str, cell: Cell = ALLOW) -> dict[Role, Cell]:
 
 _WRITE = Deny("only the buyer and the shop write in a chat")
 _READ_MARKS = Deny("only the buyer and the shop keep read marks")
-_UPLOAD = Deny("only buyers and shops upload files")
+_UPLOAD = Deny("only buyers, shops and the marketplace upload files")
 _BALANCE = Deny("only buyers and shops have a balance")
+_CLAIMS = Deny("only a shop and the marketplace's managers work on claims")
 
 # One row per action; `_row`'s columns are buyer, seller, manager, system.
 POLICY: dict[Action, dict[Role, Cell]] = {
@@ -166,15 +189,61 @@ POLICY: dict[Action, dict[Role, Cell]] = {
     # No token is read for these two: /metrics is served by address, not by role.
     "healthz": _row(ALLOW, ALLOW, ALLOW, ALLOW),
     "metrics": _row(ALLOW, ALLOW, ALLOW, ALLOW),
+    "documents": _row(ALLOW, ALLOW, ALLOW, ALLOW),
     "register_order": _only("system", "only the marketplace back end registers orders"),
     "logistics": _only("system", "only the marketplace reports where the goods are", _EVERY),
-    "upload": _row(ALLOW, ALLOW, _UPLOAD, _UPLOAD),
-    # A file sent in a chat; its uploader may always read it back (chatd.views.download).
-    # The contract gives files to a chat's participants and the uploader only: the system,
-    # which sees every chat, is answered about files as a stranger is (`not_found`).
+    # The marketplace uploads the product photos its orders name (chatd.domain.orders).
+    "upload": _row(ALLOW, ALLOW, _UPLOAD, ALLOW),
+    # A file sent in a chat, or the photo of an order (`order_relation`); a buyer or a shop
+    # may always read its own uploads back (chatd.views.download). The contract gives files
+    # to a chat's participants and the uploader only: the system, which sees every chat, is
+    # answered about files as a stranger is (`not_found`), its own photos included.
     "download": _row(_OWN, _OWN, _DISPUTED, {"marketplace": HIDE}),
     "balance": _row(ALLOW, ALLOW, _BALANCE, _BALANCE),
     "sales_report": _only("seller", "only a shop has a sales report"),
+    # The feed of events is what a socket receives: the system role holds none.
+    "events": _row(ALLOW, ALLOW, ALLOW, Deny("this role has no feed of events")),
+    # A shop's claims are those of its chats; the managers', those disputed or escalated.
+    "claims": _row(_CLAIMS, _OWN, _DISPUTED, _CLAIMS),
+    # Each action is then a return command, checked as its frame is.
+    "claim_action": _row(_CLAIMS, ALLOW, ALLOW, _CLAIMS),
+    # A key cannot manage keys (no scope below opens it): it could mint itself wider ones.
+    "keys": _only("seller", "only a shop's operators manage its API keys"),
+    "webhooks": _only("seller", "only a shop manages its webhooks"),
+}
+
+# The scope a shop's API key needs for each action, on top of the seller's cell above;
+# `None`: any key may. An action missing here is one no key may do whatever its scopes, so
+# that an action added to the table stays closed to keys until someone decides which scope
+# opens it. What no scope names stays with the operators' tokens: the shop's money (balance,
+# sales report) and the keys themselves.
+KEY_SCOPES: dict[Action, Scope | None] = {
+    # A socket carries every event of the shop as it happens: that is reading its chats.
+    "hello": "chat:read",
+    "ping": None,
+    "chats": "chat:read",
+    "history": "chat:read",
+    "search": "chat:read",
+    "attachments": "chat:read",
+    "download": "chat:read",
+    "events": "chat:read",
+    "claims": "chat:read",
+    "send": "chat:write",
+    # A read mark changes what the shop's operators see as unread: a write, not a read.
+    "read": "chat:write",
+    # Files are uploaded to be sent in a chat.
+    "upload": "chat:write",
+    "return.initiate": "returns:write",
+    "return.approve": "returns:write",
+    "return.reject": "returns:write",
+    "return.withdraw": "returns:write",
+    "claim_action": "returns:write",
+    # An endpoint receives every event of the shop it asks for, as a socket would.
+    "webhooks": "chat:read",
+    # No token is read for these.
+    "healthz": None,
+    "metrics": None,
+    "documents": None,
 }
 
 # What a hidden action's `not_found` names: the id the frame or the path carries.
@@ -194,6 +263,7 @@ SUBJECT: dict[Action, str] = {
     "deadline": "claim",
     "logistics": "claim",
     "download": "file",
+    "claims": "claim",
 }
 
 # The routes of chatd/web/app.py (path parameters without their converters) and their actions.
@@ -201,12 +271,25 @@ ROUTES: dict[str, Action] = {
     "/ws": "hello",
     "/healthz": "healthz",
     "/metrics": "metrics",
+    "/openapi.json": "documents",
+    "/asyncapi.json": "documents",
     "/api/v1/orders": "register_order",
     "/api/v1/orders/{order}/logistics": "logistics",
     "/api/v1/files": "upload",
     "/api/v1/files/{file}": "download",
     "/api/v1/balance": "balance",
     "/api/v1/reports/sales": "sales_report",
+    "/api/v1/keys": "keys",
+    "/api/v1/keys/{key}": "keys",
+    "/api/v1/chats": "chats",
+    "/api/v1/chats/{chat}/history": "history",
+    "/api/v1/chats/{chat}/messages": "send",
+    "/api/v1/events": "events",
+    "/api/v1/claims": "claims",
+    "/api/v1/claims/{claim}/actions": "claim_action",
+    "/api/v1/webhooks": "webhooks",
+    "/api/v1/webhooks/{webhook}": "webhooks",
+    "/api/v1/webhooks/{webhook}/deliveries": "webhooks",
 }
 
 # The domain's commands and the actions they carry out.
@@ -240,6 +323,22 @@ def relation_of(state: ChatState, actor: Actor) -> Relation:
     return "marketplace"
 
 
+def order_relation(order: OrderCard, actor: Actor, chat: ChatState | None) -> Relation:
+    """How `actor` stands to an order: its buyer and its shop's operators take part in it; a
+    manager is its arbiter once the chat between that buyer and that shop (`chat`; None
+    when they have none) is disputed, since the manager then sees that chat's orders."""
+    if actor.role == "buyer":
+        return "participant" if actor.id == order.buyer.id else "foreign"
+    if actor.role == "seller":
+        return "participant" if actor.shop == order.seller.id else "foreign"
+    if actor.role == "manager":
+        if chat is None or chat.managers_from is None:
+            return "foreign"
+        between = (chat.buyer.id, chat.seller.id) == (order.buyer.id, order.seller.id)
+        return "arbiter" if between else "foreign"
+    return "marketplace"
+
+
 def verdict(role: Role, action: Action, relation: Relation | None = None) -> Verdict:
     """The table's answer; with no relation, `ALLOW` for a role that may on some chats."""
     cell = POLICY[action][role]
@@ -257,12 +356,45 @@ def check(actor: Actor, action: Action, state: ChatState | None = None) -> Rejec
     the chat's state once it is known.
     """
     relation = relation_of(state, actor) if state is not None else None
-    answer = verdict(actor.role, action, relation)
+    return _answer(actor, action, verdict(actor.role, action, relation))
+
+
+def check_order(
+    actor: Actor, action: Action, order: OrderCard, chat: ChatState | None
+) -> Rejection | None:
+    """`check` for an action on an order's own things (its photo): the table's cell for the
+    actor's relation to the order (`order_relation`; `chat` is the chat between the order's
+    buyer and shop, None when they have none). Called after the role alone was checked."""
+    relation = order_relation(order, actor, chat)
+    return _answer(actor, action, verdict(actor.role, action, relation))
+
+
+def _answer(actor: Actor, action: Action, answer: Verdict) -> Rejection | None:
     if isinstance(answer, Deny):
         return Rejection(answer.code, answer.message)
+    # Before `Hide`: a key's scopes do not depend on the chat, so `forbidden` for a foreign
+    # chat tells no more than for its own.
+    scoped = key_refusal(actor, action)
+    if scoped is not None:
+        return scoped
     if isinstance(answer, Hide):
         return not_found(SUBJECT[action])
     return None
+
+
+def key_refusal(actor: Actor, action: Action) -> Rejection | None:
+    """`forbidden` when `actor` is an API key (it has `scopes`) whose scopes do not open
+    `action`; None for a key that may, and for a token (its role decides alone)."""
+    if actor.scopes is None:
+        return None
+    if action not in KEY_SCOPES:
+        return forbidden("an API key cannot do this; an operator's token can")
+    needed = KEY_SCOPES[action]
+    if needed is None or needed in actor.scopes:
+        return None
+    return Rejection(
+        ErrorCode.FORBIDDEN, f"this API key lacks the scope {needed}", {"scope": needed}
+    )
 
 
 def may(role: Role, action: Action) -> bool:

@@ -622,6 +622,8 @@ def _existing(change: Callable[[Claim, Any], Claim]) -> Effect:
 
 def _on_requested(claim: Claim | None, data: ReturnRequested, at: datetime) -> Claim:
     # The request's time starts the shop's deadline for its decision.
+    comment = None if data.comment is UNSET else data.comment
+    evidence = tuple(data.attachments)
     if claim is None:
         return Claim(
             id=data.claim,
@@ -630,6 +632,8 @@ def _on_requested(claim: Claim | None, data: ReturnRequested, at: datetime) -> C
             amount=data.amount,
             requested_by_buyer=True,
             requested_at=at,
+            comment=comment,
+            attachments=evidence,
         )
     return replace(
         claim,
@@ -638,6 +642,8 @@ def _on_requested(claim: Claim | None, data: ReturnRequested, at: datetime) -> C
         amount=data.amount,
         requested_by_buyer=True,
         requested_at=at,
+        comment=comment,
+        attachments=evidence,
     )
 
 
@@ -656,7 +662,7 @@ def _on_approved(claim: Claim, data: ReturnApproved) -> Claim:
 
 @_existing
 def _on_rejected(claim: Claim, data: ReturnRejected) -> Claim:
-    return replace(claim, state="rejected")
+    return replace(claim, state="rejected", reason=data.reason)
 
 
 @_existing
@@ -728,4 +734,5 @@ def evolve_claims(state: ChatState, event: Event) -> ChatState:
     if claim is None:
         # An event about a claim this stream never opened: nothing to fold it into.
         return state
+    claim = replace(claim, updated_at=event.at)
     return replace(state, claims={**state.claims, claim.id: claim})

@@ -4,12 +4,16 @@ Publishers hand the hub `Outgoing` items with the routing keys that may see them
 (`b:{buyer}`, `s:{shop}`, `m` for managers). An item renders its frame once per view and
 subprotocol, however many sockets receive it, and a subscriber's `push` never waits: a
 socket that cannot keep up is closed by its own connection, not waited for.
+
+The hub also tells every node that a shop's API key was revoked (`revoke_key`), so that each
+closes the sockets that key opened; the store stays the truth (each node also re-reads its
+keys now and then, chatd.web.key_sockets), the hub makes it at once.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from chatd.render import View, event_frame
@@ -89,3 +93,11 @@ class Hub(abc.ABC):
     @abc.abstractmethod
     async def publish(self, items: list[Outgoing], keys: tuple[str, ...]) -> None:
         """Deliver `items`, in order, to every subscriber of any of `keys`, each once."""
+
+    @abc.abstractmethod
+    def on_key_revoked(self, listener: Callable[[str], None]) -> None:
+        """Calls `listener(key id)` for each API key revoked on any node, this one included."""
+
+    @abc.abstractmethod
+    async def revoke_key(self, key: str) -> None:
+        """Tells every node's listeners that the API key `key` (its id) is revoked."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from chatd.hub.base import Hub, Outgoing, Subscriber
 
@@ -10,6 +10,7 @@ from chatd.hub.base import Hub, Outgoing, Subscriber
 class LocalHub(Hub):
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscriber]] = {}
+        self._revocation_listeners: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         return None
@@ -31,6 +32,17 @@ class LocalHub(Hub):
 
     async def publish(self, items: list[Outgoing], keys: tuple[str, ...]) -> None:
         self.deliver(items, keys)
+
+    def on_key_revoked(self, listener: Callable[[str], None]) -> None:
+        self._revocation_listeners.append(listener)
+
+    async def revoke_key(self, key: str) -> None:
+        self.key_revoked(key)
+
+    def key_revoked(self, key: str) -> None:
+        """Tells this process's listeners (also what a cross-node hub calls on receipt)."""
+        for listener in self._revocation_listeners:
+            listener(key)
 
     def deliver(self, items: list[Outgoing], keys: tuple[str, ...]) -> None:
         """Push to this process's subscribers (also what a cross-node hub calls on receipt)."""

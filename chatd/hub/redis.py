@@ -16,6 +16,9 @@ own sockets what any node appended. Redis is the fast path only; the log is the 
   one publishes) still arrive, a little later. Local delivery never waits for Redis.
 - Read marks are no events of the log: they are delivered at once, and a mark lost with
   Redis stays lost until the client asks for its chats (their `unread` is in the store).
+- A revoked API key travels the same way, to close the key's sockets on every node; one
+  lost with Redis is found by each node's own re-reading of its keys in the store
+  (chatd.web.key_sockets), a second or so later.
 
 A node subscribes to the channel once at start, not per routing key, so a socket that
 subscribes locally is never ahead of the node's Redis subscription.
@@ -60,12 +63,14 @@ class RoutedLog(Protocol):
 
 
 class _Wire(msgspec.Struct, array_like=True, frozen=True):
-    """One publish of one node: events (position, encoded event) or read marks."""
+    """One publish of one node: events (position, encoded event), read marks, or the ids of
+    revoked API keys. (A node of an older chatd skips the trailing field it does not know.)"""
 
     node: str
     keys: tuple[str, ...]
     events: tuple[tuple[int, bytes], ...] = ()
     reads: tuple[bytes, ...] = ()
+    revoked: tuple[str, ...] = ()
 
 
 _wire_encoder = msgspec.msgpack.Encoder()
@@ -232,6 +237,17 @@ class RedisHub(Hub):
             except asyncio.QueueFull:
                 log.warning("redis outbox full: other nodes will read these events from the log")
 
+    def on_key_revoked(self, listener: Callable[[str], None]) -> None:
+        self._local.on_key_revoked(listener)
+
+    async def revoke_key(self, key: str) -> None:
+        self._local.key_revoked(key)
+        wire = _Wire(self.node, (), revoked=(key,))
+        try:
+            self._outbox.put_nowait(_wire_encoder.encode(wire))
+        except asyncio.QueueFull:
+            log.warning("redis outbox full: other nodes will find the revoked key in the store")
+
     async def _send(self) -> None:
         """Publishes in order, never holding up the service: while Redis is away, messages
         are dropped, and other nodes find the events in the log."""
@@ -291,6 +307,8 @@ class RedisHub(Hub):
             return
         if marks:
             self._local.deliver(marks, wire.keys)
+        for key in wire.revoked:
+            self._local.key_revoked(key)
         for event in events:
             self._sequencer.offer(event, wire.keys)
 

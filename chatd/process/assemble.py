@@ -16,8 +16,12 @@ from chatd.store.base import EventStore
 from chatd.store.sqlite import SqliteStore, Synchronous
 from chatd.store.stats import StoreStats
 from chatd.web.app import ChatApp, WebSettings
+from chatd.web.http_limits import HttpLimitSettings
 from chatd.web.metrics import Metrics
+from chatd.web.webhooks_api import WebhooksApi
 from chatd.web.ws import SocketSettings
+from chatd.webhooks.delivery import WebhookDispatcher
+from chatd.webhooks.settings import WebhookSettings
 
 
 class SettingsError(ValueError):
@@ -35,6 +39,11 @@ def make_store(
 
         return PostgresStore(store_url, stats=stats)
     raise SettingsError(f"unknown store {store_url!r}: expected postgresql://...")
+
+
+def files_root(files_dir: Path | None, db: Path) -> Path:
+    """Where uploads are kept: `--files`, else beside the SQLite database."""
+    return files_dir if files_dir is not None else db.with_name(db.name + ".files")
 
 
 def make_hub(hub_url: str | None, store: EventStore) -> Hub:
@@ -61,6 +70,7 @@ def assemble(
     burst: float = 40.0,
     user_rate: float = 50.0,
     user_burst: float = 100.0,
+    http_limits: HttpLimitSettings | None = None,
     max_connections_per_user: int = 32,
     max_queue: int = 2048,
     synchronous: Synchronous = "full",
@@ -71,20 +81,26 @@ def assemble(
     files_dir: Path | None = None,
     upload_quota: int = DEFAULT_QUOTA,
     keep_unsent: float = DEFAULT_KEEP_UNSENT,
+    public_keys: tuple[auth.PublicKey, ...] = (),
+    webhooks: WebhookSettings | None = None,
 ) -> ChatApp:
     metrics = Metrics()
     store = make_store(store_url, db=db, synchronous=synchronous, stats=metrics)
     hub = make_hub(hub_url, store)
     # Several nodes must share this directory (a volume), as they share the log.
     files = FileStore(
-        files_dir if files_dir is not None else db.with_name(db.name + ".files"),
+        files_root(files_dir, db),
         quota=upload_quota,
         keep_unsent=keep_unsent,
         chats_with_file=store.chats_with_file,
+        orders_with_file=store.orders_with_file,
     )
     # With a hub between nodes, another node may have written to any chat a moment ago.
     shared = not isinstance(hub, LocalHub)
     service = ChatService(store, hub, rules, files=files, shared_log=shared)
+    webhook_settings = webhooks or WebhookSettings()
+    dispatcher = WebhookDispatcher(store, hub, webhook_settings)
+    webhooks_api = WebhooksApi(service, dispatcher, webhook_settings)
     settings = WebSettings(
         sockets=SocketSettings(
             secret=secret,
@@ -95,9 +111,13 @@ def assemble(
             user_burst=user_burst,
             max_connections_per_user=max_connections_per_user,
             max_queue=max_queue,
-        )
+        ),
+        http_limits=http_limits or HttpLimitSettings(),
+        public_keys=public_keys,
+        extra_routes=[*webhooks_api.routes()],
     )
     chat_app = ChatApp(service, settings, metrics)
+    webhooks_api.bind(chat_app.api)
     background: set[asyncio.Task[None]] = set()
 
     async def start_sweeper() -> None:
@@ -114,12 +134,19 @@ def assemble(
         background.add(asyncio.create_task(deadlines.run(lambda: chat_app.api.ready)))
 
     chat_app.on_ready.append(start_deadlines)
+
+    async def start_webhooks() -> None:
+        # Every node runs one; the store's leases give each endpoint to one node at a time
+        # (chatd.webhooks.delivery).
+        background.add(asyncio.create_task(dispatcher.run(lambda: chat_app.api.ready)))
+
+    chat_app.on_ready.append(start_webhooks)
     if dev:
 
         async def dev_ready() -> None:
             from chatd.process.demo import load_demo
 
-            if await load_demo(store, rules):
+            if await load_demo(store, rules, files):
                 print("chatd: demo data loaded into", db, flush=True)
             if announce is not None:
                 print_links(secret, *announce)

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -20,6 +21,13 @@ from chatd.files import DEFAULT_KEEP_UNSENT, DEFAULT_QUOTA
 from chatd.loadtest.cli import add_parsers as add_load_parsers
 from chatd.process.export import add_parser as add_export_parser
 from chatd.process.guard import limit_repeated_logs
+from chatd.webhooks.settings import (
+    DEFAULT_RETRIES,
+    DEFAULT_RETRIES_TEXT,
+    DEFAULT_TIMEOUT,
+    WebhookSettings,
+    retries_arg,
+)
 
 if TYPE_CHECKING:
     from chatd.store.base import EventStore
@@ -62,6 +70,16 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_RULES.offer_deadline,
         metavar="DURATION",
         help="a shop's return offer the buyer has not taken up within this ends (default: 14d)",
+    )
+
+
+def _add_files_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--files",
+        default=os.environ.get("CHATD_FILES"),
+        metavar="DIR",
+        help="where uploads are kept; several nodes share one directory "
+        "(env CHATD_FILES; default: beside --db)",
     )
 
 
@@ -125,13 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "carry them between several nodes, which needs --store postgresql://... "
         "(env CHATD_HUB; default: %(default)s)",
     )
-    serve.add_argument(
-        "--files",
-        default=os.environ.get("CHATD_FILES"),
-        metavar="DIR",
-        help="where uploads are kept; several nodes share one directory "
-        "(env CHATD_FILES; default: beside --db)",
-    )
+    _add_files_option(serve)
     serve.add_argument(
         "--upload-quota",
         type=_positive_int,
@@ -147,6 +159,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="uploads never sent in a chat are removed this long after their upload "
         "(default: %(default)s, 24 h)",
+    )
+    serve.add_argument(
+        "--jwt-public-key",
+        default=os.environ.get("CHATD_JWT_PUBLIC_KEY") or None,
+        metavar="FILE",
+        help="also accept RS256, ES256 and EdDSA tokens signed by the marketplace: its public "
+        "keys as PEM (keys or certificates) or a JWKS document (env CHATD_JWT_PUBLIC_KEY)",
+    )
+    serve.add_argument(
+        "--webhook-retries",
+        type=retries_arg,
+        default=DEFAULT_RETRIES,
+        metavar="DURATIONS",
+        help="a webhook delivery that fails is tried again after each of these waits in "
+        f"turn, then given up (default: {DEFAULT_RETRIES_TEXT})",
+    )
+    serve.add_argument(
+        "--webhook-timeout",
+        type=duration_arg,
+        default=timedelta(seconds=DEFAULT_TIMEOUT),
+        metavar="DURATION",
+        help="a webhook endpoint that has not answered within this has failed the attempt "
+        "(default: 10s)",
+    )
+    serve.add_argument(
+        "--webhook-allow-private",
+        action="store_true",
+        help="let webhooks go to loopback, private and link-local addresses (refused by "
+        "default: a shop could otherwise reach the server's own network)",
     )
     serve.add_argument(
         "--dev",
@@ -195,6 +236,32 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=100.0,
         help="burst of frames per user, over all their connections (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--http-rate",
+        type=_positive_float,
+        default=10.0,
+        help="HTTP requests a second under /api/ per user or API key; a request without "
+        "valid credentials counts against its address (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--http-burst",
+        type=_positive_float,
+        default=20.0,
+        help="burst of HTTP requests per user or API key (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--http-system-rate",
+        type=_positive_float,
+        default=1000.0,
+        help="HTTP requests a second of the marketplace's back end (the system role), "
+        "which has a budget of its own (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--http-system-burst",
+        type=_positive_float,
+        default=2000.0,
+        help="burst of HTTP requests of the system role (default: %(default)s)",
     )
     serve.add_argument(
         "--max-connections-per-user",
@@ -258,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
     _add_store_option(demo)
+    # The skirt's product photo is uploaded where the server will look for it.
+    _add_files_option(demo)
     _add_rules_options(demo)
 
     rebuild = sub.add_parser(
@@ -356,6 +425,7 @@ def _token(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from chatd.process.assemble import SettingsError, assemble
     from chatd.process.server import ChatServer, uvicorn_config
+    from chatd.web.http_limits import HttpLimitSettings
 
     secret = _secret(args.dev)
     if secret is None:
@@ -368,6 +438,13 @@ def _serve(args: argparse.Namespace) -> int:
     if weak is not None:
         print(weak, file=sys.stderr)
         return 2
+    public_keys: tuple[auth.PublicKey, ...] = ()
+    if args.jwt_public_key:
+        try:
+            public_keys = auth.load_public_keys(Path(args.jwt_public_key))
+        except auth.PublicKeyError as exc:
+            print(f"chatd serve: --jwt-public-key {args.jwt_public_key}: {exc}", file=sys.stderr)
+            return 2
     try:
         chat_app = assemble(
             db=Path(args.db),
@@ -378,6 +455,12 @@ def _serve(args: argparse.Namespace) -> int:
             burst=args.burst,
             user_rate=args.user_rate,
             user_burst=args.user_burst,
+            http_limits=HttpLimitSettings(
+                rate=args.http_rate,
+                burst=args.http_burst,
+                system_rate=args.http_system_rate,
+                system_burst=args.http_system_burst,
+            ),
             max_connections_per_user=args.max_connections_per_user,
             max_queue=args.queue,
             synchronous=args.sync,
@@ -388,6 +471,12 @@ def _serve(args: argparse.Namespace) -> int:
             files_dir=Path(args.files) if args.files else None,
             upload_quota=args.upload_quota,
             keep_unsent=args.keep_unsent,
+            public_keys=public_keys,
+            webhooks=WebhookSettings(
+                retries=args.webhook_retries,
+                timeout=args.webhook_timeout.total_seconds(),
+                allow_private=args.webhook_allow_private,
+            ),
         )
     except SettingsError as exc:
         print(f"chatd serve: {exc}", file=sys.stderr)
@@ -416,12 +505,16 @@ def _open_store(args: argparse.Namespace) -> EventStore:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from chatd.files import FileStore
+    from chatd.process.assemble import files_root
     from chatd.process.demo import load_demo
 
     store = _open_store(args)
+    files = FileStore(files_root(Path(args.files) if args.files else None, Path(args.db)))
+    files.open()
     await store.open()
     try:
-        loaded = await load_demo(store, _rules(args))
+        loaded = await load_demo(store, _rules(args), files)
     finally:
         await store.close()
     print("demo data loaded" if loaded else "the database already has events: nothing loaded")

@@ -1,19 +1,26 @@
 """Demo data from the seller portal's own help page: one shop, its buyers, their orders,
 chats and returns (Люда, Тимур with the skirt and the screen film, the Warm jeans,
-Светлана and Владислав)."""
+Светлана and Владислав). With a file store, the skirt's card has a product photo, drawn
+here rather than shipped as a file."""
 
 from __future__ import annotations
 
 import logging
+import struct
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+
+import msgspec
 
 from chatd.domain import commands as cmd
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
 from chatd.domain.ids import chat_id, claim_id
 from chatd.domain.rules import Rules
+from chatd.files import FileRefused, FileStore
 from chatd.hub.local import LocalHub
+from chatd.routing import MARKETPLACE
 from chatd.service import ChatService, Done
 from chatd.store.base import EventStore
 from protocol.events import Money, OrderCard, Party
@@ -166,12 +173,68 @@ def _check(outcome: Done | Rejection, step: str) -> Done:
     return outcome
 
 
-async def load_demo(store: EventStore, rules: Rules) -> bool:
-    """Loads the demo into an empty log; False (and nothing written) when it has events."""
+def _png(width: int, height: int, rows: list[bytes]) -> bytes:
+    """A PNG of 8-bit RGB `rows` (each `width` pixels of three bytes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    raw = b"".join(b"\x00" + row for row in rows)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def skirt_photo(width: int = 112, height: int = 144) -> bytes:
+    """The pleated black skirt on a pale background (twice the card's thumbnail, for sharp
+    screens): a waistband, then a flare whose pleats are lighter stripes."""
+    background, cloth, fold, band = (
+        b"\xf4\xf1\xf7",
+        b"\x26\x24\x2b",
+        b"\x4a\x47\x52",
+        b"\x10\x10\x14",
+    )
+    middle = width / 2
+    top, waist, hem = height * 0.18, height * 0.25, height * 0.86
+    rows: list[bytes] = []
+    for y in range(height):
+        row = bytearray(background * width)
+        if top <= y < hem:
+            # The flare widens from 40% of the picture at the waist to 84% at the hem.
+            spread = 0.0 if y < waist else (y - waist) / (hem - waist)
+            half = width * (0.20 + 0.22 * spread)
+            for x in range(int(middle - half), int(middle + half)):
+                if y < waist:
+                    colour = band
+                else:
+                    # Pleats fan out from the waist: a stripe every 1/7 of the width there.
+                    at = (x - middle) / half
+                    colour = fold if abs(at * 7 - round(at * 7)) < 0.12 else cloth
+                row[3 * x : 3 * x + 3] = colour
+        rows.append(bytes(row))
+    return _png(width, height, rows)
+
+
+async def _with_photo(files: FileStore, card: OrderCard, photo: bytes, name: str) -> OrderCard:
+    """`card` naming `photo`, uploaded as the marketplace's."""
+    saved = await files.save(photo, name, MARKETPLACE)
+    if isinstance(saved, FileRefused):
+        raise DemoError(f"the photo of {card.id}: {saved.message}")
+    return msgspec.structs.replace(card, photo=saved.id)
+
+
+async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = None) -> bool:
+    """Loads the demo into an empty log; False (and nothing written) when it has events.
+    With `files`, the skirt's order names a product photo uploaded there."""
     if await store.last_position() > 0:
         return False
     clock = _Clock(_at("2023-01-01T00:00:00"))
-    service = ChatService(store, LocalHub(), rules, clock=clock)
+    service = ChatService(store, LocalHub(), rules, clock=clock, files=files)
 
     async def say(actor: Actor, buyer: Party, when: str, text: str) -> None:
         clock.now = _at(when)
@@ -182,7 +245,10 @@ async def load_demo(store: EventStore, rules: Rules) -> bool:
         clock.now = _at(when)
         _check(await service.open_chat(buyer_actor(buyer), SHOP.id, order), "open")
 
-    for order in ORDERS:
+    orders = list(ORDERS)
+    if files is not None:
+        orders[orders.index(SKIRT)] = await _with_photo(files, SKIRT, skirt_photo(), "skirt.png")
+    for order in orders:
         clock.now = order.purchased_at
         await service.register_order(SYSTEM, order)
 

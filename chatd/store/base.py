@@ -10,6 +10,11 @@ files, orders). The service derives projection rows from events and hands them t
 append, so that a backend writes them in the same transaction as their events; a backend is
 one class that keeps both (`EventStore`), and each contract has its own test suite
 (`tests/store/`).
+
+`KeyStore` keeps the shops' API keys beside them (primary data, no projection of the log:
+a key is no event of any chat); its contract is `KeyStoreContract` in the same suite.
+`WebhookStore` keeps the shops' webhook endpoints and their progress through the log the
+same way (`WebhookStoreContract`).
 """
 
 from __future__ import annotations
@@ -209,6 +214,14 @@ class ReadModel(abc.ABC):
         the shop's decision, an offer waiting for the buyer's answer."""
 
     @abc.abstractmethod
+    async def claims_seen_by(
+        self, key: str, state: str | None = None, order: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(claim, chat) of the claims in the chats `key` may see (`s:{shop}`, `b:{buyer}`;
+        for the managers, the chats with a disputed claim), ascending by claim; only those in
+        `state` (a claim or goods state) and of `order` when given."""
+
+    @abc.abstractmethod
     async def order_card(self, order: str) -> bytes | None: ...
 
     @abc.abstractmethod
@@ -231,7 +244,11 @@ class ReadModel(abc.ABC):
 
     @abc.abstractmethod
     async def chats_with_file(self, file: str) -> list[str]:
-        """The chats in which a file was sent."""
+        """The chats in which a file was sent (an order naming it as its photo is none)."""
+
+    @abc.abstractmethod
+    async def orders_with_file(self, file: str) -> list[str]:
+        """The ids of the registered orders whose card names a file as its photo, ascending."""
 
     @abc.abstractmethod
     async def balances(self, key: str) -> dict[str, int]:
@@ -246,5 +263,153 @@ class ReadModel(abc.ABC):
         log, in position order, instead."""
 
 
-class EventStore(EventLog, ReadModel):
-    """A backend: the log, and the read model it writes in the same transactions."""
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A shop's API key as the store keeps it: never the key, only its SHA-256 (`digest`;
+    chatd.credentials says why that is enough)."""
+
+    id: str
+    shop: str
+    name: str
+    scopes: tuple[str, ...]
+    digest: bytes
+    created_at: datetime
+
+
+class KeyStore(abc.ABC):
+    """The shops' API keys. Writes are durable when they return, and every node reads what
+    any node wrote: revoking is at once everywhere because each request reads the store."""
+
+    @abc.abstractmethod
+    async def create_key(self, record: ApiKeyRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def key_by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        """The live (not revoked) key with this digest."""
+
+    @abc.abstractmethod
+    async def keys_of_shop(self, shop: str) -> list[ApiKeyRecord]:
+        """The shop's live keys, oldest first."""
+
+    @abc.abstractmethod
+    async def revoke_key(self, shop: str, key: str, at: datetime) -> bool:
+        """Revokes the shop's live key `key`; False when the shop has no such live key."""
+
+    @abc.abstractmethod
+    async def live_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` (ids) that are live."""
+
+
+# How many delivery attempts the store keeps per webhook endpoint: the newest, for
+# `GET /api/v1/webhooks/{id}/deliveries`; older ones are dropped as new ones are written.
+DELIVERIES_KEPT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """A shop's webhook endpoint. `events` are the kinds it asked for, or `("*",)`; the
+    secret is kept as it was issued (`whsec_...`), since every delivery is signed with it."""
+
+    id: str
+    shop: str
+    url: str
+    events: tuple[str, ...]
+    description: str | None
+    secret: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookProgress:
+    """Where an endpoint's deliveries stand: every event of the shop's feed up to log
+    position `cursor` was delivered or given up; the next one owed has had `attempts`
+    failed attempts, and the next attempt is due at `retry_at` (None: at once)."""
+
+    cursor: int
+    attempts: int = 0
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One attempt to deliver one event to one endpoint. `outcome` is `delivered`,
+    `retrying` (it failed and will be tried again) or `failed` (the last try failed);
+    `status` is the endpoint's HTTP status when it answered."""
+
+    endpoint: str
+    message: str  # the `webhook-id` header
+    pos: int
+    chat: str
+    seq: int
+    kind: str
+    attempt: int
+    at: datetime
+    outcome: str
+    status: int | None = None
+    error: str | None = None
+
+
+class WebhookStore(abc.ABC):
+    """The shops' webhook endpoints, each with its progress through the shop's feed and a
+    lease that lets one node at a time deliver to it (chatd.webhooks.delivery), and the
+    log of delivery attempts. Primary data beside the log, like the keys: no projection.
+
+    Every write that moves an endpoint's progress names the lease's `owner` and does nothing
+    (answering False) unless that owner holds the lease of an endpoint not deleted: a node
+    that lost its lease, or an endpoint deleted meanwhile, can no longer move anything."""
+
+    @abc.abstractmethod
+    async def create_webhook(self, record: WebhookRecord, cursor: int) -> None:
+        """A new endpoint, owed the shop's events after log position `cursor`."""
+
+    @abc.abstractmethod
+    async def webhooks_of_shop(self, shop: str) -> list[WebhookRecord]:
+        """The shop's endpoints not deleted, oldest first."""
+
+    @abc.abstractmethod
+    async def live_webhooks(self) -> list[WebhookRecord]:
+        """Every endpoint not deleted, of every shop, by id."""
+
+    @abc.abstractmethod
+    async def delete_webhook(self, shop: str, endpoint: str, at: datetime) -> bool:
+        """Deletes the shop's endpoint (its lease with it); False when the shop has no such
+        endpoint. Its deliveries are kept."""
+
+    @abc.abstractmethod
+    async def lease_webhook(
+        self, endpoint: str, owner: str, now: datetime, until: datetime
+    ) -> WebhookProgress | None:
+        """Takes the endpoint's lease for `owner` until `until`, when it is free, expired
+        (at `now`) or already `owner`'s; the endpoint's progress then, else None (held by
+        another, deleted, or no such endpoint)."""
+
+    @abc.abstractmethod
+    async def renew_webhook_leases(self, owner: str, until: datetime) -> set[str]:
+        """Extends every lease `owner` holds on an endpoint not deleted to `until`; their
+        ids."""
+
+    @abc.abstractmethod
+    async def release_webhook(self, endpoint: str, owner: str) -> None:
+        """Gives up `owner`'s lease of the endpoint, if it holds it."""
+
+    @abc.abstractmethod
+    async def advance_webhook(
+        self,
+        endpoint: str,
+        owner: str,
+        progress: WebhookProgress,
+        delivery: DeliveryRecord | None = None,
+    ) -> bool:
+        """Sets the endpoint's progress and records `delivery` in its log, in one
+        transaction, if `owner` holds its lease and `progress.cursor` is not behind the
+        stored one; False, with nothing written, otherwise."""
+
+    @abc.abstractmethod
+    async def webhook_deliveries(self, endpoint: str, limit: int) -> list[DeliveryRecord]:
+        """The endpoint's latest attempts, newest first, at most `limit` (the store keeps
+        `DELIVERIES_KEPT`)."""
+
+
+class EventStore(EventLog, ReadModel, KeyStore, WebhookStore):
+    """A backend: the log, the read model it writes in the same transactions, the keys and
+    the webhooks."""

@@ -13,13 +13,16 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 
+from chatd.domain.ids import ORDER_STREAM
 from chatd.routing import parse_key
 from chatd.store import postgres_schema as schema
 from chatd.store.base import (
+    ApiKeyRecord,
     Appended,
     AppendRequest,
     ChatListEntry,
@@ -31,6 +34,7 @@ from chatd.store.base import (
 )
 from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes, plan_appends
 from chatd.store.postgres_schema import ROW_SQL, row_params, search_query
+from chatd.store.postgres_webhooks import PostgresWebhooks
 from chatd.store.rows import Row
 from chatd.store.stats import StoreStats
 from protocol.events import decode_event
@@ -57,7 +61,7 @@ def _stored(rows: Iterable[Any]) -> list[Stored]:
     return [Stored(int(row[0]), decode_event(bytes(row[1]))) for row in rows]
 
 
-class PostgresStore(EventStore):
+class PostgresStore(PostgresWebhooks, EventStore):
     """The log in PostgreSQL schema `schema` of the database at `dsn` (created if missing)."""
 
     def __init__(
@@ -395,6 +399,29 @@ class PostgresStore(EventStore):
         )
         return [(str(claim), str(chat)) for claim, chat in rows]
 
+    async def claims_seen_by(
+        self, key: str, state: str | None = None, order: str | None = None
+    ) -> list[tuple[str, str]]:
+        kind, ident = parse_key(key)
+        params: list[Any] = []
+        if kind == "m":
+            where = "h.managers_from IS NOT NULL"
+        else:
+            params.append(ident)
+            where = ("h.buyer_id" if kind == "b" else "h.seller_id") + " = $1"
+        if state is not None:
+            params.append(state)
+            where += f" AND c.state = ${len(params)}"
+        if order is not None:
+            params.append(order)
+            where += f" AND c.ord = ${len(params)}"
+        rows = await self._fetch(
+            f"SELECT c.claim, c.chat FROM claims c JOIN chats h ON h.chat = c.chat"
+            f" WHERE {where} ORDER BY c.claim",
+            *params,
+        )
+        return [(str(claim), str(chat)) for claim, chat in rows]
+
     async def order_card(self, order: str) -> bytes | None:
         rows = await self._fetch("SELECT card FROM orders WHERE ord = $1", order)
         return bytes(rows[0][0]) if rows else None
@@ -457,8 +484,24 @@ class PostgresStore(EventStore):
         ]
 
     async def chats_with_file(self, file: str) -> list[str]:
-        rows = await self._fetch("SELECT DISTINCT chat FROM files WHERE file = $1", file)
+        # The files projection also lists orders' photos, under the orders' streams.
+        rows = await self._fetch(
+            "SELECT DISTINCT chat FROM files WHERE file = $1 AND substr(chat, 1, $2) <> $3",
+            file,
+            len(ORDER_STREAM),
+            ORDER_STREAM,
+        )
         return [str(r[0]) for r in rows]
+
+    async def orders_with_file(self, file: str) -> list[str]:
+        rows = await self._fetch(
+            "SELECT DISTINCT chat FROM files WHERE file = $1 AND substr(chat, 1, $2) = $3"
+            " ORDER BY chat",
+            file,
+            len(ORDER_STREAM),
+            ORDER_STREAM,
+        )
+        return [str(r[0])[len(ORDER_STREAM) :] for r in rows]
 
     async def balances(self, key: str) -> dict[str, int]:
         kind, ident = parse_key(key)
@@ -506,3 +549,64 @@ class PostgresStore(EventStore):
                         params[type(row)].append(row_params(row, positions))
                 await self._write_rows(conn, params)
                 after = chunk[-1].pos
+
+    # ---- API keys ----------------------------------------------------------------------------
+
+    _KEY_COLUMNS = "id, shop, name, scopes, digest, created_at"
+
+    @staticmethod
+    def _key(row: asyncpg.Record) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            id=str(row[0]),
+            shop=str(row[1]),
+            name=str(row[2]),
+            scopes=tuple(row[3]),
+            digest=bytes(row[4]),
+            created_at=row[5],
+        )
+
+    async def create_key(self, record: ApiKeyRecord) -> None:
+        # One statement, committed on return; no need for the log's lock: a key is no event.
+        await self._require().execute(
+            "INSERT INTO api_keys (id, shop, name, scopes, digest, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            record.id,
+            record.shop,
+            record.name,
+            list(record.scopes),
+            record.digest,
+            record.created_at,
+        )
+
+    async def key_by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        rows = await self._fetch(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE digest = $1 AND revoked_at IS NULL",
+            digest,
+        )
+        return self._key(rows[0]) if rows else None
+
+    async def keys_of_shop(self, shop: str) -> list[ApiKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE shop = $1 AND revoked_at IS NULL"
+            " ORDER BY created_at, id",
+            shop,
+        )
+        return [self._key(r) for r in rows]
+
+    async def revoke_key(self, shop: str, key: str, at: datetime) -> bool:
+        revoked = await self._require().fetchval(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND shop = $3"
+            " AND revoked_at IS NULL RETURNING id",
+            at,
+            key,
+            shop,
+        )
+        return revoked is not None
+
+    async def live_keys(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        rows = await self._fetch(
+            "SELECT id FROM api_keys WHERE id = ANY($1::text[]) AND revoked_at IS NULL", list(keys)
+        )
+        return {str(r[0]) for r in rows}

@@ -142,7 +142,65 @@ _V2_WAITING_CLAIMS = """
 CREATE INDEX claims_waiting ON claims (claim) WHERE state IN ('requested', 'awaiting_buyer');
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_LOG + _V1_PROJECTIONS, _V2_WAITING_CLAIMS)
+# Version 3: the shops' API keys. Only a key's SHA-256 is kept (chatd.credentials), found by
+# its unique index; a revoked key keeps its row (who had which key, and until when).
+_V3_API_KEYS = """
+CREATE TABLE api_keys (
+    id         text PRIMARY KEY,
+    shop       text NOT NULL,
+    name       text NOT NULL,
+    scopes     text[] NOT NULL,
+    digest     bytea NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL,
+    revoked_at timestamptz
+);
+CREATE INDEX api_keys_by_shop ON api_keys (shop, created_at);
+"""
+
+# Version 4: the shops' webhook endpoints, each with its progress through the shop's feed
+# (`cursor`: the log position delivered or given up up to; the failed attempts at the next
+# event and when to try again) and the lease of the node delivering to it
+# (chatd.webhooks.delivery); and the latest delivery attempts, numbered per endpoint.
+_V4_WEBHOOKS = """
+CREATE TABLE webhooks (
+    id          text PRIMARY KEY,
+    shop        text    NOT NULL,
+    url         text    NOT NULL,
+    events      text[]  NOT NULL,
+    description text,
+    secret      text    NOT NULL,
+    created_at  timestamptz NOT NULL,
+    deleted_at  timestamptz,
+    cursor      bigint  NOT NULL,
+    attempts    integer NOT NULL DEFAULT 0,
+    retry_at    timestamptz,
+    lease_owner text,
+    lease_until timestamptz
+);
+CREATE INDEX webhooks_by_shop ON webhooks (shop, created_at);
+CREATE TABLE webhook_deliveries (
+    endpoint text    NOT NULL,
+    n        integer NOT NULL,
+    message  text    NOT NULL,
+    pos      bigint  NOT NULL,
+    chat     text    NOT NULL,
+    seq      integer NOT NULL,
+    kind     text    NOT NULL,
+    attempt  integer NOT NULL,
+    at       timestamptz NOT NULL,
+    outcome  text    NOT NULL,
+    status   integer,
+    error    text,
+    PRIMARY KEY (endpoint, n)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1_LOG + _V1_PROJECTIONS,
+    _V2_WAITING_CLAIMS,
+    _V3_API_KEYS,
+    _V4_WEBHOOKS,
+)
 
 # `chatd rebuild` empties these and derives them again from the log.
 PROJECTION_TABLES = ("chats", "search", "claims", "orders", "ledger", "files")

@@ -76,6 +76,9 @@ class LedgerRow:
 
 @dataclass(frozen=True, slots=True)
 class FileRow:
+    """A file the log names: sent in a chat, or an order's photo. `chat` is the stream that
+    names it: a chat's, or an order's (`order:{id}`), which no chat's listing ever reads."""
+
     chat: str
     seq: int
     file: str

@@ -22,8 +22,10 @@ from typing import Any
 
 import aiosqlite
 
+from chatd.domain.ids import ORDER_STREAM
 from chatd.routing import parse_key
 from chatd.store.base import (
+    ApiKeyRecord,
     Appended,
     AppendRequest,
     ChatListEntry,
@@ -36,6 +38,7 @@ from chatd.store.base import (
 )
 from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes
 from chatd.store.rows import Row
+from chatd.store.sqlite_webhooks import SqliteWebhooks
 from chatd.store.sqlite_writer import (
     SEARCH_FOLD_SPAN,
     WAL_RESTART_BYTES,
@@ -61,7 +64,7 @@ SEARCH_BUDGET = 1_000_000
 _PROGRESS_STEP = 1_000
 
 
-class SqliteStore(EventStore):
+class SqliteStore(SqliteWebhooks, EventStore):
     """SQLite at `path` (":memory:" is not supported: the reader needs a second connection)."""
 
     def __init__(
@@ -331,6 +334,29 @@ class SqliteStore(EventStore):
         )
         return [(str(claim), str(chat)) for claim, chat in rows]
 
+    async def claims_seen_by(
+        self, key: str, state: str | None = None, order: str | None = None
+    ) -> list[tuple[str, str]]:
+        kind, ident = parse_key(key)
+        where = {
+            "b": "h.buyer_id = ?",
+            "s": "h.seller_id = ?",
+            "m": "h.managers_from IS NOT NULL",
+        }[kind]
+        params: list[Any] = [ident] if kind != "m" else []
+        if state is not None:
+            where += " AND c.state = ?"
+            params.append(state)
+        if order is not None:
+            where += " AND c.ord = ?"
+            params.append(order)
+        rows = await self._fetch(
+            f"SELECT c.claim, c.chat FROM claims c JOIN chats h ON h.chat = c.chat"
+            f" WHERE {where} ORDER BY c.claim",
+            params,
+        )
+        return [(str(claim), str(chat)) for claim, chat in rows]
+
     async def order_card(self, order: str) -> bytes | None:
         rows = await self._fetch("SELECT card FROM orders WHERE ord = ?", (order,))
         return bytes(rows[0][0]) if rows else None
@@ -447,8 +473,20 @@ class SqliteStore(EventStore):
         ]
 
     async def chats_with_file(self, file: str) -> list[str]:
-        rows = await self._fetch("SELECT DISTINCT chat FROM files WHERE file = ?", (file,))
+        # The files projection also lists orders' photos, under the orders' streams.
+        rows = await self._fetch(
+            "SELECT DISTINCT chat FROM files WHERE file = ? AND substr(chat, 1, ?) <> ?",
+            (file, len(ORDER_STREAM), ORDER_STREAM),
+        )
         return [str(r[0]) for r in rows]
+
+    async def orders_with_file(self, file: str) -> list[str]:
+        rows = await self._fetch(
+            "SELECT DISTINCT chat FROM files WHERE file = ? AND substr(chat, 1, ?) = ?"
+            " ORDER BY chat",
+            (file, len(ORDER_STREAM), ORDER_STREAM),
+        )
+        return [str(r[0])[len(ORDER_STREAM) :] for r in rows]
 
     async def balances(self, key: str) -> dict[str, int]:
         kind, ident = parse_key(key)
@@ -484,3 +522,76 @@ class SqliteStore(EventStore):
     async def rebuild(self, project: Callable[[Stored], list[Row]]) -> None:
         # The writer task is idle for the duration: rebuild runs on a store no server uses.
         await self._writer.run(rebuild_projections, project)
+
+    # ---- API keys ----------------------------------------------------------------------------
+
+    _KEY_COLUMNS = "id, shop, name, scopes, digest, created_at"
+
+    @staticmethod
+    def _key(row: Sequence[Any]) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            id=str(row[0]),
+            shop=str(row[1]),
+            name=str(row[2]),
+            scopes=tuple(str(row[3]).split()),
+            digest=bytes(row[4]),
+            created_at=datetime.fromisoformat(row[5]),
+        )
+
+    async def create_key(self, record: ApiKeyRecord) -> None:
+        # On the writer's thread, between two batches: the one connection that writes.
+        await self._writer.run(_insert_key, record)
+
+    async def key_by_digest(self, digest: bytes) -> ApiKeyRecord | None:
+        rows = await self._fetch(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE digest = ? AND revoked_at IS NULL",
+            (digest,),
+        )
+        return self._key(rows[0]) if rows else None
+
+    async def keys_of_shop(self, shop: str) -> list[ApiKeyRecord]:
+        rows = await self._fetch(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE shop = ? AND revoked_at IS NULL"
+            " ORDER BY created_at, id",
+            (shop,),
+        )
+        return [self._key(r) for r in rows]
+
+    async def revoke_key(self, shop: str, key: str, at: datetime) -> bool:
+        return await self._writer.run(_revoke_key, shop, key, at)
+
+    async def live_keys(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        marks = ",".join("?" * len(keys))
+        rows = await self._fetch(
+            f"SELECT id FROM api_keys WHERE id IN ({marks}) AND revoked_at IS NULL", keys
+        )
+        return {str(r[0]) for r in rows}
+
+
+# ---- what runs on the writer's thread for the keys -------------------------------------------
+
+
+def _insert_key(db: sqlite3.Connection, record: ApiKeyRecord) -> None:
+    # One statement in autocommit: committed (and with synchronous=FULL, synced) on return.
+    db.execute(
+        "INSERT INTO api_keys (id, shop, name, scopes, digest, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            record.id,
+            record.shop,
+            record.name,
+            " ".join(record.scopes),
+            record.digest,
+            record.created_at.isoformat(),
+        ),
+    )
+
+
+def _revoke_key(db: sqlite3.Connection, shop: str, key: str, at: datetime) -> bool:
+    cursor = db.execute(
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND shop = ? AND revoked_at IS NULL",
+        (at.isoformat(), key, shop),
+    )
+    return cursor.rowcount == 1

@@ -35,6 +35,52 @@ CREATE TABLE IF NOT EXISTS read_marks (
     seq  INTEGER NOT NULL,
     PRIMARY KEY (chat, side)
 ) WITHOUT ROWID;
+-- The shops' API keys: only a key's SHA-256 is kept (chatd.credentials), found by its index.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id         TEXT PRIMARY KEY,
+    shop       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    scopes     TEXT NOT NULL,       -- space-separated
+    digest     BLOB NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT                 -- kept after revoking: who had which key, and until when
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS api_keys_by_shop ON api_keys (shop, created_at);
+-- The shops' webhook endpoints, each with its progress through the shop's feed (`cursor`:
+-- the log position delivered or given up up to; the failed attempts at the next event and
+-- when to try again) and the lease of the node delivering to it (chatd.webhooks.delivery).
+CREATE TABLE IF NOT EXISTS webhooks (
+    id          TEXT PRIMARY KEY,
+    shop        TEXT    NOT NULL,
+    url         TEXT    NOT NULL,
+    events      TEXT    NOT NULL,   -- space-separated kinds, or "*"
+    description TEXT,
+    secret      TEXT    NOT NULL,
+    created_at  TEXT    NOT NULL,
+    deleted_at  TEXT,
+    cursor      INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    retry_at    TEXT,
+    lease_owner TEXT,
+    lease_until REAL                -- Unix seconds
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS webhooks_by_shop ON webhooks (shop, created_at);
+-- The latest delivery attempts per endpoint, numbered per endpoint (`n`).
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    endpoint TEXT    NOT NULL,
+    n        INTEGER NOT NULL,
+    message  TEXT    NOT NULL,
+    pos      INTEGER NOT NULL,
+    chat     TEXT    NOT NULL,
+    seq      INTEGER NOT NULL,
+    kind     TEXT    NOT NULL,
+    attempt  INTEGER NOT NULL,
+    at       TEXT    NOT NULL,
+    outcome  TEXT    NOT NULL,
+    status   INTEGER,
+    error    TEXT,
+    PRIMARY KEY (endpoint, n)
+) WITHOUT ROWID;
 """
 
 PROJECTIONS = """

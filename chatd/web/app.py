@@ -7,19 +7,54 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import msgspec
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from chatd.auth import PublicKey
+from chatd.claim_views import ClaimViews
+from chatd.credentials import Credentials
+from chatd.domain.actors import Actor
 from chatd.service import ChatService
+from chatd.web.asyncapi import asyncapi_document
 from chatd.web.headers import SecurityHeaders
-from chatd.web.http import Api, ApiError, api_error_handler, not_found_handler
+from chatd.web.http import (
+    Api,
+    ApiError,
+    api_error_handler,
+    not_found_handler,
+    server_error_handler,
+)
+from chatd.web.http_errors import API_FALLBACK, http_exception_handler
+from chatd.web.http_limits import HttpLimits, HttpLimitSettings
+from chatd.web.integrators import Integrators
+from chatd.web.key_auth import ResolveKeys
+from chatd.web.keys_api import KeysApi
 from chatd.web.metrics import Metrics
+from chatd.web.openapi import openapi_document
 from chatd.web.wire import ExposeWire
 from chatd.web.ws import Sockets, SocketSettings
 
 log = logging.getLogger(__name__)
+
+
+def _document(make: Callable[[], dict[str, Any]]) -> Callable[[Request], Awaitable[Response]]:
+    """A route answering a document made once, at the first request."""
+    made: list[bytes] = []
+
+    async def answer(request: Request) -> Response:
+        if not made:
+            made.append(msgspec.json.encode(make()))
+        return Response(made[0], media_type="application/json")
+
+    return answer
+
 
 STATIC = Path(__file__).parent / "static"
 
@@ -28,7 +63,10 @@ STATIC = Path(__file__).parent / "static"
 class WebSettings:
     sockets: SocketSettings
     metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    http_limits: HttpLimitSettings = field(default_factory=HttpLimitSettings)
     extra_routes: list[Route | Mount] = field(default_factory=list)
+    # The marketplace's keys for RS256, ES256 and EdDSA tokens (`--jwt-public-key`).
+    public_keys: tuple[PublicKey, ...] = ()
 
 
 class ChatApp:
@@ -37,13 +75,24 @@ class ChatApp:
     def __init__(self, service: ChatService, settings: WebSettings, metrics: Metrics) -> None:
         self.service = service
         self.metrics = metrics
-        self.sockets = Sockets(service, settings.sockets, metrics)
+        # Tokens and API keys, verified alike on HTTP and /ws.
+        credentials = Credentials(settings.sockets.secret, service.store, settings.public_keys)
+        self.sockets = Sockets(service, settings.sockets, metrics, credentials)
         # Run once the store is open, before the server reports ready (demo data, say).
         self.on_ready: list[Callable[[], Awaitable[None]]] = []
-        self.api = Api(service, settings.sockets.secret, metrics, settings.metrics_allow)
+        self.api = Api(
+            service, settings.sockets.secret, metrics, settings.metrics_allow, credentials
+        )
+        claims = ClaimViews(service.store, service.states, service.rules, service.now)
+        self.integrators = Integrators(self.api, claims)
+        http = self.integrators
         routes: list[Route | Mount | WebSocketRoute] = [
             WebSocketRoute("/ws", self.sockets.serve),
             Route("/healthz", self.api.healthz),
+            # The contract, made from the code (chatd.web.openapi, chatd.web.asyncapi); the
+            # browser app's static files have the page that renders both, at /docs/.
+            Route("/openapi.json", _document(openapi_document)),
+            Route("/asyncapi.json", _document(asyncapi_document)),
             Route("/metrics", self.api.metrics_page),
             Route("/api/v1/orders", self.api.register_order, methods=["POST"]),
             Route("/api/v1/orders/{order:str}/logistics", self.api.logistics, methods=["POST"]),
@@ -51,21 +100,53 @@ class ChatApp:
             Route("/api/v1/files/{file:str}", self.api.download),
             Route("/api/v1/balance", self.api.balance),
             Route("/api/v1/reports/sales", self.api.sales_report),
+            # HTTP without a socket (chatd.web.integrators).
+            Route("/api/v1/chats", http.chats),
+            Route("/api/v1/chats/{chat:str}/history", http.history),
+            Route("/api/v1/chats/{chat:str}/messages", http.send, methods=["POST"]),
+            Route("/api/v1/events", http.events),
+            Route("/api/v1/claims", http.claims),
+            Route("/api/v1/claims/{claim:str}/actions", http.claim_action, methods=["POST"]),
+            *KeysApi(self.api, service).routes(),
             *settings.extra_routes,
         ]
+        routes.append(API_FALLBACK)
+        self.routes = routes  # what /openapi.json must describe (tests/web/test_api_documents.py)
         if STATIC.is_dir():
             routes.append(Mount("/", StaticFiles(directory=STATIC, html=True), name="static"))
-        # SecurityHeaders outside Starlette, so that its own 500 answers carry them too;
-        # ExposeWire stays at the root, where uvicorn's `send` is.
+        # SecurityHeaders and HttpLimits outside Starlette, so that its own 500 answers
+        # carry their headers too; ExposeWire stays at the root, where uvicorn's `send` is.
+        # `Exception` is starlette's handler of last resort (a JSON 500 instead of text).
+        # ResolveKeys outside HttpLimits: a request's API key is looked up (once) before
+        # anything asks who the request is (chatd.web.key_auth).
         self.app = ExposeWire(
             SecurityHeaders(
-                Starlette(
-                    routes=routes,
-                    lifespan=self._lifespan,
-                    exception_handlers={ApiError: api_error_handler, 404: not_found_handler},
+                ResolveKeys(
+                    HttpLimits(
+                        Starlette(
+                            routes=routes,
+                            lifespan=self._lifespan,
+                            exception_handlers={
+                                ApiError: api_error_handler,
+                                404: not_found_handler,
+                                HTTPException: http_exception_handler,
+                                Exception: server_error_handler,
+                            },
+                        ),
+                        self._requester,
+                        settings.http_limits,
+                    ),
+                    credentials,
                 )
             )
         )
+
+    async def _requester(self, request: Request) -> Actor | None:
+        """Who a request is, by the credentials the routes read, for its rate limit."""
+        try:
+            return self.api.actor(request)
+        except ApiError:
+            return None
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -88,4 +169,6 @@ class ChatApp:
     async def shutdown(self) -> None:
         """Before the server stops: close every socket with 1001 after flushing its queue."""
         self.api.ready = False
+        # Long-polls answer at once with what they have, rather than hold the shutdown.
+        self.integrators.close()
         await self.sockets.close_all()

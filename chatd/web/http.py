@@ -10,7 +10,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from chatd.auth import TokenError, verify
+from chatd.auth import TokenError
+from chatd.credentials import Credentials, is_key
 from chatd.domain import policy
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
@@ -24,8 +25,9 @@ from chatd.files import (
     download_name,
     read_multipart,
 )
-from chatd.routing import keys_of
-from chatd.service import ChatService, Done, OrderMismatch
+from chatd.routing import uploader_key
+from chatd.service import ChatService, Done, OrderMismatch, OrderRefused
+from chatd.web.key_auth import KeyUnavailable, resolved_key
 from chatd.web.metrics import Metrics
 from protocol.codes import HTTP_STATUS, ErrorCode
 from protocol.events import OrderCard
@@ -81,9 +83,11 @@ class Api:
         secret: str,
         metrics: Metrics,
         metrics_allow: tuple[str, ...],
+        credentials: Credentials | None = None,
     ) -> None:
         self.service = service
         self.secret = secret
+        self.credentials = credentials or Credentials(secret, service.store)
         self.metrics = metrics
         self.metrics_allow = tuple(ip_network(n, strict=False) for n in metrics_allow)
         self.ready = False
@@ -93,17 +97,27 @@ class Api:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(ErrorCode.UNAUTHORIZED, "a Bearer token is required")
+        token = token.strip()
         try:
-            return verify(self.secret, token.strip()).actor
+            if is_key(token):
+                # Looked up in the store before the route ran (chatd.web.key_auth).
+                return resolved_key(request.scope, token).actor
+            return self.credentials.token(token).actor
         except TokenError as exc:
             raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
+        except KeyUnavailable as exc:
+            raise ApiError(ErrorCode.UNAVAILABLE, str(exc)) from exc
 
     @staticmethod
     def _require(actor: Actor, action: policy.Action) -> None:
-        """`forbidden` for a role that may never do `action` (`chatd.domain.policy`)."""
+        """`forbidden` for a role that may never do `action`, and for an API key whose
+        scopes do not open it (`chatd.domain.policy`)."""
         if not policy.may(actor.role, action):
             roles = " or ".join(policy.roles_for(action))
             raise ApiError(ErrorCode.FORBIDDEN, f"this needs the role {roles}")
+        scoped = policy.key_refusal(actor, action)
+        if scoped is not None:
+            raise ApiError(scoped.code, scoped.message, scoped.details)
 
     async def healthz(self, request: Request) -> Response:
         if not self.ready:
@@ -133,9 +147,12 @@ class Api:
         if problem is not None:
             raise ApiError(ErrorCode.BAD_FRAME, f"not a valid order: {problem}")
         try:
+            # The photo is looked up there, in the files the marketplace uploaded.
             status, stored = await self.service.register_order(actor, card)
         except OrderMismatch as exc:
             raise ApiError(ErrorCode.CONFLICT, str(exc), {"order": exc.order}) from exc
+        except OrderRefused as exc:
+            raise ApiError(ErrorCode.BAD_FRAME, f"not a valid order: {exc}") from exc
         return json_response(stored, status)
 
     async def logistics(self, request: Request) -> Response:
@@ -149,7 +166,7 @@ class Api:
         outcome = await self.service.report_logistics(actor, order, body.event, body.defect)
         if isinstance(outcome, Rejection):
             return from_rejection(outcome)
-        return json_response(_done(outcome))
+        return json_response(answer_of_done(outcome))
 
     async def upload(self, request: Request) -> Response:
         actor = self.actor(request)
@@ -162,7 +179,7 @@ class Api:
             raise ApiError(ErrorCode.BAD_FRAME, "Content-Length is required for uploads")
         if int(declared) > MAX_BODY:
             raise ApiError(ErrorCode.TOO_LARGE, f"a file may be at most {MAX_FILE >> 20} MiB")
-        owner = keys_of(actor)[0]
+        owner = uploader_key(actor)
         full = await files.admit(owner)
         if full is not None:
             return _file_refused(full)
@@ -267,7 +284,8 @@ def _file_refused(refused: FileRefused) -> Response:
     return error_response(ErrorCode.BAD_FRAME, refused.message, status=415)
 
 
-def _done(done: Done) -> dict[str, Any]:
+def answer_of_done(done: Done) -> dict[str, Any]:
+    """A write's answer over HTTP: what it appended first, as the socket's `ack`."""
     body: dict[str, Any] = {"chat": done.chat, "seq": done.seq, "cursor": done.cursor}
     if done.claim is not None:
         body["claim"] = done.claim

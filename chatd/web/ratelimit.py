@@ -31,6 +31,14 @@ class TokenBucket:
     def spend(self) -> None:
         self._tokens -= 1
 
+    def left(self) -> float:
+        """The tokens left as of the last `wait` (what an HTTP answer reports)."""
+        return max(0.0, self._tokens)
+
+    def full_in(self) -> float:
+        """Seconds from the last `wait` until the bucket is full again."""
+        return max(0.0, self.burst - self._tokens) / self.rate
+
 
 def admit(buckets: Sequence[TokenBucket]) -> float:
     """0 when every bucket has a token (and each spends one); else the longest wait.

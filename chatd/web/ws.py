@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatd import cursor
-from chatd.auth import Identity, TokenError, verify
+from chatd.auth import Identity, TokenError
+from chatd.credentials import Credentials
 from chatd.domain import commands as cmd
 from chatd.domain import policy
 from chatd.domain.actors import Actor
@@ -21,7 +23,9 @@ from chatd.domain.errors import Rejection
 from chatd.render import view_of
 from chatd.routing import keys_of
 from chatd.service import ChatService, Done, user_key
+from chatd.store.base import StoreError
 from chatd.web.connection import Connection
+from chatd.web.key_sockets import KeySockets
 from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request, error
 from chatd.web.metrics import Metrics
 from chatd.web.origin import origin_allowed
@@ -61,10 +65,20 @@ def _rejected(rejection: Rejection, request_id: str | None) -> f.Error:
 class Sockets:
     """Serves every WebSocket of one app and knows them all (to close them at shutdown)."""
 
-    def __init__(self, service: ChatService, settings: SocketSettings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        settings: SocketSettings,
+        metrics: Metrics,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
         self.metrics = metrics
+        self.credentials = credentials or Credentials(settings.secret, service.store)
+        # The sockets opened with an API key, closed on any node's revocation of it.
+        self.keys = KeySockets(service.store)
+        service.hub.on_key_revoked(self.keys.revoked)
         self.open: set[Connection] = set()
         self.accepting = True
         # Per user (`user_key`: role, shop and id, never the `sub` alone, which operators of
@@ -154,19 +168,32 @@ class Session:
         self.connection.view = view_of(actor.role)
         keys = keys_of(actor)
         hub = self.service.hub
-        expiry = asyncio.get_running_loop().call_later(
-            max(0.0, identity.expires_at - time.time()),
-            self.connection.close,
-            CloseCode.UNAUTHORIZED,
-            "token expired",
+        # An API key does not expire: it ends when revoked (`Sockets.keys`).
+        expiry = (
+            asyncio.get_running_loop().call_later(
+                max(0.0, identity.expires_at - time.time()),
+                self.connection.close,
+                CloseCode.UNAUTHORIZED,
+                "token expired",
+            )
+            if math.isfinite(identity.expires_at)
+            else None
         )
+        if identity.key is not None:
+            self.sockets.keys.add(identity.key, self.connection)
         try:
+            if identity.key is not None and not await self.sockets.keys.still_live(identity.key):
+                await self._refuse(self.life.refuse("the API key is unknown or revoked", frame.id))
+                return
             await self._welcome(actor, frame)
             await self._frames(websocket, actor)
         except WebSocketDisconnect:
             pass
         finally:
-            expiry.cancel()
+            if expiry is not None:
+                expiry.cancel()
+            if identity.key is not None:
+                self.sockets.keys.remove(identity.key, self.connection)
             hub.unsubscribe(keys, self.connection)
             self.sockets.leave(actor)
             await self.connection.finish()
@@ -206,9 +233,19 @@ class Session:
         frame = received.hello
         self.metrics.count_in("hello")
         try:
-            identity = verify(self.sockets.settings.secret, frame.token)
+            identity = await self.sockets.credentials.identify(frame.token)
         except TokenError as exc:
             await self._refuse(self.life.refuse(str(exc), frame.id))
+            return None
+        except StoreError:
+            # An API key cannot be looked up now (the store is closing): not the key's fault.
+            self.life.close(CloseCode.TRY_AGAIN_LATER, "unavailable")
+            refusal = Refusal(
+                error(ErrorCode.UNAVAILABLE, "cannot check the API key now", frame.id),
+                CloseCode.TRY_AGAIN_LATER,
+                "unavailable",
+            )
+            await self._refuse(refusal)
             return None
         refused = policy.check(identity.actor, "hello")
         if refused is not None:

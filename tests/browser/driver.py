@@ -102,6 +102,18 @@ def system_post(server: ServerProcess, path: str, body: dict[str, Any]) -> httpx
     )
 
 
+def system_upload(server: ServerProcess, data: bytes, name: str) -> dict[str, Any]:
+    """The marketplace back end uploads a file (an order's product photo); its metadata."""
+    response = httpx.post(
+        server.http + "/api/v1/files",
+        files={"file": (name, data, "application/octet-stream")},
+        headers={"Authorization": f"Bearer {token('system', 'marketplace')}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
 def balances(server: ServerProcess, tok: str) -> list[dict[str, Any]]:
     response = httpx.get(
         server.http + "/api/v1/balance", headers={"Authorization": f"Bearer {tok}"}, timeout=10

@@ -1,5 +1,5 @@
-"""The seller portal around the chat: its top navigation, the chat list's filters, and the
-shop's balance and sales report as a page of the app."""
+"""The seller portal around the chat: its top navigation, the chat list's filters, the
+shop's balance and sales report as a page of the app, and the product card's photo."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from tests.browser.driver import (
     hours_ago,
     open_buyer_chat,
     open_chat,
+    png,
     register_order,
     request_return,
     send_message,
     shop_token,
+    system_upload,
 )
 from tests.e2e.harness import ServerProcess, uid
 
@@ -157,3 +159,31 @@ def test_the_finance_page(
     accountant.get_by_role("menuitem", name="Чат с покупателями").click()
     expect(accountant.locator(".inbox")).to_be_visible()
     expect(accountant.locator(".finance-page")).to_have_count(0)
+
+
+def test_an_order_with_a_photo_shows_it_on_the_product_card(
+    pages: Pages, server: ServerProcess
+) -> None:
+    # The marketplace uploads the product's photo and registers an order naming it.
+    photo = system_upload(server, png(60, 80, (200, 40, 90)), "плед.png")
+    buyer_id, order_id = uid("buyer"), uid("order")
+    register_order(server, order_id, buyer_id, "Дарья", photo=photo["id"])
+    buyer = open_buyer_chat(pages, buyer_id, "Дарья", order_id)
+    shop = pages.open(shop_token())
+    open_chat(shop, "Дарья")
+    for page in (buyer, shop):
+        card = page.locator(".kind-chat-opened .product-card")
+        image = card.locator(".card-thumb img.card-photo")
+        expect(image).to_be_visible()
+        # Decoded from the file the server gave this user: the photo's own 60 × 80 pixels.
+        expect(image).to_have_js_property("naturalWidth", 60)
+        expect(image).to_have_js_property("naturalHeight", 80)
+        expect(image).to_have_attribute("alt", "Плед флисовый")
+
+    # The demo's pleated skirt has a photo; the screen film has none and keeps the icon.
+    open_chat(shop, "Тимур")
+    skirt = shop.locator(".product-card", has_text="Юбка короткая плиссе").last
+    expect(skirt.locator("img.card-photo")).to_be_visible()
+    film = shop.locator(".product-card", has_text="защитная пленка").last
+    expect(film.locator(".card-thumb .icon-box")).to_be_visible()
+    expect(film.locator("img.card-photo")).to_have_count(0)

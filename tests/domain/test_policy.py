@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
@@ -33,15 +34,19 @@ from chatd.domain.policy import (
     Deny,
     Relation,
     check,
+    check_order,
+    order_relation,
     relation_of,
     roles_for,
     verdict,
 )
 from protocol import frames
 from protocol.codes import ErrorCode
-from protocol.events import Party, Role
+from protocol.events import Money, OrderCard, Party, Role
 
 APP = Path(__file__).parents[2] / "chatd" / "web" / "app.py"
+# Routes app.py takes from modules of their own.
+ROUTE_MODULES = (APP, APP.with_name("keys_api.py"), APP.with_name("webhooks_api.py"))
 
 BUYER = Actor(role="buyer", id="lyuda", name="Люда")
 OTHER_BUYER = Actor(role="buyer", id="timur", name="Тимур")
@@ -81,13 +86,21 @@ WHO: dict[Action, tuple[Role, ...]] = {
     "return.withdraw": ("seller",),
     "healthz": ROLES,
     "metrics": ROLES,
+    "documents": ROLES,
     "register_order": ("system",),
     "logistics": ("system",),
-    "upload": ("buyer", "seller"),
+    # The marketplace uploads the product photos of its orders.
+    "upload": ("buyer", "seller", "system"),
     # "participants of a chat it was sent in, and its uploader": never the system (issue 12).
     "download": ("buyer", "seller", "manager"),
     "balance": ("buyer", "seller"),
     "sales_report": ("seller",),
+    "keys": ("seller",),
+    "webhooks": ("seller",),
+    # HTTP without a socket: the feed is a socket's, the claims the shop's and the managers'.
+    "events": ("buyer", "seller", "manager"),
+    "claims": ("seller", "manager"),
+    "claim_action": ("seller", "manager"),
     # Not a frame or a route: the server's own deadlines on claims, for the marketplace.
     "deadline": ("system",),
 }
@@ -129,7 +142,12 @@ REFUSALS: list[tuple[Actor, Action, ErrorCode, str]] = [
         ErrorCode.FORBIDDEN,
         "only the marketplace back end registers orders",
     ),
-    (MANAGER, "upload", ErrorCode.FORBIDDEN, "only buyers and shops upload files"),
+    (
+        MANAGER,
+        "upload",
+        ErrorCode.FORBIDDEN,
+        "only buyers, shops and the marketplace upload files",
+    ),
     (BUYER, "return.withdraw", ErrorCode.FORBIDDEN, "only the shop withdraws its offer"),
     (
         OPERATOR,
@@ -150,7 +168,8 @@ def _tag(frame_type: type) -> str:
 def _app_paths() -> set[str]:
     """The paths of the routes chatd/web/app.py declares, without their converters."""
     paths = set()
-    for node in ast.walk(ast.parse(APP.read_text())):
+    nodes = [node for module in ROUTE_MODULES for node in ast.walk(ast.parse(module.read_text()))]
+    for node in nodes:
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -369,8 +388,65 @@ def test_the_system_is_answered_about_files_as_a_stranger() -> None:
 
 def test_http_names_the_roles_that_may() -> None:
     # chatd/web/http.py words its `forbidden` from these: "this needs the role buyer or seller".
-    assert " or ".join(roles_for("upload")) == "buyer or seller"
+    assert " or ".join(roles_for("upload")) == "buyer or seller or system"
     assert " or ".join(roles_for("balance")) == "buyer or seller"
     assert " or ".join(roles_for("sales_report")) == "seller"
     assert " or ".join(roles_for("register_order")) == "system"
     assert " or ".join(roles_for("logistics")) == "system"
+
+
+# ---- an order's photo -----------------------------------------------------------------------
+
+ORDER = OrderCard(
+    id="o1",
+    buyer=Party(id="lyuda", name="Люда"),
+    seller=Party(id="shop1", name="Шоп"),
+    article="140158860",
+    name="Юбка",
+    brand="SK - Line",
+    price=Money(value=118600, currency="RUB"),
+    purchased_at=datetime(2023, 8, 10, 9, tzinfo=UTC),
+    non_returnable=False,
+    photo="f" + "1" * 24,
+)
+# The disputed chat of another buyer of the same shop: it shows none of this order.
+ELSEWHERE = ChatState(
+    chat="c2",
+    buyer=Party(id="timur", name="Тимур"),
+    seller=Party(id="shop1", name="Шоп"),
+    seq=7,
+    managers_from=6,
+)
+
+
+@pytest.mark.parametrize(
+    ("actor", "chat", "relation"),
+    [
+        (BUYER, None, "participant"),
+        (OPERATOR, None, "participant"),
+        (OTHER_BUYER, CHAT, "foreign"),
+        (OTHER_OPERATOR, DISPUTED, "foreign"),
+        (MANAGER, None, "foreign"),
+        (MANAGER, CHAT, "foreign"),
+        (MANAGER, ELSEWHERE, "foreign"),
+        (MANAGER, DISPUTED, "arbiter"),
+        (SYSTEM, DISPUTED, "marketplace"),
+    ],
+)
+def test_relation_to_an_order(actor: Actor, chat: ChatState | None, relation: Relation) -> None:
+    assert order_relation(ORDER, actor, chat) == relation
+
+
+def test_an_orders_photo_is_read_as_a_chats_files_are() -> None:
+    for actor in (BUYER, OPERATOR):
+        assert check_order(actor, "download", ORDER, None) is None
+    assert check_order(MANAGER, "download", ORDER, DISPUTED) is None
+    hidden = not_found("file")
+    for actor, chat in (
+        (OTHER_BUYER, DISPUTED),
+        (OTHER_OPERATOR, DISPUTED),
+        (MANAGER, CHAT),
+        (MANAGER, ELSEWHERE),
+        (SYSTEM, DISPUTED),
+    ):
+        assert check_order(actor, "download", ORDER, chat) == hidden, actor

@@ -67,6 +67,18 @@ async def test_demo_loads_the_portal_examples_once(tmp_path: Path) -> None:
                 "140158860": {"value": 118600, "currency": "RUB"},
                 "170589710": {"value": 2753, "currency": "BYN"},
             }
+            # The skirt has a product photo, uploaded beside the database where the server
+            # looks for files; the film has none.
+            photos = {o["order"]["article"]: o["order"].get("photo") for o in tabs["orders"]}
+            assert photos["170589710"] is None
+            picture = httpx.get(
+                f"{server.http}/api/v1/files/{photos['140158860']}",
+                headers={"Authorization": f"Bearer {OPERATOR}"},
+                timeout=10,
+            )
+            assert picture.status_code == 200, picture.text
+            assert picture.headers["content-type"] == "image/png"
+            assert picture.content.startswith(b"\x89PNG\r\n\x1a\n")
         manager = token("manager", "mgr-1", "Менеджер")
         async with connect(server, manager) as mgr:
             disputed = await mgr.request({"type": "chats"})

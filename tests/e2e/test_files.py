@@ -1,4 +1,5 @@
-"""Attachments: uploads typed by content, sent in a chat, read only by who may see them."""
+"""Attachments: uploads typed by content, sent in a chat, read only by who may see them; the
+product photos the marketplace uploads for its orders."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.harness import ServerProcess, connect, token
+from tests.e2e.harness import ServerProcess, connect, order_body, register_order, token, uid
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 200
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 300
@@ -248,3 +249,105 @@ def test_the_quota_and_expiry_flags_refuse_nonsense(tmp_path: Path) -> None:
         )
         assert result.returncode == 2
         assert flag in result.stderr
+
+
+# ---- an order's product photo --------------------------------------------------------------
+
+
+def test_the_marketplace_uploads_photos_and_a_manager_does_not(server: ServerProcess) -> None:
+    photo = upload(server, SYSTEM, PNG, "юбка.png")
+    assert photo.status_code == 201, photo.text
+    assert photo.json()["mime"] == "image/png" and photo.json()["name"] == "юбка.png"
+    refused = upload(server, token("manager", "file-manager"), PNG, "m.png")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == "this needs the role buyer or seller or system"
+
+
+async def test_an_orders_photo_reaches_its_buyer_and_shop_and_outlives_the_sweep(
+    tmp_path: Path,
+) -> None:
+    # Unnamed uploads go 2 s after their upload, swept every half second.
+    with running(tmp_path, "--keep-unsent", "2") as server:
+        photo = upload(server, SYSTEM, PNG, "юбка.png").json()
+        order = order_body(uid("order"), "file-buyer", "file-shop", photo=photo["id"])
+        registered = register_order(server, order)
+        assert registered.status_code == 201, registered.text
+        assert registered.json()["photo"] == photo["id"]
+        # The same body again is the same order; another photo is another body.
+        assert register_order(server, order).status_code == 200
+        other = upload(server, SYSTEM, JPEG, "другое.jpg").json()
+        assert register_order(server, {**order, "photo": other["id"]}).status_code == 409
+        # An order without one has no `photo` at all.
+        plain = order_body(uid("order"), "file-buyer", "file-shop")
+        assert "photo" not in register_order(server, plain).json()
+
+        # What an order may not name: the marketplace's PDF, a buyer's photo, nothing.
+        document = upload(server, SYSTEM, PDF, "накладная.pdf").json()
+        buyers = upload(server, BUYER, JPEG, "моё.jpg").json()
+        refused_order = order_body(uid("order"), "file-buyer", "file-shop")
+        for bad, reason in (
+            (document["id"], "not a JPEG or PNG image"),
+            (buyers["id"], "names no file the marketplace uploaded"),
+            ("f" + "0" * 24, "names no file the marketplace uploaded"),
+        ):
+            response = register_order(server, {**refused_order, "photo": bad})
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["code"] == "bad_frame"
+            assert error["message"].startswith("not a valid order: photo"), error
+            assert reason in error["message"], error
+        # Nothing of them was kept: the id is free for a body without a photo.
+        assert register_order(server, refused_order).status_code == 201
+
+        async with connect(server, BUYER) as buyer, connect(server, SHOP) as shop:
+            opened = await buyer.request(
+                {"type": "open", "seller": "file-shop", "order": order["id"]}
+            )
+            chat = opened["chat"]
+            (event,) = await shop.wait_events(1)
+            assert event["data"]["order"]["photo"] == photo["id"]
+            assert buyer.events[0]["data"]["order"]["photo"] == photo["id"]
+            tabs = await shop.request({"type": "attachments", "chat": chat})
+            cards = {entry["order"]["id"]: entry["order"] for entry in tabs["orders"]}
+            assert cards[order["id"]]["photo"] == photo["id"]
+            assert "photo" not in cards[plain["id"]]
+            # The product's photo is the order's, not a file sent in the chat.
+            assert tabs["photos"] == [] and tabs["files"] == []
+
+            for tok in (BUYER, SHOP, OTHER_OPERATOR):
+                response = download(server, tok, photo["id"])
+                assert response.status_code == 200, response.text
+                assert response.content == PNG
+                assert response.headers["content-type"] == "image/png"
+            # Anyone else is told what an id naming nothing tells: another buyer, another
+            # shop, a manager while the chat is not disputed, the marketplace itself.
+            manager = token("manager", "file-manager")
+            strangers = (
+                token("buyer", "file-stranger"),
+                token("seller", "file-op3", seller="other-shop"),
+                manager,
+                SYSTEM,
+            )
+            for tok in strangers:
+                refused = download(server, tok, photo["id"])
+                assert refused.status_code == 404, refused.text
+                assert refused.json()["error"] == {"code": "not_found", "message": "no such file"}
+
+            # Refused and disputed, the chat is the managers' to see, with its orders' photos.
+            asked = {"type": "return.request", "chat": chat, "order": order["id"]}
+            claim = (await buyer.request(asked))["claim"]
+            for client, step in ((shop, "return.reject"), (buyer, "return.dispute")):
+                ack = await client.request({"type": step, "claim": claim})
+                assert ack["type"] == "ack", ack
+            assert download(server, manager, photo["id"]).content == PNG
+            assert download(server, SYSTEM, photo["id"]).status_code == 404
+
+        # The sweeps remove the unnamed uploads (the PDF, the unused JPEG), never the photo.
+        blobs = tmp_path / "chatd.db.files" / "blobs"
+        deadline = time.monotonic() + 15
+        while {document["sha256"], other["sha256"]} & {p.name for p in blobs.iterdir()}:
+            assert time.monotonic() < deadline, "the unnamed uploads were never removed"
+            time.sleep(0.1)
+        assert download(server, BUYER, photo["id"]).content == PNG
+        assert download(server, SHOP, photo["id"]).content == PNG
+        assert (blobs / photo["sha256"]).read_bytes() == PNG

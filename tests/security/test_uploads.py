@@ -6,7 +6,7 @@ server's memory are watched throughout and the figures printed (`pytest -s`), as
 "Reliability and security".
 
 And the sweep of unsent uploads on the file store alone, with an injected clock: content
-shared with a sent upload stays, whoever uploaded it."""
+shared with a sent upload stays, whoever uploaded it, and so does a photo an order names."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from chatd.files import MAX_BODY, MIN_CHARGE, FileStore, Swept, TooLarge, Upload, read_multipart
+from chatd.routing import MARKETPLACE
 from tests.e2e.harness import ServerProcess, start_server, token
 
 pytestmark = pytest.mark.timeout(180)
@@ -358,3 +359,40 @@ async def test_a_send_that_read_an_upload_just_before_it_was_hidden_keeps_it(
     await store.sweep()
     await store.sweep()
     assert await store.get(upload.id) == upload
+
+
+async def test_a_photo_an_order_names_is_kept_and_counts_no_more(tmp_path: Path) -> None:
+    named: dict[str, list[str]] = {}
+
+    async def orders_with_file(file_id: str) -> list[str]:
+        return named.get(file_id, [])
+
+    clock = Clock()
+    store = FileStore(
+        tmp_path, quota=2 * MIN_CHARGE, keep_unsent=10, orders_with_file=orders_with_file,
+        clock=clock,
+    )  # fmt: skip
+    store.open()
+    photo = await store.save(JPEG_HEAD + b"\x04" * 10, "skirt.jpg", MARKETPLACE)
+    late = await store.save(JPEG_HEAD + b"\x05" * 10, "scarf.jpg", MARKETPLACE)
+    assert isinstance(photo, Upload) and isinstance(late, Upload)
+    assert not isinstance(await store.save(JPEG_HEAD, "full.jpg", MARKETPLACE), Upload)
+    # An order names `photo` (the service flags it before the append, as a `send` does):
+    # the quota then finds it kept, and room for one more upload.
+    await store.offer(MARKETPLACE, [photo.id])
+    named[photo.id] = ["o1"]
+    spare = await store.save(JPEG_HEAD + b"\x06" * 10, "spare.jpg", MARKETPLACE)
+    assert isinstance(spare, Upload)
+
+    clock.now += 11
+    await store.sweep()  # hides `late` and `spare`, which no order names yet
+    assert await store.get(late.id) is None
+    named[late.id] = ["o2"]  # an order that had read it before it was hidden commits now
+    assert await store.sweep() == Swept(removed=1, kept=1)
+    assert await store.get(spare.id) is None
+    clock.now += 1000
+    await store.sweep()
+    await store.sweep()
+    assert await store.get(photo.id) == photo
+    assert await store.get(late.id) == late
+    assert store.blob_path(photo).read_bytes() == JPEG_HEAD + b"\x04" * 10

@@ -1,6 +1,7 @@
 """The store's two contracts, each one test class that every backend subclasses unchanged:
 `EventLogContract` (append, streams, the feed, nonces, read marks, durability) and
-`ReadModelContract` (the projections' queries and their rebuild).
+`ReadModelContract` (the projections' queries and their rebuild), `KeyStoreContract`
+(the shops' API keys) and `WebhookStoreContract` (the shops' webhook endpoints).
 
 A backend's test module subclasses both and provides one fixture, `open_store`: an async
 callable that opens the store called `name`, a fresh and empty one the first time a test
@@ -15,6 +16,7 @@ the ones the service gives them: `chatd.projection.chat_rows(state_before, event
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,15 +32,20 @@ from chatd.domain.model import ChatState
 from chatd.projection import REFUND_REASON, LogProjector, chat_rows, order_rows
 from chatd.search_text import query_words
 from chatd.store.base import (
+    DELIVERIES_KEPT,
+    ApiKeyRecord,
     Appended,
     AppendRequest,
     Audience,
     Conflict,
+    DeliveryRecord,
     EventStore,
     LedgerEntry,
     StoreClosed,
     Stored,
     StoreError,
+    WebhookProgress,
+    WebhookRecord,
 )
 from chatd.store.rows import Row, SearchRow
 from protocol.events import (
@@ -98,6 +105,7 @@ def order_card(
     *,
     price: Money = PRICE,
     name: str = "Куртка зимняя",
+    photo: str | None = None,
 ) -> OrderCard:
     return OrderCard(
         non_returnable=False,
@@ -110,6 +118,7 @@ def order_card(
         price=price,
         purchased_at=T0 - timedelta(days=30),
         received_at=T0 - timedelta(days=20),
+        photo=photo,
     )
 
 
@@ -150,7 +159,11 @@ def plain_request(
     )
 
 
-def order_registration(card: OrderCard, *, at: datetime = T0) -> AppendRequest:
+def order_registration(
+    card: OrderCard, *, at: datetime = T0, photo: Attachment | None = None
+) -> AppendRequest:
+    """The order's registration as the service appends it; `photo` is the file the card's
+    `photo` names, which the service looks up."""
     stream = order_stream(card.id)
     event = Event(
         stream=stream,
@@ -158,7 +171,7 @@ def order_registration(card: OrderCard, *, at: datetime = T0) -> AppendRequest:
         at=at,
         kind="order.registered",
         author=MARKETPLACE,
-        data=OrderRegistered(order=card),
+        data=OrderRegistered(order=card, photo=photo),
     )
     return AppendRequest(stream=stream, expected_seq=0, events=[event], rows=order_rows([event]))
 
@@ -893,6 +906,31 @@ class ReadModelContract(StoreFixtures):
         )
         assert await store.files_of_chat("no-such-chat") == []
 
+    async def test_a_file_is_known_by_the_chats_it_was_sent_in_and_the_orders_naming_it(
+        self, store: EventStore
+    ) -> None:
+        anna, boris, shop = party("u1"), party("u2"), party("s1")
+        photo = Attachment(id="f1", name="юбка.png", mime="image/png", size=900)
+        sent = Attachment(id="f2", name="брак.jpg", mime="image/jpeg", size=1200)
+        # One product photo on two buyers' orders of the same goods; a third order has none.
+        annas = order_card("o2", anna, shop, photo="f1")
+        boris_s = order_card("o1", boris, shop, photo="f1")
+        plain = order_card("o3", anna, shop)
+        for card in (annas, boris_s):
+            await store.append(order_registration(card, photo=photo))
+        await store.append(order_registration(plain))
+        chat = ChatScript(anna, shop)
+        await chat.append(store, chat.opened(annas))
+        await chat.append(store, chat.from_buyer("Вот фото", sent))
+
+        assert await store.orders_with_file("f1") == ["o1", "o2"]
+        assert await store.orders_with_file("f2") == []
+        assert await store.orders_with_file("f9") == []
+        # An order's photo is in no chat, not even the one whose card shows it.
+        assert await store.chats_with_file("f1") == []
+        assert await store.chats_with_file("f2") == [chat.stream]
+        assert [f.file for f in await store.files_of_chat(chat.stream)] == ["f2"]
+
     # ---- orders, claims, money ---------------------------------------------------------------
 
     async def test_registered_orders_give_cards_and_party_names(self, store: EventStore) -> None:
@@ -968,6 +1006,33 @@ class ReadModelContract(StoreFixtures):
                 (claim_id("o3"), chat_id("u3", "s1")),
             ]
         )
+
+    async def test_the_claims_a_shop_a_buyer_and_the_managers_see(self, store: EventStore) -> None:
+        shop, other_shop = party("s1"), party("s2")
+        scripts: dict[str, ChatScript] = {}
+        orders: dict[str, OrderCard] = {}
+        for n, seller in ((1, shop), (2, shop), (3, other_shop)):
+            buyer = party(f"u{n}")
+            orders[f"o{n}"] = order_card(f"o{n}", buyer, seller)
+            scripts[f"o{n}"] = chat = ChatScript(buyer, seller)
+            await chat.append(store, chat.opened(orders[f"o{n}"]))
+            await chat.append(store, chat.return_requested(orders[f"o{n}"]))
+        # The second is refused and disputed: the managers see its chat from then on.
+        chat = scripts["o2"]
+        await chat.append(store, chat.rejected(orders["o2"]))
+        await chat.append(store, chat.disputed(orders["o2"]))
+        one, two, three = (
+            (claim_id(f"o{n}"), chat_id(f"u{n}", s)) for n, s in ((1, "s1"), (2, "s1"), (3, "s2"))
+        )
+
+        assert await store.claims_seen_by("s:s1") == sorted([one, two])
+        assert await store.claims_seen_by("s:s2") == [three]
+        assert await store.claims_seen_by("b:u3") == [three]
+        assert await store.claims_seen_by("m") == [two]
+        assert await store.claims_seen_by("s:s1", state="requested") == [one]
+        assert await store.claims_seen_by("s:s1", state="disputed", order="o2") == [two]
+        assert await store.claims_seen_by("s:s1", order="o3") == []
+        assert await store.claims_seen_by("s:nobody") == []
 
     async def test_a_second_refund_of_a_claim_is_refused_without_harming_other_appends(
         self, store: EventStore
@@ -1073,8 +1138,259 @@ class ReadModelContract(StoreFixtures):
         assert emptied["balances b:u1"] == {}
         assert emptied["search s:s1 куртк"] == []
         assert emptied["order o1"] is None
+        assert emptied["orders with f4"] == []
         assert await read_everything(store) == log
         assert await projection_answers(store, world) == live
+
+
+class KeyStoreContract(StoreFixtures):
+    """What every backend must do with the shops' API keys (chatd.store.base.KeyStore)."""
+
+    @staticmethod
+    def key(shop: str, ident: str, *, name: str = "CRM", minutes: int = 0) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            id=ident,
+            shop=shop,
+            name=name,
+            scopes=("chat:read", "returns:write"),
+            # Made of the id, so that two records never share a digest by accident.
+            digest=hashlib.sha256(f"key of {ident}".encode()).digest(),
+            created_at=T0 + timedelta(minutes=minutes, microseconds=123_456),
+        )
+
+    async def test_a_key_is_found_by_its_digest_as_it_was_created(self, store: EventStore) -> None:
+        record = self.key("shop-a", "key-1", name="Бот «Ответы»")
+        await store.create_key(record)
+        assert await store.key_by_digest(record.digest) == record
+        assert await store.key_by_digest(hashlib.sha256(b"another key").digest()) is None
+
+    async def test_a_shop_lists_its_own_live_keys_oldest_first(self, store: EventStore) -> None:
+        newer = self.key("shop-a", "key-b", minutes=5)
+        older = self.key("shop-a", "key-a", minutes=1)
+        foreign = self.key("shop-b", "key-c", minutes=3)
+        for record in (newer, foreign, older):
+            await store.create_key(record)
+        assert await store.keys_of_shop("shop-a") == [older, newer]
+        assert await store.keys_of_shop("shop-b") == [foreign]
+        assert await store.keys_of_shop("shop-c") == []
+
+    async def test_a_revoked_key_is_found_listed_and_live_no_more(self, store: EventStore) -> None:
+        kept, revoked = self.key("shop-a", "key-1"), self.key("shop-a", "key-2", minutes=1)
+        await store.create_key(kept)
+        await store.create_key(revoked)
+        assert await store.live_keys(["key-1", "key-2", "key-x"]) == {"key-1", "key-2"}
+
+        assert await store.revoke_key("shop-a", "key-2", T0 + timedelta(hours=1))
+        assert await store.key_by_digest(revoked.digest) is None
+        assert await store.keys_of_shop("shop-a") == [kept]
+        assert await store.live_keys(["key-1", "key-2"]) == {"key-1"}
+        assert await store.live_keys([]) == set()
+        # Once is enough: a second revocation finds no live key.
+        assert not await store.revoke_key("shop-a", "key-2", T0 + timedelta(hours=2))
+
+    async def test_a_shop_cannot_revoke_another_shops_key(self, store: EventStore) -> None:
+        record = self.key("shop-a", "key-1")
+        await store.create_key(record)
+        assert not await store.revoke_key("shop-b", "key-1", T0)
+        assert not await store.revoke_key("shop-a", "key-unknown", T0)
+        assert await store.key_by_digest(record.digest) == record
+
+    async def test_keys_and_revocations_survive_a_reopen(self, stores: Stores) -> None:
+        store = await stores.open()
+        live, revoked = self.key("shop-a", "key-1"), self.key("shop-a", "key-2", minutes=1)
+        await store.create_key(live)
+        await store.create_key(revoked)
+        await store.revoke_key("shop-a", "key-2", T0)
+        store = await stores.reopen(store)
+        assert await store.key_by_digest(live.digest) == live
+        assert await store.key_by_digest(revoked.digest) is None
+        assert await store.keys_of_shop("shop-a") == [live]
+
+    async def test_a_rebuild_of_the_projections_keeps_the_keys(self, store: EventStore) -> None:
+        # Keys are no projection of the log: nothing could derive them again.
+        record = self.key("shop-a", "key-1")
+        await store.create_key(record)
+        await store.rebuild(LogProjector())
+        assert await store.key_by_digest(record.digest) == record
+
+
+class WebhookStoreContract(StoreFixtures):
+    """What every backend must do with the shops' webhook endpoints
+    (chatd.store.base.WebhookStore)."""
+
+    @staticmethod
+    def endpoint(
+        shop: str, ident: str, *, minutes: int = 0, events: tuple[str, ...] = ("*",)
+    ) -> WebhookRecord:
+        return WebhookRecord(
+            id=ident,
+            shop=shop,
+            url=f"https://crm.example/{ident}",
+            events=events,
+            description="CRM «Заказы»" if minutes % 2 == 0 else None,
+            secret="whsec_" + ident,
+            created_at=T0 + timedelta(minutes=minutes, microseconds=654_321),
+        )
+
+    @staticmethod
+    def attempt(
+        endpoint: str, pos: int, attempt: int, outcome: str = "delivered"
+    ) -> DeliveryRecord:
+        return DeliveryRecord(
+            endpoint=endpoint,
+            message=f"{endpoint}_{pos}",
+            pos=pos,
+            chat="b:lyuda|s:shop-a",
+            seq=pos + 1,
+            kind="message",
+            attempt=attempt,
+            at=T0 + timedelta(seconds=pos * 10 + attempt, microseconds=1),
+            outcome=outcome,
+            status=200 if outcome == "delivered" else None,
+            error=None if outcome == "delivered" else "timed out after 10 s",
+        )
+
+    async def test_a_shop_lists_its_own_endpoints_oldest_first(self, store: EventStore) -> None:
+        newer = self.endpoint("shop-a", "wh-b", minutes=5, events=("message", "return.requested"))
+        older = self.endpoint("shop-a", "wh-a", minutes=1)
+        foreign = self.endpoint("shop-b", "wh-c", minutes=3)
+        for record in (newer, foreign, older):
+            await store.create_webhook(record, 0)
+        assert await store.webhooks_of_shop("shop-a") == [older, newer]
+        assert await store.webhooks_of_shop("shop-c") == []
+        assert await store.live_webhooks() == [older, newer, foreign]
+
+    async def test_one_owner_at_a_time_holds_an_endpoints_lease(self, store: EventStore) -> None:
+        await store.create_webhook(self.endpoint("shop-a", "wh-1"), 7)
+        until = T0 + timedelta(seconds=15)
+        assert await store.lease_webhook("wh-1", "node-a", T0, until) == WebhookProgress(7)
+        # Held: another node is refused until the lease runs out, its holder may renew.
+        assert (
+            await store.lease_webhook("wh-1", "node-b", T0 + timedelta(seconds=14), until) is None
+        )
+        later = T0 + timedelta(seconds=30)
+        assert await store.lease_webhook("wh-1", "node-a", T0, later) == WebhookProgress(7)
+        assert await store.lease_webhook("wh-1", "node-b", until, later) is None
+        # Run out: the next node takes it, and the first one can no longer move anything.
+        assert await store.lease_webhook(
+            "wh-1", "node-b", later + timedelta(seconds=1), later + timedelta(seconds=20)
+        ) == WebhookProgress(7)
+        assert not await store.advance_webhook("wh-1", "node-a", WebhookProgress(9))
+        assert await store.lease_webhook("wh-1", "node-x", T0, until) is None
+        assert await store.lease_webhook("wh-unknown", "node-a", T0, until) is None
+
+    async def test_a_released_lease_is_free_at_once(self, store: EventStore) -> None:
+        await store.create_webhook(self.endpoint("shop-a", "wh-1"), 0)
+        until = T0 + timedelta(hours=1)
+        assert await store.lease_webhook("wh-1", "node-a", T0, until) is not None
+        await store.release_webhook("wh-1", "node-b")  # not the holder: nothing happens
+        assert await store.lease_webhook("wh-1", "node-b", T0, until) is None
+        await store.release_webhook("wh-1", "node-a")
+        assert await store.lease_webhook("wh-1", "node-b", T0, until) == WebhookProgress(0)
+
+    async def test_renewing_extends_the_owners_leases_only(self, store: EventStore) -> None:
+        for ident in ("wh-1", "wh-2", "wh-3"):
+            await store.create_webhook(self.endpoint("shop-a", ident), 0)
+        soon = T0 + timedelta(seconds=15)
+        await store.lease_webhook("wh-1", "node-a", T0, soon)
+        await store.lease_webhook("wh-2", "node-a", T0, soon)
+        await store.lease_webhook("wh-3", "node-b", T0, soon)
+        assert await store.renew_webhook_leases("node-a", T0 + timedelta(hours=1)) == {
+            "wh-1",
+            "wh-2",
+        }
+        # Renewed: still node-a's past the first expiry; node-b's ran out.
+        past = soon + timedelta(seconds=1)
+        assert await store.lease_webhook("wh-1", "node-b", past, past) is None
+        assert await store.lease_webhook("wh-3", "node-c", past, past) is not None
+        assert await store.renew_webhook_leases("node-z", past) == set()
+
+    async def test_progress_moves_forward_with_its_attempt_in_the_log(
+        self, store: EventStore
+    ) -> None:
+        await store.create_webhook(self.endpoint("shop-a", "wh-1"), 3)
+        await store.lease_webhook("wh-1", "node-a", T0, T0 + timedelta(hours=1))
+        retry_at = T0 + timedelta(minutes=5, microseconds=7)
+        failed = self.attempt("wh-1", 4, 1, "retrying")
+        assert await store.advance_webhook(
+            "wh-1", "node-a", WebhookProgress(3, 1, retry_at), failed
+        )
+        delivered = self.attempt("wh-1", 4, 2)
+        assert await store.advance_webhook("wh-1", "node-a", WebhookProgress(4), delivered)
+        # Events it did not ask for are passed over without an attempt.
+        assert await store.advance_webhook("wh-1", "node-a", WebhookProgress(9))
+        assert await store.webhook_deliveries("wh-1", 10) == [delivered, failed]
+        assert await store.webhook_deliveries("wh-1", 1) == [delivered]
+        assert await store.webhook_deliveries("wh-2", 10) == []
+        # Never backwards: a stale writer changes nothing and logs nothing.
+        assert not await store.advance_webhook("wh-1", "node-a", WebhookProgress(8), failed)
+        assert await store.webhook_deliveries("wh-1", 10) == [delivered, failed]
+        assert await store.lease_webhook("wh-1", "node-a", T0, T0) == WebhookProgress(9)
+
+    async def test_the_retry_schedule_survives_a_reopen(self, stores: Stores) -> None:
+        store = await stores.open()
+        await store.create_webhook(self.endpoint("shop-a", "wh-1"), 3)
+        await store.lease_webhook("wh-1", "node-a", T0, T0 + timedelta(seconds=15))
+        retry_at = T0 + timedelta(hours=2, microseconds=5)
+        failed = self.attempt("wh-1", 4, 3, "retrying")
+        await store.advance_webhook("wh-1", "node-a", WebhookProgress(3, 3, retry_at), failed)
+        store = await stores.reopen(store)
+        # A node after a crash: the dead one's lease runs out, the schedule is where it was.
+        progress = await store.lease_webhook(
+            "wh-1", "node-b", T0 + timedelta(seconds=16), T0 + timedelta(seconds=31)
+        )
+        assert progress == WebhookProgress(3, 3, retry_at)
+        assert await store.webhook_deliveries("wh-1", 5) == [failed]
+        assert await store.webhooks_of_shop("shop-a") == [self.endpoint("shop-a", "wh-1")]
+
+    async def test_a_deleted_endpoint_is_gone_for_listing_leasing_and_progress(
+        self, store: EventStore
+    ) -> None:
+        kept, deleted = self.endpoint("shop-a", "wh-1"), self.endpoint("shop-a", "wh-2", minutes=1)
+        await store.create_webhook(kept, 0)
+        await store.create_webhook(deleted, 0)
+        until = T0 + timedelta(hours=1)
+        await store.lease_webhook("wh-2", "node-a", T0, until)
+        await store.advance_webhook(
+            "wh-2", "node-a", WebhookProgress(1), self.attempt("wh-2", 1, 1)
+        )
+
+        assert not await store.delete_webhook("shop-b", "wh-2", T0)  # another shop's
+        assert await store.delete_webhook("shop-a", "wh-2", T0)
+        assert not await store.delete_webhook("shop-a", "wh-2", T0)  # once is enough
+        assert await store.webhooks_of_shop("shop-a") == [kept]
+        assert await store.live_webhooks() == [kept]
+        assert await store.renew_webhook_leases("node-a", until) == set()
+        assert await store.lease_webhook("wh-2", "node-a", T0, until) is None
+        assert not await store.advance_webhook("wh-2", "node-a", WebhookProgress(2))
+        # Its attempts stay on record.
+        assert [d.pos for d in await store.webhook_deliveries("wh-2", 10)] == [1]
+
+    async def test_the_delivery_log_keeps_the_latest_attempts(self, store: EventStore) -> None:
+        await store.create_webhook(self.endpoint("shop-a", "wh-1"), 0)
+        await store.create_webhook(self.endpoint("shop-a", "wh-2"), 0)
+        until = T0 + timedelta(hours=1)
+        await store.lease_webhook("wh-1", "node-a", T0, until)
+        await store.lease_webhook("wh-2", "node-a", T0, until)
+        await store.advance_webhook(
+            "wh-2", "node-a", WebhookProgress(1), self.attempt("wh-2", 1, 1)
+        )
+        for pos in range(1, DELIVERIES_KEPT + 6):
+            attempt = self.attempt("wh-1", pos, 1)
+            assert await store.advance_webhook("wh-1", "node-a", WebhookProgress(pos), attempt)
+        kept = await store.webhook_deliveries("wh-1", DELIVERIES_KEPT + 50)
+        assert [d.pos for d in kept] == list(range(DELIVERIES_KEPT + 5, 5, -1))
+        # Another endpoint's log is its own.
+        assert len(await store.webhook_deliveries("wh-2", 10)) == 1
+
+    async def test_a_rebuild_of_the_projections_keeps_the_endpoints(
+        self, store: EventStore
+    ) -> None:
+        record = self.endpoint("shop-a", "wh-1")
+        await store.create_webhook(record, 5)
+        await store.rebuild(LogProjector())
+        assert await store.webhooks_of_shop("shop-a") == [record]
+        assert await store.lease_webhook("wh-1", "node-a", T0, T0) == WebhookProgress(5)
 
 
 # ---- a mixed history and everything the projections answer about it ----------------------
@@ -1095,9 +1411,10 @@ async def write_mixed_history(store: EventStore) -> World:
     jacket = order_card("o1", anna, shop1)
     boots = order_card("o2", anna, shop1, name="Ботинки", price=Money(value=5990, currency="RUB"))
     scarf = order_card("o3", boris, shop1, name="Шарф", price=Money(value=2753, currency="BYN"))
-    hat = order_card("o4", anna, shop2, name="Шапка ёлочкой")
+    hat = order_card("o4", anna, shop2, name="Шапка ёлочкой", photo="f4")
+    hat_photo = Attachment(id="f4", name="шапка.png", mime="image/png", size=700)
     for order in (jacket, boots, scarf, hat):
-        await store.append(order_registration(order))
+        await store.append(order_registration(order, photo=hat_photo if order is hat else None))
 
     photo = Attachment(id="f1", name="брак.jpg", mime="image/jpeg", size=1200)
     a, b, c = ChatScript(anna, shop1), ChatScript(boris, shop1), ChatScript(anna, shop2)
@@ -1146,6 +1463,8 @@ async def projection_answers(store: EventStore, world: World) -> dict[str, Any]:
         answers[f"entry {stream}"] = await store.chat_entry(stream)
         answers[f"claims {stream}"] = await store.claims_of_chat(stream)
         answers[f"files {stream}"] = await store.files_of_chat(stream)
+        for sent in answers[f"files {stream}"]:
+            answers[f"chats with {sent.file}"] = await store.chats_with_file(sent.file)
         answers[f"marks {stream}"] = await store.read_marks(stream)
         answers[f"search in {stream}"] = await store.search(
             f"b:{chat.buyer.id}", match("верну"), stream, 100
@@ -1157,6 +1476,9 @@ async def projection_answers(store: EventStore, world: World) -> dict[str, Any]:
         answers[f"claim {order.id}"] = await store.chat_of_claim(claim_id(order.id))
         answers[f"between {order.id}"] = await store.orders_between(order.buyer.id, order.seller.id)
         answers[f"sales {order.seller.id}"] = await store.sales_report(order.seller.id)
+        if order.photo is not None:
+            answers[f"orders with {order.photo}"] = await store.orders_with_file(order.photo)
+            answers[f"chats with {order.photo}"] = await store.chats_with_file(order.photo)
     return answers
 
 
@@ -1170,6 +1492,8 @@ def assert_every_projection_answers(answers: dict[str, Any], world: World) -> No
         (claim_id("o2"), "o2", "approved"),
     ]
     assert answers[f"files {chat.stream}"]
+    assert answers["chats with f1"] == [chat.stream]
+    assert answers["orders with f4"] == ["o4"]
     assert answers["search s:s1 куртк"]
     assert answers["order o1"] is not None
     assert answers["name b:u2"] == "Борис"

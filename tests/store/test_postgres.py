@@ -16,7 +16,14 @@ from chatd.store.postgres import PostgresStore
 from chatd.store.postgres_schema import search_query, search_words
 from chatd.store.stats import StoreStats
 from tests.backends import PG_DSN, drop_schemas, require_postgres, unique_name
-from tests.store.contract import EventLogContract, OpenStore, ReadModelContract, plain_request
+from tests.store.contract import (
+    EventLogContract,
+    KeyStoreContract,
+    OpenStore,
+    ReadModelContract,
+    WebhookStoreContract,
+    plain_request,
+)
 
 
 @pytest.fixture
@@ -28,7 +35,9 @@ async def schema_prefix() -> AsyncIterator[str]:
     await drop_schemas(*(f"{prefix}_{n}" for n in ("main", "other")))
 
 
-class TestPostgresStore(EventLogContract, ReadModelContract):
+class TestPostgresStore(
+    EventLogContract, ReadModelContract, KeyStoreContract, WebhookStoreContract
+):
     @pytest.fixture
     def open_store(self, schema_prefix: str) -> OpenStore:
         async def open_store(name: str) -> EventStore:

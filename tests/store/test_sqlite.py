@@ -26,8 +26,10 @@ from chatd.store.stats import StoreStats
 from tests.store.contract import (
     ChatScript,
     EventLogContract,
+    KeyStoreContract,
     OpenStore,
     ReadModelContract,
+    WebhookStoreContract,
     party,
     plain_request,
 )
@@ -37,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 Ack = tuple[str, int, int]  # stream, first seq, last seq
 
 
-class TestSqliteStore(EventLogContract, ReadModelContract):
+class TestSqliteStore(EventLogContract, ReadModelContract, KeyStoreContract, WebhookStoreContract):
     @pytest.fixture
     def open_store(self, tmp_path: Path) -> OpenStore:
         async def open_store(name: str) -> EventStore:

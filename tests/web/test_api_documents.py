@@ -1,17 +1,26 @@
-"""The AsyncAPI document of `/ws` is valid AsyncAPI 3.0 (checked against the published JSON
-Schema, which tests/system-deps fetches from the npm registry) and names every frame and
-event kind the code has."""
+"""The API documents made from the code: the AsyncAPI document of `/ws` is valid AsyncAPI 3.0
+(checked against the published JSON Schema, which tests/system-deps fetches from the npm
+registry) and names every frame and event kind the code has; the OpenAPI document is valid
+OpenAPI 3.1 and describes exactly the routes the app serves under /api/."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, get_args
 
 import jsonschema
 import pytest
+from openapi_spec_validator import validate as validate_openapi
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from starlette.routing import Route
 
+from chatd.domain.rules import Rules
+from chatd.process.assemble import assemble
 from chatd.web.asyncapi import asyncapi_document
+from chatd.web.http_errors import API_FALLBACK
+from chatd.web.openapi import openapi_document
 from protocol import frames as f
 from protocol.events import CHAT_KINDS
 
@@ -65,3 +74,34 @@ def test_refs_all_resolve() -> None:
         for key in ref.removeprefix("#/").split("/"):
             assert key in node, ref
             node = node[key]
+
+
+# ---- OpenAPI -------------------------------------------------------------------------------
+
+
+def test_the_openapi_document_is_valid_openapi_3_1() -> None:
+    validate_openapi(openapi_document())
+
+
+def test_the_openapi_check_is_not_a_formality() -> None:
+    broken = openapi_document()
+    broken["paths"]["/api/v1/chats"]["get"]["responses"] = "none"
+    with pytest.raises(OpenAPIValidationError):
+        validate_openapi(broken)
+
+
+def test_every_api_route_is_documented_and_nothing_else(tmp_path: Path) -> None:
+    app = assemble(db=tmp_path / "chatd.db", secret="s" * 32, rules=Rules())
+    served: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if route is API_FALLBACK or not isinstance(route, Route):
+            continue  # the fallback only answers other paths' 404 and 405 as JSON
+        if route.path.startswith("/api/") or route.path == "/healthz":
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+            served |= {(m, path) for m in route.methods or () if m != "HEAD"}
+    documented = {
+        (method.upper(), path)
+        for path, item in openapi_document()["paths"].items()
+        for method in item
+    }
+    assert served == documented
