@@ -1,7 +1,8 @@
 """The HTTP side of chatd (PROTOCOL.md 8): what the marketplace back end (`system`) posts,
-and what buyers and shops read besides the chat; and the chat itself without a socket (the
-feed of events with long-poll, sending, claims and their actions: docs/protocol.md, "HTTP
-without a socket").
+and what buyers and shops read besides the chat; the chat itself without a socket (the
+feed of events with long-poll, sending, downloads, claims and their actions: docs/protocol.md,
+"HTTP without a socket"); and a shop's API keys and webhooks (docs/protocol.md,
+"Credentials" and "Webhooks").
 
 >>> import asyncio
 >>> async def refund_arrives(base: str, system_token: str, order: OrderCard) -> None:
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 import msgspec
@@ -124,6 +125,76 @@ class ClaimInfo(msgspec.Struct, frozen=True, kw_only=True):
 class ClaimList(msgspec.Struct, frozen=True, kw_only=True):
     claims: list[ClaimInfo]
     total: int
+
+
+class Download(msgspec.Struct, frozen=True, kw_only=True):
+    """A downloaded file: its bytes, and the type and name the server sniffed for it."""
+
+    content: bytes
+    mime: str
+    name: str | None
+
+
+KeyScope = Literal["chat:read", "chat:write", "returns:write"]
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A shop's live API key as listed: never the key itself."""
+
+    id: str
+    name: str
+    scopes: list[KeyScope]
+    created_at: datetime
+
+
+class NewApiKey(ApiKey, frozen=True, kw_only=True):
+    """A key just created: `key` is in this answer only (the server keeps its hash)."""
+
+    key: str
+
+
+class Webhook(msgspec.Struct, frozen=True, kw_only=True):
+    """A shop's webhook endpoint as listed: never its secret."""
+
+    id: str
+    url: str
+    events: list[str]
+    created_at: datetime
+    description: str | None = None
+
+
+class NewWebhook(Webhook, frozen=True, kw_only=True):
+    """An endpoint just created: `secret` (`whsec_...`) signs its deliveries and is in this
+    answer only."""
+
+    secret: str
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    """One delivery attempt: `status` is what became of it (`failed`: given up),
+    `response_status` the endpoint's own HTTP status."""
+
+    webhook_id: str
+    event: str
+    chat: str
+    seq: int
+    attempt: int
+    status: Literal["delivered", "retrying", "failed"]
+    time: datetime
+    response_status: int | None
+    error: str | None
+
+
+class _Keys(msgspec.Struct, frozen=True):
+    keys: list[ApiKey]
+
+
+class _Webhooks(msgspec.Struct, frozen=True):
+    webhooks: list[Webhook]
+
+
+class _Deliveries(msgspec.Struct, frozen=True):
+    deliveries: list[Delivery]
 
 
 class _Balances(msgspec.Struct, frozen=True):
@@ -342,6 +413,62 @@ class HttpApi:
         path = f"/api/v1/claims/{quote(claim, safe='')}/actions"
         return _decode(await self._call("POST", path, json=body), Acked)
 
+    async def download(self, file: str) -> Download:
+        """A file's content (an attachment, an order's photo) as this user may see it;
+        `not_found` for one they may not."""
+        response = await self._call("GET", f"/api/v1/files/{quote(file, safe='')}")
+        _raise_for_error(response)
+        mime = response.headers.get("content-type", "application/octet-stream")
+        return Download(
+            content=response.content,
+            mime=mime.split(";")[0].strip(),
+            name=_filename(response.headers.get("content-disposition", "")),
+        )
+
+    # ---- a shop's API keys and webhooks ---------------------------------------------------------
+
+    async def create_key(self, name: str, scopes: Sequence[KeyScope]) -> NewApiKey:
+        """Creates an API key for the operator's shop (a seller token; a key cannot). Keep
+        `key` from the answer: it is never shown again."""
+        body = {"name": name, "scopes": list(scopes)}
+        return _decode(await self._call("POST", "/api/v1/keys", json=body), NewApiKey)
+
+    async def keys(self) -> list[ApiKey]:
+        """The shop's live keys, oldest first."""
+        return _decode(await self._call("GET", "/api/v1/keys"), _Keys).keys
+
+    async def revoke_key(self, key: str) -> None:
+        """Revokes a key by its `id`: refused at once on every node, its sockets closed.
+        `not_found` for another shop's key or one revoked before."""
+        response = await self._call("DELETE", f"/api/v1/keys/{quote(key, safe='')}")
+        _raise_for_error(response)
+
+    async def create_webhook(
+        self, url: str, events: Sequence[str] = ("*",), description: str | None = None
+    ) -> NewWebhook:
+        """Adds an endpoint that receives the shop's events of the kinds in `events` (`*`:
+        every kind) from now on. Keep `secret`: it verifies the signatures and is never
+        shown again."""
+        body: dict[str, Any] = {"url": url, "events": list(events)}
+        if description is not None:
+            body["description"] = description
+        return _decode(await self._call("POST", "/api/v1/webhooks", json=body), NewWebhook)
+
+    async def webhooks(self) -> list[Webhook]:
+        """The shop's endpoints, oldest first."""
+        return _decode(await self._call("GET", "/api/v1/webhooks"), _Webhooks).webhooks
+
+    async def delete_webhook(self, webhook: str) -> None:
+        """Deletes an endpoint: nothing more is delivered to it."""
+        response = await self._call("DELETE", f"/api/v1/webhooks/{quote(webhook, safe='')}")
+        _raise_for_error(response)
+
+    async def deliveries(self, webhook: str, limit: int = 50) -> list[Delivery]:
+        """An endpoint's latest delivery attempts, newest first (`limit` 1-200)."""
+        path = f"/api/v1/webhooks/{quote(webhook, safe='')}/deliveries"
+        response = await self._call("GET", path, params=_params(limit=limit))
+        return _decode(response, _Deliveries).deliveries
+
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; past the rate limit (429), waits as told and tries again, a few
         times, so that a script that runs ahead is slowed rather than failed."""
@@ -376,6 +503,20 @@ def _retry_after(response: httpx.Response) -> float:
         return float((details or {})["retry_after"])
     except (msgspec.MsgspecError, KeyError, TypeError, ValueError):
         return float(response.headers.get("retry-after", "1"))
+
+
+def _filename(disposition: str) -> str | None:
+    """The name in a `Content-Disposition`: RFC 5987's `filename*` (UTF-8, how a Cyrillic
+    name arrives) before the plain `filename`."""
+    plain: str | None = None
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        key = key.strip().lower()
+        if key == "filename*" and value.lower().startswith("utf-8''"):
+            return unquote(value[len("utf-8''") :])
+        if key == "filename":
+            plain = value.strip().strip('"')
+    return plain
 
 
 def _params(**values: object) -> dict[str, str]:

@@ -290,6 +290,12 @@ ROUTES: dict[str, Action] = {
     "/api/v1/webhooks": "webhooks",
     "/api/v1/webhooks/{webhook}": "webhooks",
     "/api/v1/webhooks/{webhook}/deliveries": "webhooks",
+    # WB's Buyers Chat API shapes (docs/protocol.md, "WB-compatible routes"): the same reads
+    # and commands as the routes above, for a shop's API key.
+    "/api/v1/seller/chats": "chats",
+    "/api/v1/seller/events": "events",
+    "/api/v1/seller/message": "send",
+    "/api/v1/seller/download/{id}": "download",
 }
 
 # The domain's commands and the actions they carry out.

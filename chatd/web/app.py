@@ -38,6 +38,7 @@ from chatd.web.key_auth import ResolveKeys
 from chatd.web.keys_api import KeysApi
 from chatd.web.metrics import Metrics
 from chatd.web.openapi import openapi_document
+from chatd.web.wb_compat import WB_PREFIX, WbCompat
 from chatd.web.wire import ExposeWire
 from chatd.web.ws import Sockets, SocketSettings
 
@@ -86,6 +87,7 @@ class ChatApp:
         claims = ClaimViews(service.store, service.states, service.rules, service.now)
         self.integrators = Integrators(self.api, claims)
         http = self.integrators
+        self.wb = WbCompat(self.api, http)
         routes: list[Route | Mount | WebSocketRoute] = [
             WebSocketRoute("/ws", self.sockets.serve),
             Route("/healthz", self.api.healthz),
@@ -108,6 +110,8 @@ class ChatApp:
             Route("/api/v1/claims", http.claims),
             Route("/api/v1/claims/{claim:str}/actions", http.claim_action, methods=["POST"]),
             *KeysApi(self.api, service).routes(),
+            # WB's Buyers Chat API shapes, for a shop's API key (chatd.web.wb_compat).
+            *self.wb.routes(),
             *settings.extra_routes,
         ]
         routes.append(API_FALLBACK)
@@ -146,7 +150,14 @@ class ChatApp:
         try:
             return self.api.actor(request)
         except ApiError:
-            return None
+            pass
+        # The WB-compatible routes also take a key without `Bearer`: its own bucket too.
+        if request.url.path.startswith(WB_PREFIX):
+            try:
+                return self.wb.actor(request)
+            except ApiError:
+                return None
+        return None
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:

@@ -98,11 +98,20 @@ class Api:
         if scheme.lower() != "bearer" or not token:
             raise ApiError(ErrorCode.UNAUTHORIZED, "a Bearer token is required")
         token = token.strip()
+        if is_key(token):
+            return self.key_actor(request, token)
         try:
-            if is_key(token):
-                # Looked up in the store before the route ran (chatd.web.key_auth).
-                return resolved_key(request.scope, token).actor
             return self.credentials.token(token).actor
+        except TokenError as exc:
+            raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
+
+    @staticmethod
+    def key_actor(request: Request, key: str) -> Actor:
+        """The shop behind the API key `key` of this request: 401 for an unknown or revoked
+        key, 503 when it could not be checked."""
+        try:
+            # Looked up in the store before the route ran (chatd.web.key_auth).
+            return resolved_key(request.scope, key).actor
         except TokenError as exc:
             raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
         except KeyUnavailable as exc:
@@ -212,10 +221,13 @@ class Api:
         return json_response(body, 201)
 
     async def download(self, request: Request) -> Response:
-        actor = self.actor(request)
+        return await self.file_answer(self.actor(request), request.path_params["file"])
+
+    async def file_answer(self, actor: Actor, file_id: str) -> Response:
+        """The file `file_id` for `actor`, or the error that says why not."""
         # The relation decides, in chatd.views (policy's `download` row): a role that may
         # read no file it did not upload (the system) is answered as a stranger, 404.
-        found = await self.service.views.download(actor, request.path_params["file"])
+        found = await self.service.views.download(actor, file_id)
         if isinstance(found, Rejection):
             return from_rejection(found)
         upload, path = found

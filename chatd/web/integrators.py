@@ -14,6 +14,7 @@ the hub delivers an event to this user (or its wait ends, or the server shuts do
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -32,6 +33,7 @@ from chatd.hub.base import Outgoing
 from chatd.render import view_of
 from chatd.routing import keys_of
 from chatd.service import Outcome
+from chatd.store.base import Stored
 from chatd.web.http import (
     MAX_API_BODY,
     Api,
@@ -73,6 +75,16 @@ _send_decoder = msgspec.json.Decoder(SendBody)
 _action_decoder = msgspec.json.Decoder(ActionBody)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """A page of the feed: its events, the position the next page starts after, and whether
+    the page was full."""
+
+    events: list[Stored]
+    end: int
+    more: bool
+
+
 class _Wake:
     """A hub subscriber that only notes that an event reached this user."""
 
@@ -107,7 +119,7 @@ class Integrators:
     async def chats(self, request: Request) -> Response:
         actor = self.api.actor(request)
         query = request.query_params
-        limit = _int(query, "limit", 50, 1, 100)
+        limit = int_param(query, "limit", 50, 1, 100)
         page = await self.service.views.chats(actor, query.get("before"), limit)
         if isinstance(page, Rejection):
             return from_rejection(page)
@@ -116,7 +128,7 @@ class Integrators:
     async def history(self, request: Request) -> Response:
         actor = self.api.actor(request)
         query = request.query_params
-        limit = _int(query, "limit", 50, 1, 100)
+        limit = int_param(query, "limit", 50, 1, 100)
         before = _maybe_int(query, "before", 1, 2**53)
         chat = request.path_params["chat"]
         page = await self.service.views.history(actor, chat, before, limit)
@@ -130,16 +142,35 @@ class Integrators:
         if refused is not None:
             return from_rejection(refused)
         query = request.query_params
-        limit = _int(query, "limit", FEED_LIMIT, 1, FEED_MAX_LIMIT)
+        limit = int_param(query, "limit", FEED_LIMIT, 1, FEED_MAX_LIMIT)
         wait = _float(query, "wait", 0.0, 0.0, MAX_WAIT)
+        since = await self.position_of(query.get("cursor"))
+        page = await self.feed_page(actor, since, limit, wait)
+        views = self.service.views
+        view = view_of(actor.role)
+        return json_response(
+            {
+                "events": [views.frame_of(stored, view) for stored in page.events],
+                "cursor": self.service.cursor(page.end),
+                "more": page.more,
+            }
+        )
+
+    async def position_of(self, given: str | None) -> int:
+        """The log position a feed cursor marks (0 without one); `bad_cursor` for a cursor of
+        another log or past this one's end."""
+        if not given:
+            return 0
         store = self.service.store
-        since = 0
-        given = query.get("cursor")
-        if given:
-            parsed = cursor.parse(store.log_id, given)
-            if parsed is None or parsed > await store.last_position():
-                raise ApiError(ErrorCode.BAD_CURSOR, "unknown cursor: start again without one")
-            since = parsed
+        parsed = cursor.parse(store.log_id, given)
+        if parsed is None or parsed > await store.last_position():
+            raise ApiError(ErrorCode.BAD_CURSOR, "unknown cursor: start again without one")
+        return parsed
+
+    async def feed_page(self, actor: Actor, since: int, limit: int, wait: float) -> FeedPage:
+        """The events `actor` may see after position `since`, at most `limit`, waiting up to
+        `wait` seconds for a first one; the caller has checked the `events` policy."""
+        store = self.service.store
         views = self.service.views
         hub = self.service.hub
         keys = keys_of(actor)
@@ -174,14 +205,7 @@ class Integrators:
         end = page[-1].pos if page else since
         if not more:
             end = max(end, head)
-        view = view_of(actor.role)
-        return json_response(
-            {
-                "events": [views.frame_of(stored, view) for stored in page],
-                "cursor": self.service.cursor(end),
-                "more": more,
-            }
-        )
+        return FeedPage(page, end, more)
 
     async def claims(self, request: Request) -> Response:
         actor = self.api.actor(request)
@@ -191,8 +215,8 @@ class Integrators:
             state=query.get("state") or None,
             order=query.get("order") or None,
             article=query.get("article") or None,
-            limit=_int(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-            offset=_int(query, "offset", 0, 0, 2**31),
+            limit=int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            offset=int_param(query, "offset", 0, 0, 2**31),
         )
         if isinstance(page, Rejection):
             return from_rejection(page)
@@ -204,7 +228,7 @@ class Integrators:
         actor = self.api.actor(request)
         # The route's role, before a body is read or a file kept (the service asks again).
         Api._require(actor, "send")
-        nonce = _idempotency_key(request)
+        nonce = idempotency_key(request)
         chat = request.path_params["chat"]
         kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if kind == "application/json":
@@ -214,10 +238,10 @@ class Integrators:
                 raise ApiError(ErrorCode.BAD_FRAME, f"not a valid message: {exc}") from exc
             text, ids = body.text, list(body.attachments)
         elif kind == "multipart/form-data":
-            sent = await self._form(actor, request)
+            sent = await self.message_form(actor, request)
             if isinstance(sent, Response):
                 return sent
-            text, ids = sent
+            text, ids, _ = sent
         else:
             return error_response(
                 ErrorCode.BAD_FRAME,
@@ -231,9 +255,16 @@ class Integrators:
         # The same key again writes nothing and gets the first answer (as a repeated nonce).
         return json_response(body_out, 200 if outcome.repeated else 201)
 
-    async def _form(self, actor: Actor, request: Request) -> tuple[str, list[str]] | Response:
-        """A multipart message's text, and its files uploaded as `POST /api/v1/files` does
-        (the same roles, quota, sizes and types)."""
+    async def message_form(
+        self,
+        actor: Actor,
+        request: Request,
+        text_part: str = "text",
+        fields: tuple[str, ...] = (),
+    ) -> tuple[str, list[str], dict[str, str]] | Response:
+        """A multipart message's text (the part `text_part`), the short `fields` it has, and
+        its files uploaded as `POST /api/v1/files` does (the same roles, quota, sizes and
+        types)."""
         Api._require(actor, "upload")
         files = self.service.files
         if files is None:
@@ -247,7 +278,11 @@ class Integrators:
             return _file_refused(full)
         try:
             form = await read_message_form(
-                request.headers.get("content-type"), request.stream(), files.incoming
+                request.headers.get("content-type"),
+                request.stream(),
+                files.incoming,
+                text_part,
+                fields,
             )
         except TooLarge as exc:
             return error_response(ErrorCode.TOO_LARGE, str(exc))
@@ -261,7 +296,7 @@ class Integrators:
                     rest.discard()
                 return _file_refused(saved)
             ids.append(saved.id)
-        return form.text, ids
+        return form.text, ids, form.fields
 
     async def claim_action(self, request: Request) -> Response:
         actor = self.api.actor(request)
@@ -292,7 +327,7 @@ class Integrators:
                 return await service.withdraw_return(command)
 
 
-def _idempotency_key(request: Request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
     """`Idempotency-Key`, which plays `send.nonce` and has its bounds (1-64 characters)."""
     key = request.headers.get("idempotency-key")
     if key is None:
@@ -303,7 +338,7 @@ def _idempotency_key(request: Request) -> str | None:
         raise ApiError(ErrorCode.BAD_FRAME, f"Idempotency-Key: {exc}") from exc
 
 
-def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
+def int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
     value = _maybe_int(query, name, low, high)
     return default if value is None else value
 

@@ -1,5 +1,7 @@
 """A message sent as `multipart/form-data` (`POST /api/v1/chats/{chat}/messages`): a `text`
 part and up to `MAX_FILES` parts `file`, each taken as `POST /api/v1/files` takes one.
+Another shape of form may name its text part otherwise and ask for a few short text fields
+besides (`POST /api/v1/seller/message`: `message` and `replySign`).
 
 Bytes are counted as they arrive, whatever the request's headers declared: past
 `MAX_FORM_BODY` in all, or past `MAX_FILE` in one file (`chatd.files.Incoming`), it raises
@@ -24,12 +26,16 @@ MAX_FORM_BODY = MAX_PER_MESSAGE + MULTIPART_OVERHEAD
 # The text part's bytes: the frame's bound on `text` (16 000 characters) in UTF-8.
 MAX_TEXT_BYTES = 4 * 16_000
 _MAX_PARTS = MAX_FILES + 2
+# A short field beside the text (a reply's signature): far more than any it carries.
+MAX_FIELD_BYTES = 1024
 _MAX_PART_HEADERS = 8 * 1024
 
 
 @dataclass
 class MessageForm:
     text: str = ""
+    # The short fields the caller asked for, by name, when the form had them.
+    fields: dict[str, str] = field(default_factory=dict)
     # Each file's content as received, and the name it was uploaded under.
     files: list[tuple[Incoming, str | None]] = field(default_factory=list)
 
@@ -42,14 +48,19 @@ async def read_message_form(
     content_type: str | None,
     stream: AsyncIterator[bytes],
     new_file: Callable[[], Incoming],
+    text_part: str = "text",
+    fields: tuple[str, ...] = (),
 ) -> MessageForm:
-    """The text and files of a multipart message. `BadUpload` for a body that is not one;
-    on any error every file received so far is discarded."""
+    """The text (the part `text_part`), the short `fields` and the files of a multipart
+    message. `BadUpload` for a body that is not one; on any error every file received so far
+    is discarded."""
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise BadUpload("send the message as multipart/form-data with `text` and `file` parts")
-    parts = _Parts(new_file)
+        raise BadUpload(
+            f"send the message as multipart/form-data with `{text_part}` and `file` parts"
+        )
+    parts = _Parts(new_file, text_part.encode(), {name.encode(): name for name in fields})
     parser = MultipartParser(
         boundary,
         {
@@ -74,8 +85,10 @@ async def read_message_form(
             raise BadUpload("the body ended inside a file")
         try:
             parts.form.text = bytes(parts.text).decode("utf-8")
+            for name, value in parts.values.items():
+                parts.form.fields[name] = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadUpload("the part `text` is not UTF-8") from exc
+            raise BadUpload("a text part is not UTF-8") from exc
     except FormParserError as exc:
         parts.form.discard()
         raise BadUpload(f"not a valid multipart body: {exc}") from exc
@@ -86,11 +99,17 @@ async def read_message_form(
 
 
 class _Parts:
-    """python-multipart's callbacks: `text` kept (bounded), each `file` into its own sink,
-    any other part dropped."""
+    """python-multipart's callbacks: the text and the asked-for fields kept (bounded), each
+    `file` into its own sink, any other part dropped."""
 
-    def __init__(self, new_file: Callable[[], Incoming]) -> None:
+    def __init__(
+        self, new_file: Callable[[], Incoming], text_part: bytes, fields: dict[bytes, str]
+    ) -> None:
         self.new_file = new_file
+        self.text_part = text_part
+        self.field_names = fields
+        self.values: dict[str, bytearray] = {}
+        self.field: bytearray | None = None
         self.form = MessageForm()
         self.text = bytearray()
         self.text_seen = False
@@ -131,11 +150,17 @@ class _Parts:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self.disposition)
         name = options.get(b"name")
-        if name == b"text":
+        if name == self.text_part:
             if self.text_seen:
-                raise BadUpload("a message has one part `text`")
+                raise BadUpload(f"a message has one part `{self.text_part.decode()}`")
             self.text_seen = True
             self.into = "text"
+        elif name is not None and name in self.field_names:
+            field_name = self.field_names[name]
+            if field_name in self.values:
+                raise BadUpload(f"a message has one part `{field_name}`")
+            self.field = self.values[field_name] = bytearray()
+            self.into = "field"
         elif name == b"file":
             if len(self.form.files) >= MAX_FILES:
                 raise BadUpload(f"a message carries at most {MAX_FILES} files")
@@ -149,8 +174,12 @@ class _Parts:
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.into == "text":
             if len(self.text) + end - start > MAX_TEXT_BYTES:
-                raise BadUpload("the part `text` is too long")
+                raise BadUpload(f"the part `{self.text_part.decode()}` is too long")
             self.text += data[start:end]
+        elif self.into == "field" and self.field is not None:
+            if len(self.field) + end - start > MAX_FIELD_BYTES:
+                raise BadUpload("a text field is too long")
+            self.field += data[start:end]
         elif self.into == "file":
             self.form.files[-1][0].write(data[start:end])
 

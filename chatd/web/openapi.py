@@ -23,6 +23,7 @@ from chatd.domain.claim_actions import ClaimAction
 from chatd.web.http import Logistics
 from chatd.web.integrators import ActionBody, SendBody
 from chatd.web.keys_api import NewKey
+from chatd.web.wb_compat import WbChatsAnswer, WbEventsAnswer, WbSentAnswer
 from chatd.web.webhooks_api import (
     DeliveriesAnswer,
     NewWebhook,
@@ -151,6 +152,8 @@ class Operation:
     status: int = 200
     also: dict[int, str] = field(default_factory=dict)  # other successes
     binary: bool = False  # the answer is a file
+    # `key`: a shop's API key in `Authorization`, with or without `Bearer` (the WB shapes).
+    security: Literal["bearer", "key"] = "bearer"
 
 
 _PAGE = (
@@ -240,6 +243,29 @@ OPERATIONS: tuple[Operation, ...] = (
         "seller (chat:read)", query=(Param("limit", int, "1-200, default 50"),),
         answer=DeliveriesAnswer,
     ),
+    # WB's Buyers Chat API shapes, for a shop's API key (chatd.web.wb_compat).
+    Operation(
+        "GET", "/api/v1/seller/chats", "Every chat of the shop, in WB's shape",
+        "a shop's API key (chat:read)", answer=WbChatsAnswer, security="key",
+    ),
+    Operation(
+        "GET", "/api/v1/seller/events", "The shop's events after `next`, in WB's shape",
+        "a shop's API key (chat:read)",
+        query=(
+            Param("next", str, "the `next` of the last answer, or a first Unix time in ms"),
+            Param("limit", int, "1-1000, default 100"),
+        ),
+        answer=WbEventsAnswer, security="key",
+    ),
+    Operation(
+        "POST", "/api/v1/seller/message", "Replies in the chat `replySign` names",
+        "a shop's API key (chat:write)", multipart=("replySign", "message", "file"),
+        answer=WbSentAnswer, security="key",
+    ),
+    Operation(
+        "GET", "/api/v1/seller/download/{id}", "Downloads a file of the shop's chats",
+        "a shop's API key (chat:read)", binary=True, security="key",
+    ),
 )  # fmt: skip
 
 _ERRORS = {
@@ -258,6 +284,8 @@ _ERRORS = {
 _FORM_PARTS: dict[str, dict[str, str]] = {
     "file": {"type": "string", "format": "binary"},
     "text": {"type": "string"},
+    "message": {"type": "string"},
+    "replySign": {"type": "string"},
 }
 
 
@@ -327,7 +355,7 @@ def openapi_document(extra: tuple[Operation, ...] = ()) -> dict[str, Any]:
         if content:
             entry["requestBody"] = {"required": True, "content": content}
         if op.path != "/healthz":
-            entry["security"] = [{"bearer": []}]
+            entry["security"] = [{op.security: []}]
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
@@ -344,7 +372,13 @@ def openapi_document(extra: tuple[Operation, ...] = ()) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A token (JWT) or a shop's API key (`chatd_...`)",
-                }
+                },
+                "key": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "A shop's API key, alone or after `Bearer `",
+                },
             },
         },
     }

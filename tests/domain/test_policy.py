@@ -46,7 +46,12 @@ from protocol.events import Money, OrderCard, Party, Role
 
 APP = Path(__file__).parents[2] / "chatd" / "web" / "app.py"
 # Routes app.py takes from modules of their own.
-ROUTE_MODULES = (APP, APP.with_name("keys_api.py"), APP.with_name("webhooks_api.py"))
+ROUTE_MODULES = (
+    APP,
+    APP.with_name("keys_api.py"),
+    APP.with_name("webhooks_api.py"),
+    APP.with_name("wb_compat.py"),
+)
 
 BUYER = Actor(role="buyer", id="lyuda", name="Люда")
 OTHER_BUYER = Actor(role="buyer", id="timur", name="Тимур")

@@ -165,3 +165,54 @@ def test_the_other_documents_and_the_page_are_served(srv: ServerProcess) -> None
     assert "script-src 'self'" in page.headers["content-security-policy"]
     script = httpx.get(srv.http + "/docs/docs.js", timeout=10)
     assert script.status_code == 200 and "openapi.json" in script.text
+
+
+def test_the_wb_shapes_match_the_document(srv: ServerProcess, document: dict[str, Any]) -> None:
+    buyer_id, shop = uid("buyer"), uid("shop")
+    operator = token("seller", uid("op"), "Анна", seller=shop)
+    created = httpx.post(
+        srv.http + "/api/v1/keys",
+        headers=auth(operator),
+        json={"name": "WB bot", "scopes": ["chat:read", "chat:write"]},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    http = httpx.Client(
+        base_url=srv.http, headers={"Authorization": created.json()["key"]}, timeout=10
+    )
+    asyncio.run(a_claim(srv, token("buyer", buyer_id), buyer_id, shop))
+    chats = http.get("/api/v1/seller/chats")
+    sign = chats.json()["result"][0]["replySign"]
+    sent = http.post(
+        "/api/v1/seller/message",
+        data={"replySign": sign, "message": "Пришлите фото"},
+        files={"file": ("a.jpg", JPEG, "image/jpeg")},
+    )
+    events = http.get("/api/v1/seller/events", params={"limit": 2})
+    calls: list[tuple[str, httpx.Response]] = [
+        ("/api/v1/seller/chats", chats),
+        ("/api/v1/seller/chats", httpx.get(srv.http + "/api/v1/seller/chats")),  # 401
+        ("/api/v1/seller/message", sent),
+        (
+            "/api/v1/seller/message",
+            http.post(
+                "/api/v1/seller/message",
+                data={"replySign": "forged", "message": "x"},
+                files={"file": ("a.jpg", JPEG, "image/jpeg")},
+            ),
+        ),  # 400
+        ("/api/v1/seller/events", events),
+        ("/api/v1/seller/events", http.get("/api/v1/seller/events", params={"next": "1"})),
+        ("/api/v1/seller/events", http.get("/api/v1/seller/events", params={"next": "x"})),
+        ("/api/v1/seller/download/{id}", http.get("/api/v1/seller/download/no-such-file")),
+    ]
+    # From the Unix time 0: every event, the reply with its file last.
+    attached = http.get("/api/v1/seller/events", params={"next": "0"}).json()
+    [image] = attached["result"]["events"][-1]["message"]["attachments"]["images"]
+    calls.append(
+        ("/api/v1/seller/download/{id}", http.get(f"/api/v1/seller/download/{image['downloadID']}"))
+    )
+    for path, answer in calls:
+        check(document, path, answer)
+    statuses = {answer.status_code for _, answer in calls}
+    assert {200, 400, 401, 404} <= statuses

@@ -1,4 +1,5 @@
-// Bootstrap: the token from the link (#token=…, kept in sessionStorage), the connection,
+// Bootstrap: the token from the link (#token=…, kept in sessionStorage; renewed before it
+// expires through window.chatdRenewToken when the hosting page sets it), the connection,
 // the store, the portal's navigation, and the pages: the chat's two panes, and the shop's
 // finances (#page=finance).
 
@@ -10,6 +11,7 @@ import { errorText } from './errors.js';
 import { Files } from './files.js';
 import { FinancePage } from './finance.js';
 import { Inbox } from './inbox.js';
+import { Renewal } from './renewal.js';
 import { Store } from './store.js';
 import { TopNav, pagesOf } from './topnav.js';
 
@@ -60,6 +62,7 @@ class App {
         onFatal: (message) => this.fatal(message),
       },
     });
+    this.renewal = new Renewal((renewed) => this.renewed(renewed));
     this.inbox = new Inbox(this);
     this.chatView = new ChatView(this);
     this.finance = new FinancePage(this);
@@ -86,6 +89,15 @@ class App {
     document.body.replaceChildren(this.el);
     this.status('connecting');
     this.conn.start();
+    this.renewal.schedule(this.token);
+  }
+
+  /** A renewed token (window.chatdRenewToken): the page goes on with it, drafts and all. */
+  renewed(token) {
+    this.token = token;
+    this.files.token = token;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    this.conn.renew(token);
   }
 
   marketplace() {
@@ -217,6 +229,7 @@ class App {
   }
 
   fatal(message) {
+    this.renewal.stop();
     this.banner.hidden = false;
     this.banner.classList.add('fatal');
     this.banner.textContent = `${message === 'Сессия истекла' ? 'Сессия истекла' : 'Вход не выполнен'}. ` +

@@ -62,6 +62,38 @@ export class Connection {
     this.drop();
   }
 
+  /**
+   * Goes on with a renewed token: the socket authenticated with the old one is closed by the
+   * server at its `exp`, so a new one says `hello` with the new token and the cursor of the
+   * last event handled, and misses nothing. Waits (up to a few seconds) for requests in
+   * flight, which a socket closed under them could not all repeat.
+   */
+  async renew(token) {
+    this.token = token;
+    for (let waited = 0; waited < 5000 && this.inFlight(); waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const ws = this.ws;
+    if (this.stopped || !ws) return; // the next `hello` carries the new token
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try {
+      ws.close(1000, 'token renewed');
+    } catch {
+      // already closed
+    }
+    this.ws = null;
+    this.ready = false;
+    this.stopPing();
+    this.failInFlight();
+    this.attempt = 0;
+    this.open();
+  }
+
+  inFlight() {
+    for (const entry of this.pending.values()) if (entry.sent) return true;
+    return false;
+  }
+
   // ---- requests ------------------------------------------------------------------------------
 
   /** Sends a request frame; resolves with its reply, rejects with a ChatdError. */
