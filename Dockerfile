@@ -16,7 +16,7 @@ USER chatd
 WORKDIR /data
 EXPOSE 8000
 
-# Ready once the store is open (PROTOCOL.md 8).
+# Ready once the store is open (docs/protocol.md, "Running").
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -28,6 +29,7 @@ from chatd.webhooks.settings import (
     WebhookSettings,
     retries_arg,
 )
+from protocol import PROTOCOL_REVISION
 
 if TYPE_CHECKING:
     from chatd.store.base import EventStore
@@ -113,12 +115,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    """The installed package's version and the protocol revision it speaks."""
+    try:
+        package = importlib.metadata.version("chatd")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        package = "unknown"
+    return f"chatd {package} (protocol {PROTOCOL_REVISION})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatd",
         description="Real-time chat between marketplace buyers and seller shops, "
         "with returns decided in the chat.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(

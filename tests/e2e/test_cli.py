@@ -232,3 +232,9 @@ async def test_dev_mode_prints_links_that_log_in(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_version_names_the_package_and_the_protocol() -> None:
+    result = chatd("--version")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"chatd \d+\.\d+\.\d+\S* \(protocol 1\.1\)\n", result.stdout), result.stdout
