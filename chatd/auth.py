@@ -1,4 +1,4 @@
-"""Tokens: JWTs signed HS256 with the server secret (PROTOCOL.md section 2), and, with
+"""Tokens: JWTs signed HS256 with the server secret (docs/protocol.md section 2), and, with
 `chatd serve --jwt-public-key`, RS256, ES256 and EdDSA tokens signed by the marketplace.
 
 The server verifies them here; HS256 tokens are minted by `chatd.client.tokens.mint`

@@ -1,4 +1,4 @@
-"""The claims' deadlines, fired by the server itself (PROTOCOL.md 11).
+"""The claims' deadlines, fired by the server itself (docs/protocol.md 11).
 
 A deadline is not a timer kept somewhere: it lives in the log. A claim's request or offer
 carries its time, and `chatd.domain.deadlines.timers` says from the chat's state when its wait

@@ -88,7 +88,7 @@ class ChatViews:
         state = await self.states.visible(actor, chat, "history")
         if isinstance(state, Rejection):
             return state
-        # A manager's feed starts at the dispute; the history is there in full (PROTOCOL.md 2).
+        # A manager's feed starts at the dispute; the history is there in full (docs/protocol.md 2).
         page = await self.store.read_stream(chat, before=before, limit=limit + 1)
         more = len(page) > limit
         if more:

@@ -1,4 +1,4 @@
-"""The chatd wire contract in code: frames, event kinds, codecs and codes (PROTOCOL.md), and
+"""The chatd wire contract in code: frames, event kinds, codecs and codes (docs/protocol.md), and
 the log file that `chatd export` writes and `chatd replay` reads (`logfile.py`)."""
 
 PROTOCOL_VERSION = 1

@@ -1,4 +1,4 @@
-"""Error codes and WebSocket close codes of the wire contract (PROTOCOL.md section 9)."""
+"""Error codes and WebSocket close codes of the wire contract (docs/protocol.md section 9)."""
 
 from enum import IntEnum, StrEnum
 

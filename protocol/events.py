@@ -1,4 +1,4 @@
-"""Event kinds, their `data`, money and the order card (PROTOCOL.md sections 4, 6 and 8).
+"""Event kinds, their `data`, money and the order card (docs/protocol.md sections 4, 6 and 8).
 
 An event is what the log keeps; the wire `event` frame is built from it for one viewer
 (see `protocol.frames.EventFrame`). `data` is a Struct of the kind's own type; on the wire
@@ -213,7 +213,7 @@ EventData = (
 class Kind:
     """The event kinds, as the log and the wire spell them: nothing else spells them."""
 
-    # The chat event kinds of PROTOCOL.md section 6.
+    # The chat event kinds of docs/protocol.md section 6.
     CHAT_OPENED: Final = "chat.opened"
     MESSAGE: Final = "message"
     RETURN_REQUESTED: Final = "return.requested"

@@ -1,4 +1,4 @@
-"""Every client and server frame as a frozen, tagged msgspec Struct (PROTOCOL.md sections 3-4).
+"""Every client and server frame as a frozen, tagged msgspec Struct (docs/protocol.md sections 3-4).
 
 The tag field is `type`. Unknown fields are ignored by the decoders. Field constraints here
 are the contract's ranges: a frame outside them is `bad_frame` before any rule runs.

@@ -1,4 +1,4 @@
-"""The service texts a chat shows (PROTOCOL.md section 6), character for character, and every
+"""The service texts a chat shows (docs/protocol.md section 6), character for character, and every
 other Russian text chatd itself shows to users.
 
 They are part of the wire contract: clients, bots and outside test suites compare them exactly,
@@ -27,7 +27,7 @@ INSPECTED_NO_DEFECT = "Недостатков не обнаружено, тов�
 WITHDRAWN = "Продавец отозвал предложение о возврате."
 EXPIRED = "Срок предложения о возврате истёк."
 
-# The `reason` of a refund's row in the shop's sales report (PROTOCOL.md sections 7 and 8).
+# The `reason` of a refund's row in the shop's sales report (docs/protocol.md sections 7 and 8).
 REFUND_REASON = "Возврат"
 
 # The `message` of a `contacts_forbidden` error. The contract fixes the code and

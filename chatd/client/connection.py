@@ -189,7 +189,7 @@ class Link:
             proxy=None,
         )
         try:
-            # A server that picked no subprotocol speaks JSON (PROTOCOL.md 1).
+            # A server that picked no subprotocol speaks JSON (docs/protocol.md 1).
             self._codec = codec_for(ws.subprotocol)
             since = self._sink.resume_cursor()
             await ws.send(self._encode(Hello(token=self._token, since=since)))

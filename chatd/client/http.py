@@ -1,4 +1,4 @@
-"""The HTTP side of chatd (PROTOCOL.md 8): what the marketplace back end (`system`) posts,
+"""The HTTP side of chatd (docs/protocol.md 8): what the marketplace back end (`system`) posts,
 and what buyers and shops read besides the chat; the chat itself without a socket (the
 feed of events with long-poll, sending, downloads, claims and their actions: docs/protocol.md,
 "HTTP without a socket"); and a shop's API keys and webhooks (docs/protocol.md,

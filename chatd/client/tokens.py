@@ -1,4 +1,4 @@
-"""Tokens for bots and scripts: JWTs signed HS256 with the server's secret (PROTOCOL.md 2).
+"""Tokens for bots and scripts: JWTs signed HS256 with the server's secret (docs/protocol.md 2).
 
 The server mints tokens with `chatd token`; a program that holds the secret (a test, the
 scenario runner, the marketplace back end) mints its own:

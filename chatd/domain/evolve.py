@@ -9,7 +9,7 @@ from chatd.domain.moderation import number_tail
 from chatd.domain.returns import evolve_claims
 from protocol.events import ChatOpened, Event, Kind
 
-# Kinds with which the shop answers everything the buyer wrote before (PROTOCOL.md 7).
+# Kinds with which the shop answers everything the buyer wrote before (docs/protocol.md 7).
 _SHOP_ANSWERS = frozenset({Kind.RETURN_APPROVED, Kind.RETURN_REJECTED, Kind.RETURN_INITIATED})
 # Kinds that hand a claim to the managers, who see the chat from the first of them on.
 _TO_MANAGERS = frozenset({Kind.RETURN_DISPUTED, Kind.RETURN_ESCALATED})

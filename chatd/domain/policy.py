@@ -59,7 +59,7 @@ from protocol.codes import ErrorCode
 from protocol.events import OrderCard, Role, Side
 
 Action = Literal[
-    # The client frames (PROTOCOL.md section 3), by their `type`.
+    # The client frames (docs/protocol.md section 3), by their `type`.
     "hello",
     "ping",
     "open",
@@ -76,7 +76,7 @@ Action = Literal[
     "return.dispute",
     "return.resolve",
     "return.withdraw",
-    # The HTTP API (PROTOCOL.md section 8).
+    # The HTTP API (docs/protocol.md section 8).
     "healthz",
     "metrics",
     # /openapi.json and /asyncapi.json: the contract, public as the docs are.
@@ -87,7 +87,7 @@ Action = Literal[
     "download",
     "balance",
     "sales_report",
-    # A shop's API keys (PROTOCOL.md section 12, "Credentials"): create, list, revoke.
+    # A shop's API keys (docs/protocol.md section 12, "Credentials"): create, list, revoke.
     "keys",
     # HTTP for integrators (docs/protocol.md, "HTTP without a socket"); the chat list, a
     # chat's history and sending over HTTP are the frames' own actions.

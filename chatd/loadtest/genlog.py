@@ -50,7 +50,7 @@ EVENTS_PER_CHAT = 8.5  # about what a chat of this generator holds, its orders i
 CHATS_PER_OPERATOR = 40
 MAX_OPERATORS = 30
 
-# Every path a claim can take, as the steps that drive it (PROTOCOL.md section 7).
+# Every path a claim can take, as the steps that drive it (docs/protocol.md section 7).
 PATHS: dict[str, tuple[str, ...]] = {
     "approve_no_return": ("request", "approve no_return"),
     "approve_pvz": ("request", "approve pvz", "handed_in", "arrived", "inspected"),

@@ -463,7 +463,7 @@ class PostgresStore(PostgresWebhooks, EventStore):
             params.append(ident)
             sql += f" AND c.seller_id = ${len(params)}"
         else:
-            # Managers search a disputed chat in full (PROTOCOL.md 2), not from the dispute on.
+            # Managers search a disputed chat in full (docs/protocol.md 2), not from the dispute on.
             sql += " AND c.managers_from IS NOT NULL"
         if chat is not None:
             params.append(chat)

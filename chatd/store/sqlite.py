@@ -393,7 +393,7 @@ class SqliteStore(SqliteWebhooks, EventStore):
             who = "c.seller_id = ?"
             whose.append(ident)
         else:
-            # Managers search a disputed chat in full (PROTOCOL.md 2), not from the dispute on.
+            # Managers search a disputed chat in full (docs/protocol.md 2), not from the dispute on.
             who = "c.managers_from IS NOT NULL"
         if chat is not None:
             who += " AND c.chat = ?"

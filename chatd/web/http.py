@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOL.md section 8): orders and logistics from the marketplace back end,
+"""The HTTP API (docs/protocol.md section 8): orders and logistics from the marketplace back end,
 balances and the sales report; /healthz and /metrics."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`/api/v1/keys`: a shop's API keys (PROTOCOL.md section 12, "Credentials").
+"""`/api/v1/keys`: a shop's API keys (docs/protocol.md section 12, "Credentials").
 
 An operator of the shop (a seller token; never a key, see `keys` in chatd.domain.policy)
 creates a key with a name and scopes and is shown it once, lists the shop's live keys

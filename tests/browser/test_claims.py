@@ -1,4 +1,4 @@
-"""Returns to the letter of the portal (PROTOCOL.md 11) in the browser: the buyer's
+"""Returns to the letter of the portal (docs/protocol.md 11) in the browser: the buyer's
 confirmation with a comment and photos, the 14 calendar days, the shop's refusal with its
 reason, the advice for non-returnable goods, the shop's withdrawn offer, and the manager who
 sees everything the parties wrote before deciding."""

@@ -1,5 +1,5 @@
 """A request the shop leaves undecided past `--claim-deadline` goes to the managers by itself
-(PROTOCOL.md 11): the shop's buttons go, and the manager finds the claim, how it came and
+(docs/protocol.md 11): the shop's buttons go, and the manager finds the claim, how it came and
 how long it has waited, with the buyer's words, and decides."""
 
 from __future__ import annotations

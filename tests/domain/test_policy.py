@@ -71,7 +71,7 @@ DISPUTED = ChatState(
     managers_from=6,
 )
 
-# Who may do what at all: the "who" columns of PROTOCOL.md sections 3 and 8.
+# Who may do what at all: the "who" columns of docs/protocol.md sections 3 and 8.
 WHO: dict[Action, tuple[Role, ...]] = {
     "hello": ("buyer", "seller", "manager"),
     "ping": ROLES,

@@ -1,4 +1,4 @@
-"""A shop's API keys against a real server (PROTOCOL.md section 12, "Credentials"): created
+"""A shop's API keys against a real server (docs/protocol.md section 12, "Credentials"): created
 by an operator and shown once, listed without the key, acting as the shop with
 `author.operator` naming the key, held to their scopes, and revoked at once: the next request
 is 401 and the key's open sockets close with 4001."""

@@ -1,4 +1,4 @@
-"""Who may see and touch a chat (PROTOCOL.md sections 2 and 9): another buyer's or another
+"""Who may see and touch a chat (docs/protocol.md sections 2 and 9): another buyer's or another
 shop's chat is `not_found` for every frame that names it or its claim, with the very answer a
 nonexistent id gets; a role that may not act is `forbidden`; outsiders never hear events."""
 

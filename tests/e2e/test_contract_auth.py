@@ -1,4 +1,4 @@
-"""Authentication over real sockets (PROTOCOL.md section 2): the first frame must be a valid
+"""Authentication over real sockets (docs/protocol.md section 2): the first frame must be a valid
 `hello` within 10 s, else `error{code:"unauthorized"}` and close 4001; a token that expires
 during the connection closes it with 4001."""
 

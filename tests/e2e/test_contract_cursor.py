@@ -1,4 +1,4 @@
-"""`hello.since` with a cursor the server cannot place (PROTOCOL.md section 5): `welcome`,
+"""`hello.since` with a cursor the server cannot place (docs/protocol.md section 5): `welcome`,
 then `error{code:"bad_cursor"}`, no `synced`, and live events after `welcome.cursor`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bad input over real sockets (PROTOCOL.md sections 1, 3, 7, 9): every malformed, mistyped or
+"""Bad input over real sockets (docs/protocol.md sections 1, 3, 7, 9): every malformed, mistyped or
 out-of-range frame gets `bad_frame`, echoes a valid request `id`, keeps the connection open
 and writes nothing; both subprotocols; the contacts filter."""
 

@@ -1,4 +1,4 @@
-"""The HTTP API's errors (PROTOCOL.md sections 8 and 9): bodies `{"error": {"code",
+"""The HTTP API's errors (docs/protocol.md sections 8 and 9): bodies `{"error": {"code",
 "message", "details"?}}` with a fitting status; order registration is idempotent."""
 
 from __future__ import annotations

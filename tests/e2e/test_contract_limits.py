@@ -1,4 +1,4 @@
-"""Limits over real sockets (PROTOCOL.md sections 1 and 9): frames over 64 KiB close with
+"""Limits over real sockets (docs/protocol.md sections 1 and 9): frames over 64 KiB close with
 1009; the per-connection rate limit answers `rate_limited` with `details.retry_after` and a
 refused frame is neither processed nor charged; the Origin check of browser upgrades."""
 

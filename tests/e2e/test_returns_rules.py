@@ -1,4 +1,4 @@
-"""The rules of returns through the chat over real sockets (PROTOCOL.md sections 3, 4, 7, 8, 9):
+"""The rules of returns through the chat over real sockets (docs/protocol.md 3, 4, 7, 8, 9):
 refusals with their codes, two operators approving at once, and the orders tab of the
 `attachments` answer."""
 

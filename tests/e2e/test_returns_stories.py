@@ -1,5 +1,5 @@
 """The return stories of the seller portal's help page, end to end over real sockets
-(PROTOCOL.md sections 3, 4, 6, 7, 8): a buyer, two operators of the shop and a manager on
+(docs/protocol.md sections 3, 4, 6, 7, 8): a buyer, two operators of the shop and a manager on
 separate connections, the marketplace back end over HTTP."""
 
 from __future__ import annotations
@@ -394,7 +394,7 @@ async def test_refusal_dispute_and_manager_approval(srv: ServerProcess) -> None:
 
 
 async def test_manager_reads_the_whole_history_after_a_dispute(srv: ServerProcess) -> None:
-    """PROTOCOL.md 2: a manager sees a disputed chat's feed from the dispute on, but
+    """docs/protocol.md 2: a manager sees a disputed chat's feed from the dispute on, but
     `history`, `search` and `attachments` in full."""
     manager_token = token("manager", uid("mgr"), "Менеджер")
     async with scene_of(srv) as scene:
@@ -577,7 +577,7 @@ async def test_shop_offer_awaiting_the_buyer(srv: ServerProcess) -> None:
 
 
 async def test_order_card_in_events_carries_every_field(srv: ServerProcess) -> None:
-    """PROTOCOL.md 8: the card in events carries the fields of the order, `non_returnable`
+    """docs/protocol.md 8: the card in events carries the fields of the order, `non_returnable`
     (not optional) among them."""
     async with scene_of(srv) as scene:
         order = skirt(scene)

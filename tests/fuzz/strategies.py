@@ -27,7 +27,7 @@ class FieldSpec:
     required: bool
 
 
-# Every client frame of PROTOCOL.md section 3, with its fields and their kinds.
+# Every client frame of docs/protocol.md section 3, with its fields and their kinds.
 FRAMES: dict[str, dict[str, FieldSpec]] = {
     "hello": {"token": FieldSpec("token", True), "since": FieldSpec("since", False)},
     "open": {"seller": FieldSpec("ref", True), "order": FieldSpec("ref", False)},

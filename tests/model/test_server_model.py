@@ -1,7 +1,7 @@
 """The whole server against a model: a hypothesis state machine whose steps are real frames on
 real sockets of a running `chatd serve` — two buyers, two shops (one with two operators) and a
 manager — plus disconnects, reconnects with the last cursor, and server restarts (SIGTERM and
-kill -9). A small in-memory model of chats and claims, written from PROTOCOL.md alone, says
+kill -9). A small in-memory model of chats and claims, written from docs/protocol.md alone, says
 what each answer must be; after every step the sockets must have received exactly the events
 their user may see, in order, once.
 """

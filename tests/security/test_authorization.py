@@ -1,7 +1,7 @@
 """The authorization matrix: every client frame, from every role, on chats of its own, of
 another buyer and of another shop, with valid, expired and forged tokens.
 
-What must hold (PROTOCOL.md sections 2, 3 and 9):
+What must hold (docs/protocol.md sections 2, 3 and 9):
 - with a valid token, a frame on a chat that is not the user's is `not_found` (or `forbidden`
   when the role may never send that frame), answered exactly as for an id that names nothing,
   and it reads and writes nothing: the chat's log and claims are as they were, and the user

@@ -1,4 +1,4 @@
-// The socket to chatd (PROTOCOL.md): hello with the cursor of the last event handled,
+// The socket to chatd (docs/protocol.md): hello with the cursor of the last event handled,
 // reconnects with backoff, requests matched to replies by id, and a pace below the server's
 // rate limit.
 

@@ -1,5 +1,5 @@
 // What the page tells a person when the server refuses something (error codes of
-// PROTOCOL.md 9), in the portal's words.
+// docs/protocol.md 9), in the portal's words.
 
 import { formatDay } from './format.js';
 

@@ -1,4 +1,4 @@
-// What the parties wrote into a claim (PROTOCOL.md 11): the buyer's comment and photos on the
+// What the parties wrote into a claim (docs/protocol.md 11): the buyer's comment and photos on the
 // request, the shop's reason for a refusal, the manager's comment on a decision. The same
 // words show under the claim's events in the chat and in the manager's file of the claim.
 

@@ -1,5 +1,5 @@
 // The shop's money as a page of the app: its balance, and the sales report whose refunds
-// read «Возврат» (GET /api/v1/balance and /api/v1/reports/sales, PROTOCOL.md 8).
+// read «Возврат» (GET /api/v1/balance and /api/v1/reports/sales, docs/protocol.md 8).
 
 import { h } from './dom.js';
 import { errorText } from './errors.js';

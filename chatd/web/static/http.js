@@ -1,4 +1,4 @@
-// The HTTP API with the page's Bearer token (PROTOCOL.md 8): JSON reads, and the API's
+// The HTTP API with the page's Bearer token (docs/protocol.md 8): JSON reads, and the API's
 // `{"error": {code, message, details}}` turned into the same ChatdError the socket gives.
 
 import { ChatdError } from './connection.js';

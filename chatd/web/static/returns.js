@@ -22,7 +22,7 @@ export const CLAIM_STATE_LABELS = {
   inspected: 'Товар проверен складом',
 };
 
-// The lengths PROTOCOL.md 11 allows: a request's comment, a refusal's reason, a decision's
+// The lengths docs/protocol.md 11 allows: a request's comment, a refusal's reason, a decision's
 // comment.
 export const MAX_COMMENT = 1000;
 export const MAX_REASON = 500;

@@ -1,4 +1,4 @@
-// When the buyer may ask to return an order through the chat (PROTOCOL.md 11): from the
+// When the buyer may ask to return an order through the chat (docs/protocol.md 11): from the
 // calendar day of purchase + 14 days on, at 00:00 Moscow time; at once for non-returnable
 // goods and after the shop's own offer. The server decides; the page only keeps from the
 // buyer a «Вернуть товар» that would be refused.
