@@ -221,28 +221,30 @@ async def read_multipart(
     return reader.filename
 
 
-class _PartReader:
-    """python-multipart's callbacks: the part `file` into the sink, other parts dropped."""
+class MultipartParts:
+    """The part of python-multipart's callbacks every multipart reader shares: parts counted
+    (at most `max_parts`, else `BadUpload` naming `what` the body is), each part's headers
+    bounded, and its Content-Disposition options handed to `on_part` once they end."""
 
-    def __init__(self, sink: Incoming) -> None:
-        self.sink = sink
+    def __init__(self, max_parts: int, what: str) -> None:
+        self.max_parts = max_parts
+        self.what = what
         self.parts = 0
         self.header_bytes = 0
         self.disposition = b""
         self._field = b""
         self._value = b""
-        self.in_file = False
-        self.file_seen = False
-        self.file_done = False
-        self.filename: str | None = None
 
     def on_part_begin(self) -> None:
         self.parts += 1
-        if self.parts > _MAX_PARTS:
-            raise BadUpload(f"an upload has at most {_MAX_PARTS} parts")
+        if self.parts > self.max_parts:
+            raise BadUpload(f"{self.what} has at most {self.max_parts} parts")
         self.header_bytes = 0
         self.disposition = b""
-        self.in_file = False
+        self.part_begun()
+
+    def part_begun(self) -> None:
+        """A new part starts: the reader forgets where the last one went."""
 
     def _count(self, size: int) -> None:
         # A part's headers are kept until they end: bounded, as the body is.
@@ -265,6 +267,28 @@ class _PartReader:
 
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self.disposition)
+        self.on_part(options)
+
+    def on_part(self, options: dict[bytes, bytes]) -> None:
+        """A part's headers ended; `options` are its Content-Disposition's (name, filename)."""
+        raise NotImplementedError
+
+
+class _PartReader(MultipartParts):
+    """python-multipart's callbacks: the part `file` into the sink, other parts dropped."""
+
+    def __init__(self, sink: Incoming) -> None:
+        super().__init__(_MAX_PARTS, "an upload")
+        self.sink = sink
+        self.in_file = False
+        self.file_seen = False
+        self.file_done = False
+        self.filename: str | None = None
+
+    def part_begun(self) -> None:
+        self.in_file = False
+
+    def on_part(self, options: dict[bytes, bytes]) -> None:
         if options.get(b"name") != b"file":
             return
         if self.file_seen:

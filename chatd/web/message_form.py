@@ -18,7 +18,14 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
-from chatd.files import MAX_PER_MESSAGE, MULTIPART_OVERHEAD, BadUpload, Incoming, TooLarge
+from chatd.files import (
+    MAX_PER_MESSAGE,
+    MULTIPART_OVERHEAD,
+    BadUpload,
+    Incoming,
+    MultipartParts,
+    TooLarge,
+)
 
 # A message carries at most this many files (as `send.attachments`), 30 MiB in all.
 MAX_FILES = 10
@@ -28,7 +35,6 @@ MAX_TEXT_BYTES = 4 * 16_000
 _MAX_PARTS = MAX_FILES + 2
 # A short field beside the text (a reply's signature): far more than any it carries.
 MAX_FIELD_BYTES = 1024
-_MAX_PART_HEADERS = 8 * 1024
 
 
 @dataclass
@@ -98,13 +104,14 @@ async def read_message_form(
     return parts.form
 
 
-class _Parts:
+class _Parts(MultipartParts):
     """python-multipart's callbacks: the text and the asked-for fields kept (bounded), each
     `file` into its own sink, any other part dropped."""
 
     def __init__(
         self, new_file: Callable[[], Incoming], text_part: bytes, fields: dict[bytes, str]
     ) -> None:
+        super().__init__(_MAX_PARTS, "a message")
         self.new_file = new_file
         self.text_part = text_part
         self.field_names = fields
@@ -113,42 +120,13 @@ class _Parts:
         self.form = MessageForm()
         self.text = bytearray()
         self.text_seen = False
-        self.count = 0
-        self.header_bytes = 0
-        self.disposition = b""
-        self._field = b""
-        self._value = b""
         self.into: str | None = None
         self.open_file = False
 
-    def on_part_begin(self) -> None:
-        self.count += 1
-        if self.count > _MAX_PARTS:
-            raise BadUpload(f"a message has at most {_MAX_PARTS} parts")
-        self.header_bytes = 0
-        self.disposition = b""
+    def part_begun(self) -> None:
         self.into = None
 
-    def _headers(self, size: int) -> None:
-        self.header_bytes += size
-        if self.header_bytes > _MAX_PART_HEADERS:
-            raise BadUpload("a part's headers are too long")
-
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._headers(end - start)
-        self._field += data[start:end]
-
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._headers(end - start)
-        self._value += data[start:end]
-
-    def on_header_end(self) -> None:
-        if self._field.strip().lower() == b"content-disposition":
-            self.disposition = self._value
-        self._field = self._value = b""
-
-    def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self.disposition)
+    def on_part(self, options: dict[bytes, bytes]) -> None:
         name = options.get(b"name")
         if name == self.text_part:
             if self.text_seen:
