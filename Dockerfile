@@ -1,13 +1,23 @@
 # One chatd node. docker-compose.yml runs two of them behind nginx, on PostgreSQL and Redis.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
+# The dependencies first, at the lock's exact versions (chatd[postgres,redis]: the lock is
+# written for this image by tools/lock_constraints.py), in a layer of their own: it is
+# rebuilt when constraints.txt changes, not on every change to the source.
+COPY constraints.txt ./
+RUN pip install --requirement constraints.txt
+
+COPY pyproject.toml README.md LICENSE ./
 COPY protocol ./protocol
 COPY chatd ./chatd
-RUN pip install . \
+# chatd alone: its dependencies are all in the layer above, and `pip check` fails the build
+# if the lock ever misses one.
+RUN pip install . --no-deps \
+    && pip check \
     && useradd --system --uid 10001 --home-dir /data chatd \
     && mkdir -p /data /files \
     && chown chatd /data /files

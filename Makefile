@@ -7,22 +7,28 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The versions the locks name (tools/lock_constraints.py writes them from a venv).
+$(VENV)/.installed: pyproject.toml constraints.txt constraints-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --editable ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -c constraints-dev.txt --editable ".[dev]"
 	touch $@
 
+# `exec`: the recipe's shell becomes chatd, so make waits on chatd itself and sees its own
+# exit status. chatd ends with 0 after an orderly stop on SIGINT or SIGTERM, so make prints
+# no error; make itself, when it is the one signalled (Ctrl-C reaches every process in the
+# terminal's group), still ends by that signal, silently, as GNU make does.
 run: install
-	$(BIN)/chatd serve --dev
+	exec $(BIN)/chatd serve --dev
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python tools/lock_constraints.py --check
 
 system-deps:
 	tests/system-deps
 
 test: lint system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=2

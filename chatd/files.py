@@ -128,6 +128,19 @@ def clean_name(name: str | None, extension: str) -> str:
     return (base or "file") + extension
 
 
+# How browsers write a file name into a multipart body (the HTML standard's multipart/form-data
+# encoding): `"` as %22, and line breaks as %0A and %0D. Read back, a name keeps its quotes.
+_FORM_ESCAPES = re.compile(r"%(22|0A|0D)", re.IGNORECASE)
+_FORM_UNESCAPED = {"22": '"', "0a": "\n", "0d": "\r"}
+
+
+def form_filename(raw: bytes) -> str:
+    """A multipart part's `filename` as the uploader named the file: a browser's `%22` is
+    `"` again (its line breaks go with the other control characters in `clean_name`)."""
+    text = raw.decode("utf-8", "replace")
+    return _FORM_ESCAPES.sub(lambda found: _FORM_UNESCAPED[found.group(1).lower()], text)
+
+
 def download_name(upload: Upload) -> str:
     """The name a download is offered under: its extension follows the sniffed type, also
     for files stored before names were made to (their metadata kept the uploaded name)."""
@@ -296,7 +309,7 @@ class _PartReader(MultipartParts):
         if b"filename" not in options:
             raise BadUpload("send the file in the multipart field `file`")
         self.file_seen = self.in_file = True
-        self.filename = options[b"filename"].decode("utf-8", "replace")
+        self.filename = form_filename(options[b"filename"])
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:
@@ -381,6 +394,9 @@ class FileStore:
     async def store(self, incoming: Incoming, name: str | None, owner: str) -> Upload | FileRefused:
         """Keeps what `incoming` received as `owner`'s upload; the sink is used up either way."""
         try:
+            if incoming.size == 0:
+                # Not "only JPEG, PNG and PDF": the uploader chose one, and nothing came.
+                return FileRefused(False, "the file is empty")
             kind = sniff(incoming.head)
             if kind is None:
                 return FileRefused(False, "only JPEG, PNG and PDF files are accepted")

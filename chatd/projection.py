@@ -26,6 +26,7 @@ from chatd.store.rows import (
     SearchRow,
 )
 from protocol.events import (
+    SHOP_ONLY_KINDS,
     ChatOpened,
     Event,
     Kind,
@@ -105,11 +106,15 @@ def chat_rows(before: ChatState | None, events: list[Event]) -> tuple[ChatState 
                         reason=REFUND_REASON,
                     )
                 )
-    if state is not None and events:
+    # The chat's activity is what everyone who sees the chat sees: a note or an assignment
+    # moves no chat up anyone's list and is no chat's `last`, so the buyer's list tells
+    # nothing of them (neither do they change when the shop's reply is due, or a dispute).
+    shown = [event for event in events if event.kind not in SHOP_ONLY_KINDS]
+    if state is not None and shown:
         rows.append(
             ChatActivityRow(
                 chat=state.chat,
-                last_seq=events[-1].seq,
+                last_seq=shown[-1].seq,
                 waiting_since=state.waiting_since,
                 managers_from=state.managers_from,
             )

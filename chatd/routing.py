@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple, NewType
 
+from chatd.domain import policy
 from chatd.domain.actors import Actor
 from chatd.domain.model import ChatState
+from chatd.domain.policy import Allow, Relation
 from chatd.store.base import Audience
+from protocol.events import SHOP_ONLY_KINDS, Event, Role
 
 RoutingKey = NewType("RoutingKey", str)
 
@@ -73,8 +76,27 @@ def uploader_key(actor: Actor) -> RoutingKey:
 
 
 def audiences_of(state: ChatState) -> tuple[Audience, ...]:
-    """Who receives the chat's events, managers only from the first dispute on."""
-    audiences = [Audience(buyer_key(state.buyer.id)), Audience(shop_key(state.seller.id))]
+    """Who receives the chat's events, managers only from the first dispute on, and which
+    kinds each key is not given: the shop's own events (`shop_events` in the role policy)
+    go to no key whose role may not see them, so the feed, the replay after a cursor, the
+    long-poll, the webhooks and live delivery all leave them out alike."""
+    audiences = [
+        Audience(buyer_key(state.buyer.id), hidden=_hidden("buyer", "participant")),
+        Audience(shop_key(state.seller.id), hidden=_hidden("seller", "participant")),
+    ]
     if state.managers_from is not None:
-        audiences.append(Audience(MANAGERS, state.managers_from))
+        audiences.append(
+            Audience(MANAGERS, state.managers_from, hidden=_hidden("manager", "arbiter"))
+        )
     return tuple(audiences)
+
+
+def receivers(audiences: tuple[Audience, ...], event: Event) -> tuple[str, ...]:
+    """The keys of `audiences` that receive `event`: live, exactly those the store's feed
+    gives it to (chatd.store.group_commit.plan_appends)."""
+    return tuple(a.key for a in audiences if a.receives(event.seq, event.kind))
+
+
+def _hidden(role: Role, relation: Relation) -> frozenset[str]:
+    allowed = isinstance(policy.verdict(role, "shop_events", relation), Allow)
+    return frozenset() if allowed else SHOP_ONLY_KINDS

@@ -9,7 +9,9 @@ answers are `ChatViews` (chatd.views), which the service holds as `views`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ from chatd.domain.rules import Rules
 from chatd.files import FileRefused, FileStore, Upload
 from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut
 from chatd.keyed_lock import KeyedLocks
+from chatd.operators import Operators
 from chatd.projection import chat_rows, order_rows
 from chatd.routing import (
     MARKETPLACE,
@@ -37,6 +40,7 @@ from chatd.routing import (
     audiences_of,
     buyer_key,
     keys_of,
+    receivers,
     shop_key,
     uploader_key,
 )
@@ -45,11 +49,17 @@ from chatd.store.base import AppendRequest, Audience, Conflict, EventStore, Stor
 from chatd.views import ChatViews
 from protocol.codes import ErrorCode
 from protocol.events import Attachment, GoodsState, OrderCard, OrderRegistered, Party
-from protocol.frames import ReadMark
+from protocol.frames import ReadMark, TypingNotice
 
 log = logging.getLogger(__name__)
 
-_MAX_RETRIES = 5
+# How often a command is decided again after another node appended to its chat first. Two
+# nodes writing into one chat at once each lose about every other race; with 5 tries a
+# send lost five in a row several times in a hundred under such load and was refused with
+# `conflict` (`python -m chatd.proof.races`). Each retry waits a little, at random, so that
+# the nodes fall out of step; 40 tries end only under contention nothing could serve.
+_MAX_RETRIES = 40
+_RETRY_PAUSE = 0.002  # seconds, times the try's number, at most
 
 
 def utc_now() -> datetime:
@@ -108,8 +118,10 @@ class ChatService:
         self.rules = rules
         self.files = files
         self._clock = clock
+        self._shared_log = shared_log
         self.states = ChatStates(store, size=cache_size, shared_log=shared_log)
-        self.views = ChatViews(store, self.states, rules, files)
+        self.views = ChatViews(store, self.states, rules, files, presence=hub.presence)
+        self.operators = Operators(store, clock)
         self._locks = KeyedLocks()
 
     @property
@@ -133,6 +145,7 @@ class ChatService:
         claim: str | None = None,
     ) -> Outcome:
         async def attempt() -> Outcome:
+            tries = 0
             for _ in range(_MAX_RETRIES):
                 state = await self.states.get(chat)
                 command = make(state)
@@ -158,8 +171,13 @@ class ChatService:
                 try:
                     appended = await self.store.append(request)
                 except Conflict:
-                    # Another process wrote to the chat: forget what we knew and decide again.
-                    self.states.forget(chat)
+                    # Another process wrote to the chat: decide again on what it wrote. With
+                    # a shared log the cached state catches up from the store by itself (a
+                    # read of the new events, not of the whole chat); else it is forgotten.
+                    if not self._shared_log:
+                        self.states.forget(chat)
+                    tries += 1
+                    await asyncio.sleep(random.uniform(0, _RETRY_PAUSE * tries))
                     continue
                 if appended.duplicate:
                     return Done(
@@ -180,13 +198,20 @@ class ChatService:
     async def _publish(
         self, stored: list[Stored], chat: str, audiences: tuple[Audience, ...]
     ) -> None:
-        keys = tuple(a.key for a in audiences)
-        items: list[Outgoing] = [EventOut(s, self.store.log_id) for s in stored]
-        try:
-            await self.hub.publish(items, keys)
-        except Exception:
-            # The events are committed; clients that missed them catch up with their cursor.
-            log.exception("publishing %d events of %s failed", len(items), chat)
+        # Each event to the keys the feed gives it to (a note never to the buyer's); a run of
+        # events with the same keys, which is every append but the rarest, in one publish.
+        runs: list[tuple[tuple[str, ...], list[Outgoing]]] = []
+        for item in stored:
+            keys = receivers(audiences, item.event)
+            if not runs or runs[-1][0] != keys:
+                runs.append((keys, []))
+            runs[-1][1].append(EventOut(item, self.store.log_id))
+        for keys, items in runs:
+            try:
+                await self.hub.publish(items, keys)
+            except Exception:
+                # The events are committed; clients that missed them catch up with their cursor.
+                log.exception("publishing %d events of %s failed", len(items), chat)
 
     # ---- chats and messages ------------------------------------------------------------------
 
@@ -244,6 +269,57 @@ class ChatService:
         keys = (buyer_key(state.buyer.id), shop_key(state.seller.id))
         await self.hub.publish([ReadOut(frame)], keys)
         return None
+
+    # ---- the shop's own work: assignment and notes --------------------------------------------
+
+    async def assign(self, actor: Actor, chat: str, operator: str | None) -> Outcome:
+        """Gives the chat to `operator` of the actor's shop (None: to nobody). The chat is
+        checked before the operator is looked up, so a foreign chat is `not_found` alike
+        whoever it names; an operator the shop is not known to have is `not_found` too."""
+        refused = policy.check(actor, "assign")
+        if refused is not None:
+            return refused
+        visible = await self.states.visible(actor, chat, "assign")
+        if isinstance(visible, Rejection):
+            return visible
+        target = await self.operators.resolve(actor, operator)
+        if isinstance(target, Rejection):
+            return target
+        command = cmd.AssignChat(actor=actor, operator=target)
+        return await self._execute(chat, lambda _state: command)
+
+    async def note(self, actor: Actor, chat: str, text: str, nonce: str | None) -> Outcome:
+        """A private note of the shop's. Its nonce is kept with the messages' (one user,
+        one nonce, whichever frame carried it first)."""
+        refused = policy.check(actor, "note")
+        if refused is not None:
+            return refused
+        command = cmd.PostNote(actor=actor, text=text)
+        key = (user_key(actor), nonce) if nonce is not None else None
+        return await self._execute(chat, lambda _state: command, nonce=key)
+
+    # ---- typing: relayed, never stored ----------------------------------------------------------
+
+    async def typing(self, actor: Actor, chat: str) -> ChatState | Rejection:
+        """Tells the other side of `chat` that `actor` is typing (through the hub, to every
+        node; nothing is written); the chat's state, or why not. The buyer is named as the
+        chat names them, an operator by their own name, as in `author.operator`. How often a
+        socket may do this is the socket's business (chatd.web.socket_view)."""
+        refused = policy.check(actor, "typing")
+        if refused is not None:
+            return refused
+        state = await self.states.visible(actor, chat, "typing")
+        if isinstance(state, Rejection):
+            return state
+        side = side_of(state, actor)
+        assert side is not None, "the policy lets only the chat's two sides type in it"
+        name = state.buyer.name if side == "buyer" else actor.name
+        try:
+            await self.hub.typing(TypingNotice(chat=chat, side=side, name=name))
+        except Exception:
+            # Nothing to catch up on: a typing notice lost is lost, and the next one follows.
+            log.exception("relaying typing in %s failed", chat)
+        return state
 
     # ---- returns -----------------------------------------------------------------------------
 

@@ -47,6 +47,14 @@ class ChatStates:
             self.remember(state)
         return state
 
+    async def parties(self, chat: str) -> tuple[str, str] | None:
+        """The chat's buyer and shop ids; None for no such chat. They never change, so a
+        cached state answers even when other processes append to the log (no read then)."""
+        state = self._cache.get(chat)
+        if state is None:
+            state = await self.get(chat)
+        return None if state is None else (state.buyer.id, state.seller.id)
+
     async def visible(
         self, actor: Actor, chat: str, action: policy.Action
     ) -> ChatState | Rejection:

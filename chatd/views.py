@@ -2,7 +2,9 @@
 reply deadlines, search, a chat's attachments, balances and files.
 
 Every answer is what one actor may see: a chat that is not theirs is `not_found`, as a
-missing one is. Nothing here writes.
+missing one is, and the shop's own events (notes, assignments) are left out for whoever may
+not see them (`chatd.domain.access.hidden_kinds`), who then sees gaps in `seq`. Nothing here
+writes.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from chatd import cursor
 from chatd.domain import policy
-from chatd.domain.access import side_of
+from chatd.domain.access import hidden_kinds, sees_shop_events, side_of
 from chatd.domain.actors import Actor
 from chatd.domain.deadlines import claim_due, reply_due
 from chatd.domain.errors import Rejection, bad_frame, not_found
@@ -21,12 +24,13 @@ from chatd.domain.ids import chat_id
 from chatd.domain.returns import claim_state_label
 from chatd.domain.rules import Rules
 from chatd.files import FileStore, Upload
+from chatd.hub.presence import Presence
 from chatd.render import View, event_frame, view_of
 from chatd.routing import buyer_key, keys_of, shop_key
 from chatd.search_text import query_words
 from chatd.states import ChatStates
-from chatd.store.base import EventStore, SearchTooBroad, Stored
-from protocol.events import OrderCard, Party
+from chatd.store.base import ChatListEntry, EventStore, SearchTooBroad, Stored
+from protocol.events import SHOP_ONLY_KINDS, OrderCard, Party
 from protocol.frames import (
     AttachmentsPage,
     ChatsPage,
@@ -34,6 +38,7 @@ from protocol.frames import (
     ClaimSummary,
     FileEntry,
     HistoryPage,
+    Online,
     OrderEntry,
     Results,
 )
@@ -62,11 +67,15 @@ class ChatViews:
         states: ChatStates,
         rules: Rules,
         files: FileStore | None = None,
+        *,
+        presence: Presence | None = None,
     ) -> None:
         self.store = store
         self.states = states
         self.rules = rules
         self.files = files
+        # Who is online, for the summaries' `online` (chatd.hub.presence); none: nobody.
+        self.presence = presence
 
     def frame_of(self, stored: Stored, view: View) -> Any:
         return event_frame(stored, self.store.log_id, view)
@@ -89,7 +98,9 @@ class ChatViews:
         if isinstance(state, Rejection):
             return state
         # A manager's feed starts at the dispute; the history is there in full (docs/protocol.md 2).
-        page = await self.store.read_stream(chat, before=before, limit=limit + 1)
+        page = await self.store.read_stream(
+            chat, before=before, limit=limit + 1, hide_kinds=hidden_kinds(actor, state)
+        )
         more = len(page) > limit
         if more:
             page = page[1:]
@@ -110,13 +121,25 @@ class ChatViews:
         more = len(entries) > limit
         entries = entries[:limit]
         view = view_of(actor.role)
-        summaries = [await self._summary(actor, entry.chat, view) for entry in entries]
+        # Every party of the page at once: one look across the nodes, not one per chat.
+        online = await self._online(entries)
+        summaries = [await self._summary(actor, entry.chat, view, online) for entry in entries]
         next_page = None
         if more and entries:
             next_page = cursor.make(self.store.log_id, entries[-1].last_pos)
         return ChatsPage(chats=[s for s in summaries if s is not None], before=next_page)
 
-    async def _summary(self, actor: Actor, chat: str, view: View) -> ChatSummary | None:
+    async def _online(self, entries: list[ChatListEntry]) -> frozenset[str]:
+        """Those of the chats' parties (routing keys) online now."""
+        if self.presence is None or not entries:
+            return frozenset()
+        parties = {buyer_key(e.buyer_id) for e in entries}
+        parties.update(shop_key(e.seller_id) for e in entries)
+        return await self.presence.online(parties)
+
+    async def _summary(
+        self, actor: Actor, chat: str, view: View, online: frozenset[str] = frozenset()
+    ) -> ChatSummary | None:
         entry = await self.store.chat_entry(chat)
         state = await self.states.get(chat)
         if entry is None or state is None:
@@ -128,7 +151,11 @@ class ChatViews:
         side = side_of(state, actor)
         if side is not None:
             marks = await self.store.read_marks(chat)
-            unread = await self.store.count_unread(chat, side, marks.get(side, 0))
+            # Never the shop's own events, for either side: the buyer may not see them, and
+            # for the shop they are its own work, not something to read.
+            unread = await self.store.count_unread(
+                chat, side, marks.get(side, 0), hide_kinds=SHOP_ONLY_KINDS
+            )
         buyer_name = await self.store.party_name(buyer_key(entry.buyer_id)) or entry.buyer_name
         seller_name = await self.store.party_name(shop_key(entry.seller_id)) or entry.seller_name
         rules = self.rules
@@ -146,6 +173,11 @@ class ChatViews:
             unread=unread,
             reply_due=reply_due(entry.waiting_since, state.claims.values(), rules),
             claims=claims,
+            assignee=state.assignee if sees_shop_events(actor, state) else UNSET,
+            online=Online(
+                buyer=buyer_key(entry.buyer_id) in online,
+                seller=shop_key(entry.seller_id) in online,
+            ),
         )
 
     async def search(self, actor: Actor, query: str, chat: str | None) -> Results | Rejection:
@@ -153,10 +185,14 @@ class ChatViews:
         if refused is not None:
             return refused
         keys = keys_of(actor)
+        # Without `chat`, for every chat the actor's key reaches: the policy answers alike for
+        # all of them (a shop's own chats; a manager's disputed ones).
+        hide = hidden_kinds(actor)
         if chat is not None:
             visible = await self.states.visible(actor, chat, "search")
             if isinstance(visible, Rejection):
                 return visible
+            hide = hidden_kinds(actor, visible)
         words = search_words(query)
         if not words:
             return Results(events=[])
@@ -166,7 +202,7 @@ class ChatViews:
                 f" of {SEARCH_MIN_WORD} or more letters"
             )
         try:
-            found = await self.store.search(keys[0], words, chat, SEARCH_LIMIT)
+            found = await self.store.search(keys[0], words, chat, SEARCH_LIMIT, hide_kinds=hide)
         except SearchTooBroad:
             return bad_frame("search too broad: use more or longer words, or search one chat")
         view = view_of(actor.role)

@@ -178,6 +178,20 @@ class ReturnEscalated(Struct, frozen=True, kw_only=True):
     claim: str
 
 
+class ChatAssigned(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who of the shop's operators has the chat now (version 1.1): `operator` is always
+    sent, `null` when the chat was given back to nobody. `by` is the operator who assigned
+    it (chatd's addition; left out when an API key did)."""
+
+    operator: Operator | None
+    by: Operator | None = None
+
+
+class NotePosted(Struct, frozen=True, kw_only=True):
+    """A private note of the shop's (version 1.1): its words are the event's `text`, its
+    author the shop and the operator who wrote it, as for a message."""
+
+
 class OrderRegistered(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Not a chat event: the marketplace registered an order (stream `order:{id}`).
 
@@ -206,6 +220,8 @@ EventData = (
     | ReturnWithdrawn
     | ReturnExpired
     | ReturnEscalated
+    | ChatAssigned
+    | NotePosted
     | OrderRegistered
 )
 
@@ -230,6 +246,9 @@ class Kind:
     RETURN_WITHDRAWN: Final = "return.withdrawn"
     RETURN_EXPIRED: Final = "return.expired"
     RETURN_ESCALATED: Final = "return.escalated"
+    # Version 1.1, the operator's day: the shop's own work in a chat (`SHOP_ONLY_KINDS`).
+    CHAT_ASSIGNED: Final = "chat.assigned"
+    NOTE: Final = "note"
     # Not a chat event: the stream `order:{id}` of a registered order.
     ORDER_REGISTERED: Final = "order.registered"
 
@@ -251,10 +270,16 @@ DATA_TYPES: dict[str, type[Struct]] = {
     Kind.RETURN_WITHDRAWN: ReturnWithdrawn,
     Kind.RETURN_EXPIRED: ReturnExpired,
     Kind.RETURN_ESCALATED: ReturnEscalated,
+    Kind.CHAT_ASSIGNED: ChatAssigned,
+    Kind.NOTE: NotePosted,
     Kind.ORDER_REGISTERED: OrderRegistered,
 }
 KIND_OF: dict[type[Struct], str] = {t: k for k, t in DATA_TYPES.items()}
 CHAT_KINDS = frozenset(k for k in DATA_TYPES if k != Kind.ORDER_REGISTERED)
+# The shop's alone (version 1.1): the buyer never receives them by any path, a manager only
+# in a disputed chat, and they never count as unread. Who may see them is the role policy's
+# `shop_events` (chatd.domain.policy); a viewer who may not sees gaps in `seq` where they are.
+SHOP_ONLY_KINDS = frozenset({Kind.CHAT_ASSIGNED, Kind.NOTE})
 
 
 class Event(Struct, frozen=True, kw_only=True, omit_defaults=True):

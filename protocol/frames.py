@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
-from protocol.events import Author, Money, Party, ReturnMode, Role, Side
+from protocol.events import Author, Money, Operator, Party, ReturnMode, Role, Side
 
 RequestId = Annotated[str, Meta(max_length=64)]
 Nonce = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -130,6 +130,30 @@ class Ping(_Request, frozen=True, kw_only=True, tag="ping"):
     pass
 
 
+class Assign(_Request, frozen=True, kw_only=True, tag="assign"):
+    """The shop gives the chat to one of its operators, or to nobody (`null`); "take" is
+    assigning it to oneself (version 1.1). `operator` must be sent, `null` included."""
+
+    chat: Ref
+    operator: Ref | None
+
+
+class PrivateNote(_Request, frozen=True, kw_only=True, tag="note"):
+    """A note only the shop (and, in a disputed chat, the managers) will read (version 1.1).
+    Its length (1-1000 characters after trimming) is the domain's rule, as a message's is."""
+
+    chat: Ref
+    text: Text
+    nonce: Nonce | None = None
+
+
+class Typing(_Request, frozen=True, kw_only=True, tag="typing"):
+    """The user is typing in `chat` (version 1.1): relayed to the other side, never stored,
+    never answered unless refused; at most one every 2 s per connection and chat is passed on."""
+
+    chat: Ref
+
+
 ClientFrame = (
     Hello
     | Open
@@ -146,7 +170,10 @@ ClientFrame = (
     | ReturnDispute
     | ReturnResolve
     | ReturnWithdraw
+    | Assign
+    | PrivateNote
     | Ping
+    | Typing
 )
 
 # ---- server frames -------------------------------------------------------------------------
@@ -222,6 +249,17 @@ class ClaimSummary(Struct, frozen=True, kw_only=True):
     due: datetime | None = None
 
 
+class Online(Struct, frozen=True, kw_only=True):
+    """Whether each side of a chat is connected now (version 1.1): the buyer on any device, the
+    shop through any of its operators."""
+
+    buyer: bool
+    seller: bool
+
+
+OFFLINE = Online(buyer=False, seller=False)
+
+
 class ChatSummary(Struct, frozen=True, kw_only=True):
     chat: str
     buyer: Party
@@ -230,6 +268,13 @@ class ChatSummary(Struct, frozen=True, kw_only=True):
     unread: int
     reply_due: datetime | None
     claims: list[ClaimSummary]
+    # Version 1.1; always sent by chatd (no omit_defaults here), the default only lets the
+    # answers of an older server decode.
+    online: Online = OFFLINE
+    # The operator who has the chat, `null` for nobody (version 1.1): in the views of those
+    # who may see the shop's own events (its operators, and managers in a disputed chat);
+    # left out (UNSET) for the buyer, who is not shown who of the shop answers.
+    assignee: Operator | UnsetType | None = UNSET
 
 
 class ChatsPage(_Reply, frozen=True, kw_only=True, tag="chats"):
@@ -279,6 +324,23 @@ class Pong(_Reply, frozen=True, kw_only=True, tag="pong"):
     id: str | None = None
 
 
+class TypingNotice(_Reply, frozen=True, kw_only=True, tag="typing"):
+    """Someone on the other side of `chat` is typing (version 1.1): the buyer (by the chat's
+    name for them) or an operator of the shop (by the operator's own name)."""
+
+    chat: str
+    side: Side
+    name: str
+
+
+class PresenceChange(_Reply, frozen=True, kw_only=True, tag="presence"):
+    """One side of `chat` came online or went offline (version 1.1)."""
+
+    chat: str
+    side: Side
+    online: bool
+
+
 ServerFrame = (
     Welcome
     | EventFrame
@@ -291,4 +353,6 @@ ServerFrame = (
     | AttachmentsPage
     | Error
     | Pong
+    | TypingNotice
+    | PresenceChange
 )

@@ -3,19 +3,24 @@ no Docker engine here): the topology that tests/multinode/ runs without Docker."
 
 from __future__ import annotations
 
+import json
 import re
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from chatd.domain.rules import Rules
 from chatd.hub.redis import RedisHub
-from chatd.process.assemble import make_hub, make_store
+from chatd.process.assemble import assemble, make_hub, make_store
 from chatd.process.cli import build_parser
 from chatd.store.postgres import PostgresStore
 from chatd.store.stats import StoreStats
+from chatd.web.app import ChatApp
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -160,3 +165,112 @@ def test_the_load_balancer_spreads_ws_and_http_over_every_node(
     assert seconds > 20, "longer than chatd's ping interval, or idle sockets are cut"
     assert services[lb]["ports"], "the load balancer is the one published port"
     assert not any("ports" in node for node in chatd_nodes(services).values())
+
+
+# ---- Prometheus and Grafana -------------------------------------------------------------------
+
+# The names PromQL gives a metric: what chatd exports, and the series Prometheus derives.
+_METRIC = re.compile(r"\b((?:chatd|process|python)_[a-z0-9_]+)\b")
+_SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
+
+
+def service_with_image(services: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any]:
+    [service] = [s for s in services.values() if image_of(s).startswith(prefix)]
+    return service
+
+
+def mounted(service: dict[str, Any], target: str) -> Path:
+    """The file of this repository that `service` mounts at `target`."""
+    [source] = [str(v).split(":")[0] for v in service["volumes"] if v.split(":")[1] == target]
+    return ROOT / source
+
+
+def dashboard() -> dict[str, Any]:
+    loaded = json.loads((ROOT / "deploy/grafana/chatd.json").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def dashboard_exprs(board: dict[str, Any]) -> list[str]:
+    return [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+
+
+def test_prometheus_scrapes_every_chatd_node(services: dict[str, dict[str, Any]]) -> None:
+    prometheus = service_with_image(services, "prom/prometheus")
+    config = yaml.safe_load(mounted(prometheus, "/etc/prometheus/prometheus.yml").read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "chatd"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    nodes = chatd_nodes(services)
+    assert targets == {f"{node}:8000" for node in nodes}
+    assert set(prometheus["depends_on"]) == set(nodes)
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    grafana = service_with_image(services, "grafana/grafana")
+    assert set(grafana["depends_on"]) == {"prometheus"}
+    provisioning = mounted(grafana, "/etc/grafana/provisioning")
+    [source] = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert (source["type"], source["url"]) == ("prometheus", "http://prometheus:9090")
+    [provider] = yaml.safe_load((provisioning / "dashboards/chatd.yml").read_text())["providers"]
+    folder = provider["options"]["path"]
+    board = mounted(grafana, f"{folder}/chatd.json")
+    assert board == ROOT / "deploy/grafana/chatd.json"
+    panels = dashboard()["panels"]
+    assert all(p["datasource"]["uid"] == "${datasource}" for p in panels if p["type"] != "row"), (
+        "every panel asks the dashboard's Prometheus"
+    )
+    # Grafana only on this machine; the load balancer stays the one public port.
+    assert all(port.startswith("127.0.0.1:") for port in grafana["ports"])
+
+
+def test_the_nodes_let_prometheus_read_metrics_but_the_outside_cannot(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [node, *_] = chatd_nodes(services).values()
+    for key, value in node["environment"].items():
+        monkeypatch.setenv(key, str(value))
+    allowed = [ip_network(n) for n in build_parser().parse_args(node["command"]).metrics_allow]
+    # Compose networks take their subnets from the private ranges.
+    for inside in ("172.18.0.5", "192.168.16.3", "10.0.1.7"):
+        assert any(ip_address(inside) in network for network in allowed), inside
+    assert not any(ip_address("203.0.113.9") in network for network in allowed)
+    _, conf = nginx_conf(services)
+    assert re.search(r"location\s*=\s*/metrics\s*\{\s*return\s+404;\s*\}", conf)
+
+
+def exported_names(app: ChatApp) -> set[str]:
+    """The families and series of a server's /metrics (nothing needs to have happened)."""
+    families = list(text_string_to_metric_families(app.metrics.render().decode()))
+    return {f.name for f in families} | {s.name for f in families for s in f.samples}
+
+
+def test_every_metric_of_the_dashboard_is_one_chatd_exports(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    # A node of this file (PostgreSQL and Redis; nothing is connected to) and a node on
+    # SQLite, whose WAL has panels of its own.
+    [node, *_] = chatd_nodes(services).values()
+    env = node["environment"]
+    shared = assemble(
+        db=tmp_path / "node.db",
+        secret="s" * 32,
+        rules=Rules(),
+        store_url=env["CHATD_STORE"],
+        hub_url=env["CHATD_HUB"],
+    )
+    alone = assemble(db=tmp_path / "chatd.db", secret="s" * 32, rules=Rules())
+    exported = exported_names(shared) | exported_names(alone)
+    wanted = {name for expr in dashboard_exprs(dashboard()) for name in _METRIC.findall(expr)}
+    assert len(wanted) > 20
+    missing = {
+        name
+        for name in wanted
+        if name not in exported
+        and not any(name.endswith(s) and name.removesuffix(s) in exported for s in _SUFFIXES)
+    }
+    assert not missing, f"the dashboard asks for what chatd does not export: {sorted(missing)}"

@@ -47,11 +47,16 @@ from protocol.events import DATA_TYPES, Decision, Money, ReturnMode, parse_data
 log = logging.getLogger(__name__)
 
 # What the server pushes without being asked, in the order it arrived.
-Pushed = f.Welcome | f.EventFrame | f.Synced | f.ReadMark | f.Error
+Pushed = (
+    f.Welcome | f.EventFrame | f.Synced | f.ReadMark | f.Error | f.TypingNotice | f.PresenceChange
+)
 
 # Requests that may be sent again when the socket drops before their answer: reading ones,
-# `open` (one chat per buyer and shop) and `send` with a nonce (the server acks the original).
-_REPEATABLE = (f.Open, f.History, f.Chats, f.Search, f.Attachments, f.Ping)
+# `open` (one chat per buyer and shop), `assign` (the chat ends with the same operator, the
+# press merely logged twice), and `send` and `note` with a nonce (the server acks the
+# original).
+_REPEATABLE = (f.Open, f.History, f.Chats, f.Search, f.Attachments, f.Assign, f.Ping)
+_WITH_NONCE = (f.Send, f.PrivateNote)
 # Read marks whose answers (only errors) are still awaited.
 _MAX_READS = 1024
 
@@ -205,7 +210,7 @@ class ChatClient:
         rid = frame.id or self._next_id()
         frame = msgspec.structs.replace(frame, id=rid)
         repeatable = isinstance(frame, _REPEATABLE) or (
-            isinstance(frame, f.Send) and frame.nonce is not None
+            isinstance(frame, _WITH_NONCE) and frame.nonce is not None
         )
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._request_timeout):
@@ -339,6 +344,29 @@ class ChatClient:
         frame = f.ReturnResolve(claim=claim, decision=decision, mode=mode, comment=comment)
         return _expect(await self.request(frame), f.Ack)
 
+    async def assign(self, chat: str, operator: str | None) -> f.Ack:
+        """The shop gives the chat to one of its operators (`operator`, an id the shop is
+        known to have: `HttpApi.operators`), to the one asking (their own id: "take"), or to
+        nobody (None). Appends `chat.assigned`, which only the shop's side receives."""
+        return _expect(await self.request(f.Assign(chat=chat, operator=operator)), f.Ack)
+
+    async def note(self, chat: str, text: str, nonce: str | None = None) -> f.Ack:
+        """A private note of the shop's in the chat: the buyer never sees it. The nonce (a
+        fresh one unless given) makes repeats harmless, as for `send`."""
+        frame = f.PrivateNote(chat=chat, text=text, nonce=nonce or uuid.uuid4().hex)
+        return _expect(await self.request(frame), f.Ack)
+
+    async def typing(self, chat: str) -> None:
+        """Tells the other side that this user is typing in `chat`; no answer. The server
+        passes on one every 2 s per chat at most: call it as the user types, at most that
+        often. A refusal comes through `frames()` as an `error`. Not sent while the socket
+        is down: a late "typing" is worse than none."""
+        generation = await self._link.wait_ready()
+        try:
+            await self._link.send(f.Typing(chat=chat), generation)
+        except Dropped:
+            return
+
     async def ping(self) -> f.Pong:
         return _expect(await self.request(f.Ping()), f.Pong)
 
@@ -359,7 +387,9 @@ class ChatClient:
     async def received(self, frame: f.ServerFrame) -> None:
         match frame:
             case f.EventFrame():
-                # The replay after a reconnect may repeat what arrived before the drop.
+                # The replay after a reconnect may repeat what arrived before the drop. A seq
+                # may also jump: the events a user may not see (the shop's notes, for a
+                # buyer) leave gaps, which are no loss and are never asked for again.
                 if frame.seq <= self._seen.get(frame.chat, 0):
                     return
                 self._seen[frame.chat] = frame.seq
@@ -369,7 +399,7 @@ class ChatClient:
                 self._resume = frame.cursor
                 self.synced = frame
                 await self._push(frame)
-            case f.ReadMark():
+            case f.ReadMark() | f.TypingNotice() | f.PresenceChange():
                 await self._push(frame)
             case f.Error() if frame.id is not None and frame.id in self._reads:
                 await self._read_refused(frame)

@@ -1,8 +1,8 @@
 """The HTTP side of chatd (docs/protocol.md 8): what the marketplace back end (`system`) posts,
 and what buyers and shops read besides the chat; the chat itself without a socket (the
 feed of events with long-poll, sending, downloads, claims and their actions: docs/protocol.md,
-"HTTP without a socket"); and a shop's API keys and webhooks (docs/protocol.md,
-"Credentials" and "Webhooks").
+"HTTP without a socket"); a shop's API keys and webhooks (docs/protocol.md, "Credentials"
+and "Webhooks"); and a shop's canned replies (docs/protocol.md, "Canned replies").
 
 >>> import asyncio
 >>> async def refund_arrives(base: str, system_token: str, order: OrderCard) -> None:
@@ -32,7 +32,7 @@ import httpx
 import msgspec
 
 from chatd.client.errors import ChatError
-from protocol.events import Attachment, GoodsState, Money, OrderCard
+from protocol.events import Attachment, GoodsState, Money, Operator, OrderCard
 from protocol.frames import ChatSummary, EventFrame
 
 T = TypeVar("T")
@@ -185,8 +185,25 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None
 
 
+class _Operators(msgspec.Struct, frozen=True):
+    operators: list[Operator]
+
+
+class Template(msgspec.Struct, frozen=True, kw_only=True):
+    """A canned reply of the shop, shared by its operators."""
+
+    id: str
+    shortcut: str
+    title: str
+    text: str
+
+
 class _Keys(msgspec.Struct, frozen=True):
     keys: list[ApiKey]
+
+
+class _Templates(msgspec.Struct, frozen=True):
+    templates: list[Template]
 
 
 class _Webhooks(msgspec.Struct, frozen=True):
@@ -463,11 +480,41 @@ class HttpApi:
         response = await self._call("DELETE", f"/api/v1/webhooks/{quote(webhook, safe='')}")
         _raise_for_error(response)
 
+    async def operators(self) -> list[Operator]:
+        """The operators the shop is known to have, whom an `assign` may name (by name)."""
+        return _decode(await self._call("GET", "/api/v1/operators"), _Operators).operators
+
     async def deliveries(self, webhook: str, limit: int = 50) -> list[Delivery]:
         """An endpoint's latest delivery attempts, newest first (`limit` 1-200)."""
         path = f"/api/v1/webhooks/{quote(webhook, safe='')}/deliveries"
         response = await self._call("GET", path, params=_params(limit=limit))
         return _decode(response, _Deliveries).deliveries
+
+    # ---- a shop's canned replies -----------------------------------------------------------------
+
+    async def templates(self) -> list[Template]:
+        """The shop's canned replies, by shortcut. A shop's first listing finds a few
+        defaults there."""
+        return _decode(await self._call("GET", "/api/v1/templates"), _Templates).templates
+
+    async def create_template(self, shortcut: str, title: str, text: str) -> Template:
+        """A new canned reply. `conflict` for a shortcut the shop has already,
+        `contacts_forbidden` (with `details.spans` in `text`) for contacts in the text."""
+        body = {"shortcut": shortcut, "title": title, "text": text}
+        return _decode(await self._call("POST", "/api/v1/templates", json=body), Template)
+
+    async def update_template(
+        self, template: str, shortcut: str, title: str, text: str
+    ) -> Template:
+        """Replaces a canned reply's three fields (checked as for `create_template`)."""
+        body = {"shortcut": shortcut, "title": title, "text": text}
+        path = f"/api/v1/templates/{quote(template, safe='')}"
+        return _decode(await self._call("PUT", path, json=body), Template)
+
+    async def delete_template(self, template: str) -> None:
+        """Deletes a canned reply; `not_found` for one of another shop or deleted before."""
+        response = await self._call("DELETE", f"/api/v1/templates/{quote(template, safe='')}")
+        _raise_for_error(response)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; past the rate limit (429), waits as told and tries again, a few

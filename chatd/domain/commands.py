@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatd.domain.actors import Actor
-from protocol.events import Attachment, Decision, GoodsState, Money, OrderCard, Party, ReturnMode
+from protocol.events import (
+    Attachment,
+    Decision,
+    GoodsState,
+    Money,
+    Operator,
+    OrderCard,
+    Party,
+    ReturnMode,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +121,25 @@ class ReportLogistics:
     defect: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class AssignChat:
+    """The shop gives the chat to one of its operators (`operator`), or to nobody (None).
+
+    The service resolves the operator against those the shop is known to have (chatd.
+    operators) before the command is made, so that `decide` needs no look-up."""
+
+    actor: Actor
+    operator: Operator | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostNote:
+    """An operator's private note in the chat: the shop's alone."""
+
+    actor: Actor
+    text: str
+
+
 ReturnCommand = (
     RequestReturn
     | InitiateReturn
@@ -124,4 +152,6 @@ ReturnCommand = (
     | EscalateClaim
     | ExpireOffer
 )
-Command = OpenChat | PostMessage | ReturnCommand
+# The shop's own work in a chat (version 1.1): events only the shop's side reads.
+ShopCommand = AssignChat | PostNote
+Command = OpenChat | PostMessage | ReturnCommand | ShopCommand

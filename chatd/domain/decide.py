@@ -6,7 +6,7 @@ from datetime import datetime
 
 from chatd.domain import policy
 from chatd.domain.actors import author_of, system_author
-from chatd.domain.commands import Command, OpenChat, PostMessage
+from chatd.domain.commands import AssignChat, Command, OpenChat, PostMessage, PostNote
 from chatd.domain.drafts import Draft, stamp
 from chatd.domain.errors import Rejection, bad_frame
 from chatd.domain.ids import chat_id
@@ -14,6 +14,7 @@ from chatd.domain.model import ChatState
 from chatd.domain.moderation import ContactFinding, continued_contacts, find_contacts
 from chatd.domain.returns import decide_return
 from chatd.domain.rules import Rules
+from chatd.domain.shop_work import decide_shop
 from protocol.codes import ErrorCode
 from protocol.events import ChatOpened, Event, MessagePosted
 from protocol.texts import CONTACTS_FORBIDDEN
@@ -32,6 +33,8 @@ def decide(
         return Rejection(ErrorCode.NOT_FOUND, "no such chat")
     if isinstance(command, PostMessage):
         return post_message(state, command, now, rules)
+    if isinstance(command, AssignChat | PostNote):
+        return decide_shop(state, command, now, rules)
     return decide_return(state, command, now, rules)
 
 

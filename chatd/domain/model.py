@@ -10,6 +10,7 @@ from protocol.events import (
     ClaimState,
     GoodsState,
     Money,
+    Operator,
     OrderCard,
     Party,
     ReturnMode,
@@ -57,6 +58,8 @@ class ChatState:
     # `chatd.domain.moderation.number_tail`.
     buyer_tail: str = ""
     seller_tail: str = ""
+    # The operator of the shop who has the chat (`chat.assigned`); None: nobody.
+    assignee: Operator | None = None
 
     def claim_for_order(self, order_id: str) -> Claim | None:
         for claim in self.claims.values():

@@ -23,7 +23,8 @@ any look-up), then `check(actor, action, state)` (the relation to the chat the a
 reaches), then the action's own rules (protocol/DECISIONS.md, "The order of checks").
 The actions are the client frames (named by their `type`), the HTTP API's routes
 (`ROUTES`), and `deadline`: what the server itself does when a claim's wait ends (a request
-the shop left undecided goes to the managers, an offer the buyer never took up expires). The
+the shop left undecided goes to the managers, an offer the buyer never took up expires), and
+`shop_events`: who may see the shop's own events in a chat (its notes and assignments). The
 tests hold the table to the lists of frames and routes.
 
 A shop's API key acts as its shop (role `seller`) within its scopes: `KEY_SCOPES` says which
@@ -40,6 +41,7 @@ from typing import Literal, get_args
 from chatd.domain.actors import Actor
 from chatd.domain.commands import (
     ApproveReturn,
+    AssignChat,
     Command,
     DisputeReturn,
     EscalateClaim,
@@ -47,6 +49,7 @@ from chatd.domain.commands import (
     InitiateReturn,
     OpenChat,
     PostMessage,
+    PostNote,
     RejectReturn,
     ReportLogistics,
     RequestReturn,
@@ -76,6 +79,12 @@ Action = Literal[
     "return.dispute",
     "return.resolve",
     "return.withdraw",
+    # The operator's day (version 1.1): the shop gives a chat to an operator, and leaves
+    # private notes in it.
+    "assign",
+    "note",
+    # The operator's day (docs/protocol.md, version 1.1): typing, relayed and never stored.
+    "typing",
     # The HTTP API (docs/protocol.md section 8).
     "healthz",
     "metrics",
@@ -97,8 +106,17 @@ Action = Literal[
     # A shop's webhook endpoints (docs/protocol.md, "Webhooks"): create, list, delete, and
     # read an endpoint's deliveries.
     "webhooks",
+    # A shop's canned replies (docs/protocol.md, "Canned replies"): list, create, change,
+    # delete.
+    "templates",
+    # The operators a shop is known to have, whom its chats may be assigned to.
+    "operators",
     # The server's own deadlines on claims (docs/protocol.md, version 1.1).
     "deadline",
+    # Not a frame or a route: seeing the shop's own events in a chat (`note`,
+    # `chat.assigned`: protocol.events.SHOP_ONLY_KINDS), which every read path asks
+    # (chatd.domain.access.hidden_kinds) and the routing of a chat's events follows.
+    "shop_events",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
@@ -155,6 +173,7 @@ _READ_MARKS = Deny("only the buyer and the shop keep read marks")
 _UPLOAD = Deny("only buyers, shops and the marketplace upload files")
 _BALANCE = Deny("only buyers and shops have a balance")
 _CLAIMS = Deny("only a shop and the marketplace's managers work on claims")
+_SHOP_ONLY = Deny("only the shop, and the managers in a disputed chat, see the shop's notes")
 
 # One row per action; `_row`'s columns are buyer, seller, manager, system.
 POLICY: dict[Action, dict[Role, Cell]] = {
@@ -183,6 +202,15 @@ POLICY: dict[Action, dict[Role, Cell]] = {
     "return.reject": _only("seller", "only the shop rejects a return", _OWN),
     "return.resolve": _only("manager", "only a manager resolves a disputed return", _DISPUTED),
     "return.withdraw": _only("seller", "only the shop withdraws its offer", _OWN),
+    # ---- the operator's day: the shop's own work, which the buyer never sees -----------------
+    "assign": _only("seller", "only the shop's operators assign its chats", _OWN),
+    "note": _only("seller", "only the shop's operators leave notes in its chats", _OWN),
+    # The managers see a disputed chat in full, its notes too; the marketplace's back end
+    # (which may read every chat's history) does not: they are the shop's alone.
+    "shop_events": _row(_SHOP_ONLY, _OWN, _DISPUTED, _SHOP_ONLY),
+    # ---- the operator's day --------------------------------------------------------------------
+    # Only the chat's two sides type in it; a manager reads a disputed chat but writes nothing.
+    "typing": _row(_OWN, _OWN, _WRITE, _WRITE),
     # Only the server, acting for the marketplace, ends a claim's wait when it is due.
     "deadline": _only("system", "only the marketplace's deadlines end a claim's wait", _EVERY),
     # ---- the HTTP API --------------------------------------------------------------------------
@@ -210,6 +238,9 @@ POLICY: dict[Action, dict[Role, Cell]] = {
     # A key cannot manage keys (no scope below opens it): it could mint itself wider ones.
     "keys": _only("seller", "only a shop's operators manage its API keys"),
     "webhooks": _only("seller", "only a shop manages its webhooks"),
+    "operators": _only("seller", "only a shop's side lists its operators"),
+    # Shared by the shop: every operator reads and edits the same list.
+    "templates": _only("seller", "only a shop's operators keep canned replies"),
 }
 
 # The scope a shop's API key needs for each action, on top of the seller's cell above;
@@ -238,8 +269,19 @@ KEY_SCOPES: dict[Action, Scope | None] = {
     "return.reject": "returns:write",
     "return.withdraw": "returns:write",
     "claim_action": "returns:write",
+    # A bot of the shop may route its chats and leave notes: writing in the shop's chats.
+    "assign": "chat:write",
+    "note": "chat:write",
+    # What the shop reads of its chats includes its own notes and assignments, and who of
+    # its operators a chat may go to.
+    "shop_events": "chat:read",
+    "operators": "chat:read",
     # An endpoint receives every event of the shop it asks for, as a socket would.
     "webhooks": "chat:read",
+    # Typing is part of writing a message; canned replies exist to be sent, so a key that
+    # sends may read and keep them, and one that only reads has no use for them.
+    "typing": "chat:write",
+    "templates": "chat:write",
     # No token is read for these.
     "healthz": None,
     "metrics": None,
@@ -260,6 +302,10 @@ SUBJECT: dict[Action, str] = {
     "return.dispute": "claim",
     "return.resolve": "claim",
     "return.withdraw": "claim",
+    "typing": "chat",
+    "assign": "chat",
+    "note": "chat",
+    "shop_events": "chat",
     "deadline": "claim",
     "logistics": "claim",
     "download": "file",
@@ -270,6 +316,9 @@ SUBJECT: dict[Action, str] = {
 ROUTES: dict[str, Action] = {
     "/ws": "hello",
     "/healthz": "healthz",
+    # Liveness and readiness (chatd.web.health): like /healthz, for anyone, with no token.
+    "/livez": "healthz",
+    "/readyz": "healthz",
     "/metrics": "metrics",
     "/openapi.json": "documents",
     "/asyncapi.json": "documents",
@@ -290,6 +339,9 @@ ROUTES: dict[str, Action] = {
     "/api/v1/webhooks": "webhooks",
     "/api/v1/webhooks/{webhook}": "webhooks",
     "/api/v1/webhooks/{webhook}/deliveries": "webhooks",
+    "/api/v1/operators": "operators",
+    "/api/v1/templates": "templates",
+    "/api/v1/templates/{template}": "templates",
     # WB's Buyers Chat API shapes (docs/protocol.md, "WB-compatible routes"): the same reads
     # and commands as the routes above, for a shop's API key.
     "/api/v1/seller/chats": "chats",
@@ -312,6 +364,8 @@ COMMAND_ACTIONS: dict[type[Command], Action] = {
     WithdrawReturn: "return.withdraw",
     EscalateClaim: "deadline",
     ExpireOffer: "deadline",
+    AssignChat: "assign",
+    PostNote: "note",
 }
 
 # The side of a chat each participating role writes for.

@@ -8,18 +8,24 @@ socket that cannot keep up is closed by its own connection, not waited for.
 The hub also tells every node that a shop's API key was revoked (`revoke_key`), so that each
 closes the sockets that key opened; the store stays the truth (each node also re-reads its
 keys now and then, chatd.web.key_sockets), the hub makes it at once.
+
+What is never stored travels through the hub too (docs/protocol.md, version 1.1): `typing`
+notices reach every node's listeners (chatd.web.watching picks the sockets), and `presence`
+says who is online on any node (chatd.hub.presence).
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
+from chatd.hub.presence import Presence
 from chatd.render import View, event_frame
 from chatd.store.base import Stored
 from protocol.codec import Codec
-from protocol.frames import ReadMark
+from protocol.frames import ReadMark, TypingNotice
 
 
 class Outgoing(abc.ABC):
@@ -77,7 +83,23 @@ class Subscriber(Protocol):
         """Queue `item` for the socket; never blocks."""
 
 
+@dataclass(frozen=True, slots=True)
+class HubStats:
+    """What a hub tells /metrics about itself (read at scrape time, chatd.web.metrics)."""
+
+    connected: bool = True  # carrying events between nodes now
+    reconnections: int = 0  # connections got back after a loss
+    publish_failures: int = 0  # publishes the other nodes never got (they read the log)
+    from_log: int = 0  # events delivered from the log because the hub had not brought them
+    pending: int = 0  # events that wait for an earlier position
+    oldest_pending: float | None = None  # time.monotonic() when the oldest of those arrived
+    position: int | None = None  # delivered everything up to this log position
+
+
 class Hub(abc.ABC):
+    # Who is online (chatd.hub.presence); each hub makes its own.
+    presence: Presence
+
     @abc.abstractmethod
     async def start(self) -> None: ...
 
@@ -101,3 +123,21 @@ class Hub(abc.ABC):
     @abc.abstractmethod
     async def revoke_key(self, key: str) -> None:
         """Tells every node's listeners that the API key `key` (its id) is revoked."""
+
+    @abc.abstractmethod
+    def on_typing(self, listener: Callable[[TypingNotice], None]) -> None:
+        """Calls `listener(notice)` for each `typing` notice sent on any node."""
+
+    @abc.abstractmethod
+    async def typing(self, notice: TypingNotice) -> None:
+        """Hands `notice` to every node's typing listeners, this one's at once; at most once
+        and never stored: a notice lost on the way is not sent again."""
+
+    async def check(self) -> None:
+        """Raises when the hub cannot carry events now (`/readyz`; the caller bounds the
+        wait). The in-process hub always can."""
+        return None
+
+    def stats(self) -> HubStats:
+        """Its figures for /metrics; cheap, called at every scrape."""
+        return HubStats()

@@ -5,18 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from chatd.hub.base import Hub, Outgoing, Subscriber
+from chatd.hub.presence import DEFAULT_GRACE, LocalPresence
+from protocol.frames import TypingNotice
 
 
 class LocalHub(Hub):
-    def __init__(self) -> None:
+    def __init__(self, presence_grace: float = DEFAULT_GRACE) -> None:
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._revocation_listeners: list[Callable[[str], None]] = []
+        self._typing_listeners: list[Callable[[TypingNotice], None]] = []
+        self.presence = LocalPresence(presence_grace)
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
         self._subscribers.clear()
+        await self.presence.stop()
 
     def subscribe(self, keys: Iterable[str], subscriber: Subscriber) -> None:
         for key in keys:
@@ -43,6 +48,17 @@ class LocalHub(Hub):
         """Tells this process's listeners (also what a cross-node hub calls on receipt)."""
         for listener in self._revocation_listeners:
             listener(key)
+
+    def on_typing(self, listener: Callable[[TypingNotice], None]) -> None:
+        self._typing_listeners.append(listener)
+
+    async def typing(self, notice: TypingNotice) -> None:
+        self.typed(notice)
+
+    def typed(self, notice: TypingNotice) -> None:
+        """Tells this process's typing listeners (also what a cross-node hub calls on receipt)."""
+        for listener in self._typing_listeners:
+            listener(notice)
 
     def deliver(self, items: list[Outgoing], keys: tuple[str, ...]) -> None:
         """Push to this process's subscribers (also what a cross-node hub calls on receipt)."""

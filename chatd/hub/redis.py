@@ -19,6 +19,9 @@ own sockets what any node appended. Redis is the fast path only; the log is the 
 - A revoked API key travels the same way, to close the key's sockets on every node; one
   lost with Redis is found by each node's own re-reading of its keys in the store
   (chatd.web.key_sockets), a second or so later.
+- So do `typing` notices, at most once (one lost with Redis is lost: the next keystroke
+  sends another), and presence notices (chatd.hub.redis_presence, which keeps who is online
+  in Redis itself).
 
 A node subscribes to the channel once at start, not per routing key, so a socket that
 subscribes locally is never ahead of the node's Redis subscription.
@@ -30,19 +33,29 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from chatd.hub.base import EventOut, Hub, Outgoing, ReadOut, Subscriber
+from chatd.hub.base import EventOut, Hub, HubStats, Outgoing, ReadOut, Subscriber
 from chatd.hub.local import LocalHub
+from chatd.hub.presence import DEFAULT_GRACE
+from chatd.hub.redis_presence import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_TTL,
+    PresenceLink,
+    RedisPresence,
+)
+from chatd.observability.logs import fields
 from chatd.store.base import Stored
 from protocol.events import decode_event, encode_event
-from protocol.frames import ReadMark
+from protocol.frames import ReadMark, TypingNotice
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +76,30 @@ class RoutedLog(Protocol):
 
 
 class _Wire(msgspec.Struct, array_like=True, frozen=True):
-    """One publish of one node: events (position, encoded event), read marks, or the ids of
-    revoked API keys. (A node of an older chatd skips the trailing field it does not know.)"""
+    """One publish of one node: events (position, encoded event), read marks, the ids of
+    revoked API keys, typing notices, or the parties whose presence changed on that node.
+    (A node of an older chatd skips the trailing fields it does not know.)"""
 
     node: str
     keys: tuple[str, ...]
     events: tuple[tuple[int, bytes], ...] = ()
     reads: tuple[bytes, ...] = ()
     revoked: tuple[str, ...] = ()
+    typing: tuple[bytes, ...] = ()
+    presence: tuple[str, ...] = ()
 
 
 _wire_encoder = msgspec.msgpack.Encoder()
 _wire_decoder = msgspec.msgpack.Decoder(_Wire)
 _mark_decoder = msgspec.msgpack.Decoder(ReadMark)
+_typing_decoder = msgspec.msgpack.Decoder(TypingNotice)
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     item: EventOut
     keys: tuple[str, ...]
+    arrived: float  # time.monotonic(): how long it waits is the hub's lag (/metrics)
 
 
 class Sequencer:
@@ -103,6 +121,7 @@ class Sequencer:
         self.horizon = 0
         self._pending: dict[int, _Entry] = {}
         self.gap = asyncio.Event()  # set when an event waits for positions below it
+        self.from_log = 0  # events the log delivered because no message had brought them
 
     async def start(self) -> None:
         self.horizon = await self._log.last_position()
@@ -111,12 +130,32 @@ class Sequencer:
         pos = item.stored.pos
         if pos <= self.horizon or pos in self._pending:
             return
+        if pos == self.horizon + 1:
+            # The next position, as nearly always: out at once, with what waited behind it.
+            self.horizon = pos
+            self._deliver(item, keys)
+            if self._pending:
+                self._drain()
+            return
         if len(self._pending) >= self._max_pending:
             # The log has all of these: forget them rather than grow without bound.
-            log.warning("%d events wait for a gap; reading them from the log", len(self._pending))
+            log.warning(
+                "%d events wait for a gap; reading them from the log",
+                len(self._pending),
+                extra=fields(event="hub_gap_overflow", pending=len(self._pending)),
+            )
             self._pending.clear()
-        self._pending[pos] = _Entry(item, keys)
-        self._drain()
+        # Only an event that must wait is timed: the clock is read off the common path.
+        self._pending[pos] = _Entry(item, keys, time.monotonic())
+        self.gap.set()
+
+    def oldest_pending(self) -> float | None:
+        """When the longest-waiting event arrived (time.monotonic()), or None."""
+        return min((entry.arrived for entry in self._pending.values()), default=None)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def _drain(self) -> None:
         while (entry := self._pending.pop(self.horizon + 1, None)) is not None:
@@ -138,6 +177,8 @@ class Sequencer:
                 item = entry.item if entry is not None else EventOut(stored, self._log.log_id)
                 self._deliver(item, keys)
                 delivered += 1
+                if entry is None:
+                    self.from_log += 1
             for stale in [pos for pos in self._pending if pos <= self.horizon]:
                 del self._pending[stale]
             self._drain()
@@ -155,6 +196,9 @@ class RedisHub(Hub):
         poll_interval: float = 1.0,
         gap_grace: float = 0.02,
         outbox: int = 10_000,
+        presence_grace: float = DEFAULT_GRACE,
+        presence_ttl: float = DEFAULT_TTL,
+        presence_heartbeat: float = DEFAULT_HEARTBEAT,
     ) -> None:
         self._url = url
         self._log = log
@@ -163,12 +207,19 @@ class RedisHub(Hub):
         self._gap_grace = gap_grace
         self.node = secrets.token_hex(6)
         self._local = LocalHub()
+        self._presence = RedisPresence(
+            self.node, grace=presence_grace, ttl=presence_ttl, heartbeat=presence_heartbeat
+        )
+        self.presence = self._presence
         self._sequencer = Sequencer(log, self._deliver)
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=outbox)
         self._client: aioredis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.connected = asyncio.Event()
+        # For /metrics (`stats`): subscriptions got back after a loss, publishes lost.
+        self.reconnections = 0
+        self.publish_failures = 0
 
     @property
     def channel(self) -> str:
@@ -187,6 +238,9 @@ class RedisHub(Hub):
             asyncio.create_task(self._send(), name="redis-hub-send"),
             asyncio.create_task(self._follow_log(), name="redis-hub-log"),
         ]
+        namespace = f"{self._prefix}:{self._log.log_id}"
+        link = PresenceLink(self._require(), namespace, self.channel, self._presence_notice)
+        await self._presence.connect(link)
 
     async def stop(self) -> None:
         # The loops also check the flag: redis-py may turn a cancellation into a connection
@@ -196,6 +250,8 @@ class RedisHub(Hub):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        # While the client is still open: the node's presence leaves Redis at once.
+        await self.presence.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -235,6 +291,7 @@ class RedisHub(Hub):
             try:
                 self._outbox.put_nowait(_wire_encoder.encode(wire))
             except asyncio.QueueFull:
+                self.publish_failures += 1
                 log.warning("redis outbox full: other nodes will read these events from the log")
 
     def on_key_revoked(self, listener: Callable[[str], None]) -> None:
@@ -246,7 +303,23 @@ class RedisHub(Hub):
         try:
             self._outbox.put_nowait(_wire_encoder.encode(wire))
         except asyncio.QueueFull:
+            self.publish_failures += 1
             log.warning("redis outbox full: other nodes will find the revoked key in the store")
+
+    def on_typing(self, listener: Callable[[TypingNotice], None]) -> None:
+        self._local.on_typing(listener)
+
+    async def typing(self, notice: TypingNotice) -> None:
+        self._local.typed(notice)
+        wire = _Wire(self.node, (), typing=(_wire_encoder.encode(notice),))
+        try:
+            self._outbox.put_nowait(_wire_encoder.encode(wire))
+        except asyncio.QueueFull:
+            # Never stored, never repeated: a notice that cannot go now is dropped.
+            self.publish_failures += 1
+
+    def _presence_notice(self, parties: tuple[str, ...]) -> bytes:
+        return _wire_encoder.encode(_Wire(self.node, (), presence=parties))
 
     async def _send(self) -> None:
         """Publishes in order, never holding up the service: while Redis is away, messages
@@ -257,8 +330,13 @@ class RedisHub(Hub):
             try:
                 await self._require().publish(self.channel, data)
             except (RedisError, OSError) as exc:
+                self.publish_failures += 1
                 if not failing:
-                    log.warning("publishing to redis failed (%s); peers will poll the log", exc)
+                    log.warning(
+                        "publishing to redis failed (%s); peers will poll the log",
+                        exc,
+                        extra=fields(event="hub_publish_failed", error=str(exc)),
+                    )
                 failing = True
                 continue
             failing = False
@@ -272,25 +350,60 @@ class RedisHub(Hub):
 
     async def _listen(self) -> None:
         delay = 0.1
+        lost = False
         while not self._stopping:
             try:
                 async with self._require().pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
                     self.connected.set()
                     delay = 0.1
-                    log.info("listening on redis channel %s", self.channel)
+                    if lost:
+                        self.reconnections += 1
+                        lost = False
+                    log.info(
+                        "listening on redis channel %s",
+                        self.channel,
+                        extra=fields(event="hub_connected", reconnections=self.reconnections),
+                    )
                     # Whatever was published while we were away is in the log.
                     self._sequencer.gap.set()
-                    while not self._stopping:
-                        message = await pubsub.get_message(timeout=self._poll_interval)
-                        if message is not None and message.get("type") == "message":
-                            self._receive(message["data"])
+                    await self._messages(pubsub)
             except (RedisError, OSError) as exc:
                 if self.connected.is_set():
-                    log.warning("lost redis (%s); following the log until it is back", exc)
+                    log.warning(
+                        "lost redis (%s); following the log until it is back",
+                        exc,
+                        extra=fields(event="hub_lost", error=str(exc)),
+                    )
+                    lost = True
                 self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def _messages(self, pubsub: PubSub) -> None:
+        """Receives until the connection fails, or says nothing even when asked.
+
+        A partition says nothing, and neither does a connection that Redis dropped while
+        one swallowed the close (Redis restarted, or gave up on the node): the node would
+        listen to it for ever, and read marks, typing and presence notices, which only Redis
+        carries, would never reach it again. So after `silence` seconds without a message
+        the hub sends a PING, and gives up on the connection when the answer does not come
+        within as long again (`python -m chatd.proof.partitions`;
+        tests/hub/test_redis_partition.py)."""
+        silence = max(2 * self._poll_interval, 1.0)
+        heard = time.monotonic()
+        asked = False
+        while not self._stopping:
+            message = await pubsub.get_message(timeout=self._poll_interval)
+            if message is not None:
+                heard, asked = time.monotonic(), False
+                if message.get("type") == "message":
+                    self._receive(message["data"])
+            elif time.monotonic() - heard > silence:
+                if asked:
+                    raise ConnectionError(f"no answer from redis for {silence:.0f} s")
+                await pubsub.ping()
+                heard, asked = time.monotonic(), True
 
     def _receive(self, data: bytes) -> None:
         try:
@@ -298,17 +411,27 @@ class RedisHub(Hub):
             if wire.node == self.node:
                 return
             marks: list[Outgoing] = [ReadOut(_mark_decoder.decode(raw)) for raw in wire.reads]
+            typed = [_typing_decoder.decode(raw) for raw in wire.typing]
             events = [
                 EventOut(Stored(pos, decode_event(body)), self._log.log_id)
                 for pos, body in wire.events
             ]
         except (msgspec.DecodeError, KeyError, ValueError) as exc:
-            log.warning("dropped a message on %s that is not chatd's: %s", self.channel, exc)
+            log.warning(
+                "dropped a message on %s that is not chatd's: %s",
+                self.channel,
+                exc,
+                extra=fields(event="hub_bad_message", error=str(exc)),
+            )
             return
         if marks:
             self._local.deliver(marks, wire.keys)
         for key in wire.revoked:
             self._local.key_revoked(key)
+        for notice in typed:
+            self._local.typed(notice)
+        if wire.presence:
+            self._presence.noticed(wire.node, wire.presence)
         for event in events:
             self._sequencer.offer(event, wire.keys)
 
@@ -326,10 +449,32 @@ class RedisHub(Hub):
             sequencer.gap.clear()
             try:
                 caught = await sequencer.catch_up()
-            except Exception:
-                log.exception("reading the log to fill a gap failed; retrying")
+            except Exception as exc:
+                log.exception(
+                    "reading the log to fill a gap failed; retrying",
+                    extra=fields(event="hub_log_read_failed", error=str(exc)),
+                )
                 await asyncio.sleep(self._poll_interval)
                 sequencer.gap.set()
                 continue
             if caught:
                 log.debug("delivered %d events from the log", caught)
+
+    # ---- for /readyz and /metrics ------------------------------------------------------------
+
+    async def check(self) -> None:
+        """A PING answered now (a node whose Redis is down still delivers its own events
+        and follows the log, but events of other nodes come a second late)."""
+        await self._require().ping()
+
+    def stats(self) -> HubStats:
+        sequencer = self._sequencer
+        return HubStats(
+            connected=self.connected.is_set(),
+            reconnections=self.reconnections,
+            publish_failures=self.publish_failures,
+            from_log=sequencer.from_log,
+            pending=sequencer.pending,
+            oldest_pending=sequencer.oldest_pending(),
+            position=sequencer.horizon,
+        )

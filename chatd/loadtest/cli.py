@@ -11,11 +11,21 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from chatd.arg_types import (
+    checked_by,
+    positive_float_arg,
+    positive_int_arg,
+    share_arg,
+    timezone_arg,
+)
+from chatd.extras import missing_extra
 from chatd.loadtest.system import parse_cpus
-from protocol.logfile import write_log
+from chatd.progress import Progress
+from protocol.logfile import LogRecord, write_log
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -24,24 +34,25 @@ if TYPE_CHECKING:
 def _speed(text: str) -> float | None:
     if text == "max":
         return None
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the speed is a positive factor or `max`")
-    return value
+    try:
+        return positive_float_arg(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"the speed is a positive factor or `max`, not {text!r}"
+        ) from None
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+# A bad value of a load tool's option is refused where it is parsed, with one line naming it.
+_positive = positive_int_arg
+_share = share_arg
+_cpus = checked_by(parse_cpus, "a CPU list such as 0, 1,3 or 2-5")
 
 
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("a share is between 0 and 1")
-    return value
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
 
 
 def add_parsers(subparsers: Subparsers) -> None:
@@ -80,12 +91,12 @@ def _add_gen_log(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "--start",
-        type=datetime.fromisoformat,
+        type=_moment,
         default=None,
         help="the log's first moment, ISO 8601 with a zone (default: 2025-03-03T06:00:00Z)",
     )
     parser.add_argument("--marketplace-name", default="Wildberries")
-    parser.add_argument("--timezone", default="Europe/Moscow")
+    parser.add_argument("--timezone", type=timezone_arg, default="Europe/Moscow")
     parser.set_defaults(handler=run_gen_log)
 
 
@@ -108,14 +119,22 @@ def run_gen_log(args: argparse.Namespace) -> int:
             return 2
         spec = dataclasses.replace(spec, start=args.start)
     try:
-        records = generate(spec)
+        with Progress("generating", spec.events) as made:
+            records = generate(spec, made.advance)
     except ValueError as exc:
         print(f"chatd gen-log: {exc}", file=sys.stderr)
         return 2
-    count = write_log(args.out, records)
+    with Progress("writing", len(records)) as written:
+        count = write_log(args.out, _counted(records, written))
     if args.out != "-":
         print(f"{count} events written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _counted(records: list[LogRecord], progress: Progress) -> Iterator[LogRecord]:
+    for record in records:
+        yield record
+        progress.advance()
 
 
 # ---- replay ----------------------------------------------------------------------------------
@@ -155,7 +174,9 @@ def _add_replay(subparsers: Subparsers) -> None:
         default=1,
         help="client processes, each with whole shops (default: %(default)s)",
     )
-    parser.add_argument("--cpus", help="pin the client processes to these CPUs (e.g. 1 or 2-3)")
+    parser.add_argument(
+        "--cpus", type=_cpus, help="pin the client processes to these CPUs (e.g. 1 or 2-3)"
+    )
     parser.add_argument("--report", default="replay-report.json", help="(default: %(default)s)")
     parser.add_argument("--chart", default="replay-chart.html", help="(default: %(default)s)")
     parser.add_argument(
@@ -178,6 +199,10 @@ def _add_replay(subparsers: Subparsers) -> None:
 
 
 def run_replay_command(args: argparse.Namespace) -> int:
+    missing = missing_extra("loadtest")
+    if missing is not None:
+        print(f"chatd replay: {missing}", file=sys.stderr)
+        return 2
     from chatd.loadtest.replay import ReplaySettings
     from chatd.loadtest.report import summary_rows
     from chatd.loadtest.runner import ReplayError, ReplayOptions, run_replay
@@ -222,7 +247,10 @@ def run_replay_command(args: argparse.Namespace) -> int:
 
 
 def _numbers(text: str) -> tuple[float, ...]:
-    return tuple(float(part) for part in text.split(",") if part.strip())
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
 
 
 def _syncs(text: str) -> tuple[str, ...]:
@@ -252,14 +280,18 @@ def _add_bench(subparsers: Subparsers) -> None:
     parser.add_argument("--window", type=_positive, help="messages in flight per socket")
     parser.add_argument("--sync", type=_syncs, help="chatd's SQLite modes (default: full,normal)")
     parser.add_argument("--no-floor", action="store_true", help="measure chatd only")
-    parser.add_argument("--server-cpus", default="0", help="(default: %(default)s)")
-    parser.add_argument("--client-cpus", default="1", help="(default: %(default)s)")
+    parser.add_argument("--server-cpus", type=_cpus, default="0", help="(default: %(default)s)")
+    parser.add_argument("--client-cpus", type=_cpus, default="1", help="(default: %(default)s)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--workdir", help="keep the databases and server logs here")
     parser.set_defaults(handler=run_bench_command)
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
+    missing = missing_extra("loadtest")
+    if missing is not None:
+        print(f"chatd bench: {missing}", file=sys.stderr)
+        return 2
     import json
     from pathlib import Path
 

@@ -357,8 +357,9 @@ class _Generator:
         return self.rng.choice(free) if free else None
 
 
-def generate(spec: GenSpec) -> list[LogRecord]:
-    """The log: `spec.events` records in position order."""
+def generate(spec: GenSpec, progress: Callable[[int], None] | None = None) -> list[LogRecord]:
+    """The log: `spec.events` records in position order. `progress` is told how many
+    events each chat added, as the chats are made."""
     generator = _Generator(spec)
     span = spec.span
     timed: list[tuple[float, int, int, LogRecord]] = []
@@ -386,6 +387,8 @@ def generate(spec: GenSpec) -> list[LogRecord]:
                     text_buyer=text_buyer,
                 )
                 timed.append((round(moment, 3), number, len(timed), record))
+        if progress is not None:
+            progress(chat.size)
     timed.sort(key=lambda item: item[:3])
     return [
         msgspec.structs.replace(record, pos=pos)

@@ -8,9 +8,12 @@ from pathlib import Path
 from chatd import auth
 from chatd.deadline_timers import DeadlineTimers
 from chatd.domain.rules import Rules
+from chatd.extras import missing_extra
 from chatd.files import DEFAULT_KEEP_UNSENT, DEFAULT_QUOTA, FileStore
 from chatd.hub.base import Hub
 from chatd.hub.local import LocalHub
+from chatd.observability.options import DEFAULT_METRICS_ALLOW
+from chatd.process.masking import mask_url
 from chatd.service import ChatService
 from chatd.store.base import EventStore
 from chatd.store.sqlite import SqliteStore, Synchronous
@@ -35,10 +38,13 @@ def make_store(
     if not store_url:
         return SqliteStore(db, synchronous=synchronous, stats=stats)
     if store_url.startswith(("postgresql://", "postgres://")):
+        missing = missing_extra("postgres")
+        if missing is not None:
+            raise SettingsError(f"--store postgresql://...: {missing}")
         from chatd.store.postgres import PostgresStore
 
         return PostgresStore(store_url, stats=stats)
-    raise SettingsError(f"unknown store {store_url!r}: expected postgresql://...")
+    raise SettingsError(f"unknown store {mask_url(store_url)!r}: expected postgresql://...")
 
 
 def files_root(files_dir: Path | None, db: Path) -> Path:
@@ -51,13 +57,20 @@ def make_hub(hub_url: str | None, store: EventStore) -> Hub:
     if not hub_url or hub_url == "local":
         return LocalHub()
     if hub_url.startswith(("redis://", "rediss://", "unix://")):
+        missing = missing_extra("redis")
+        if missing is not None:
+            raise SettingsError(f"--hub redis://...: {missing}")
+        shared_log = "the redis hub needs a shared log: --store postgresql://..."
+        # Without asyncpg no store here can be PostgreSQL's; asking isinstance would need it.
+        if missing_extra("postgres") is not None:
+            raise SettingsError(shared_log)
         from chatd.hub.redis import RedisHub
         from chatd.store.postgres import PostgresStore
 
         if not isinstance(store, PostgresStore):
-            raise SettingsError("the redis hub needs a shared log: --store postgresql://...")
+            raise SettingsError(shared_log)
         return RedisHub(hub_url, store)
-    raise SettingsError(f"unknown hub {hub_url!r}: expected local or redis://...")
+    raise SettingsError(f"unknown hub {mask_url(hub_url)!r}: expected local or redis://...")
 
 
 def assemble(
@@ -83,6 +96,7 @@ def assemble(
     keep_unsent: float = DEFAULT_KEEP_UNSENT,
     public_keys: tuple[auth.PublicKey, ...] = (),
     webhooks: WebhookSettings | None = None,
+    metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW,
 ) -> ChatApp:
     metrics = Metrics()
     store = make_store(store_url, db=db, synchronous=synchronous, stats=metrics)
@@ -100,6 +114,8 @@ def assemble(
     service = ChatService(store, hub, rules, files=files, shared_log=shared)
     webhook_settings = webhooks or WebhookSettings()
     dispatcher = WebhookDispatcher(store, hub, webhook_settings)
+    # Read at every scrape of /metrics: the WAL, the hub's lag, the deliveries' outcomes.
+    metrics.watch(store=store, hub=hub, webhooks=dispatcher)
     webhooks_api = WebhooksApi(service, dispatcher, webhook_settings)
     settings = WebSettings(
         sockets=SocketSettings(
@@ -115,6 +131,7 @@ def assemble(
         http_limits=http_limits or HttpLimitSettings(),
         public_keys=public_keys,
         extra_routes=[*webhooks_api.routes()],
+        metrics_allow=metrics_allow,
     )
     chat_app = ChatApp(service, settings, metrics)
     webhooks_api.bind(chat_app.api)
@@ -149,30 +166,21 @@ def assemble(
             if await load_demo(store, rules, files):
                 print("chatd: demo data loaded into", db, flush=True)
             if announce is not None:
-                print_links(secret, *announce)
+                print_links(secret, *announce, db=db)
 
         chat_app.on_ready.append(dev_ready)
     return chat_app
 
 
-def print_links(secret: str, host: str, port: int) -> None:
-    from chatd.process.demo import IVANOV, MANAGER, OPERATOR, SHOP, TIMUR
+def print_links(secret: str, host: str, port: int, db: Path) -> None:
+    from chatd.process.demo import IVANOV, OPERATOR, SHOP, TIMUR
+    from chatd.process.dev_state import demo_tokens
 
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     base = f"http://{shown}:{port}/"
-    day = 24 * 3600
-    shop = auth.issue(
-        secret,
-        role="seller",
-        sub=OPERATOR.id,
-        name=OPERATOR.name,
-        seller=SHOP.id,
-        shop_name=SHOP.name,
-        ttl=day,
-    )
-    buyer = auth.issue(secret, role="buyer", sub=TIMUR.id, name=TIMUR.name, ttl=day)
-    other = auth.issue(secret, role="buyer", sub=IVANOV.id, name=IVANOV.name, ttl=day)
-    manager = auth.issue(secret, role="manager", sub=MANAGER.id, name=MANAGER.name, ttl=day)
+    # Kept beside the database with the secret --dev made up: the same links after a restart.
+    tokens = demo_tokens(secret, db)
+    shop, buyer, other, manager = (tokens[k] for k in ("shop", "buyer", "other", "manager"))
     lines = [
         "",
         "chatd is ready. Open in the browser:",

@@ -1,13 +1,11 @@
-"""The `chatd` command: serve, token, demo, rebuild, export."""
+"""The `chatd` command: serve, token, demo, rebuild, export, backup, migrate."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib.metadata
-import logging
 import os
-import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,13 +13,26 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from chatd import auth
+from chatd.arg_types import (
+    database_arg,
+    port_arg,
+    positive_float_arg,
+    positive_int_arg,
+    timezone_arg,
+)
 from chatd.client.command import add_bot_parser, run_bot
 from chatd.domain.rules import DEFAULT_RULES, Rules
 from chatd.durations import duration_arg
 from chatd.files import DEFAULT_KEEP_UNSENT, DEFAULT_QUOTA
 from chatd.loadtest.cli import add_parsers as add_load_parsers
+from chatd.observability.logs import LOG_FORMATS, configure_logging
+from chatd.observability.options import DEFAULT_METRICS_ALLOW, networks_arg
+from chatd.process.backup import add_parser as add_backup_parser
+from chatd.process.config_command import add_config_parser
 from chatd.process.export import add_parser as add_export_parser
 from chatd.process.guard import limit_repeated_logs
+from chatd.process.layers import LayeredSubcommands
+from chatd.process.migrate import add_parser as add_migrate_parser
 from chatd.webhooks.settings import (
     DEFAULT_RETRIES,
     DEFAULT_RETRIES_TEXT,
@@ -55,6 +66,7 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timezone",
+        type=timezone_arg,
         default="Europe/Moscow",
         help="the marketplace's time zone, for dates in service texts (default: %(default)s)",
     )
@@ -78,7 +90,7 @@ def _add_rules_options(parser: argparse.ArgumentParser) -> None:
 def _add_files_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--files",
-        default=os.environ.get("CHATD_FILES"),
+        default=None,
         metavar="DIR",
         help="where uploads are kept; several nodes share one directory "
         "(env CHATD_FILES; default: beside --db)",
@@ -88,31 +100,11 @@ def _add_files_option(parser: argparse.ArgumentParser) -> None:
 def _add_store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
-        default=os.environ.get("CHATD_STORE") or None,
+        default=None,
         metavar="URL",
         help="the log: postgresql://USER@HOST:PORT/DATABASE for a log that several nodes "
         "share (env CHATD_STORE; default: SQLite at --db)",
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0: {text!r}")
-    return value
 
 
 def _version() -> str:
@@ -131,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
         "with returns decided in the chat.",
     )
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Each sub-command's options also come from CHATD_* and --config (chatd.process.layers).
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", action=LayeredSubcommands
+    )
 
     serve = sub.add_parser(
         "serve",
@@ -142,14 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
-    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument("--port", type=port_arg, default=8000, help="port (default: %(default)s)")
     serve.add_argument(
-        "--db", default=DEFAULT_DB, help="SQLite database file (default: %(default)s)"
+        "--db",
+        type=database_arg,
+        default=DEFAULT_DB,
+        help="SQLite database file (default: %(default)s)",
     )
     _add_store_option(serve)
     serve.add_argument(
         "--hub",
-        default=os.environ.get("CHATD_HUB") or "local",
+        default="local",
         metavar="URL",
         help="how events reach the sockets: local (one process) or redis://HOST:PORT/DB to "
         "carry them between several nodes, which needs --store postgresql://... "
@@ -158,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_files_option(serve)
     serve.add_argument(
         "--upload-quota",
-        type=_positive_int,
+        type=positive_int_arg,
         default=DEFAULT_QUOTA,
         metavar="BYTES",
         help="bytes of uploads a user may keep that were never sent in a chat; more is "
@@ -166,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--keep-unsent",
-        type=_positive_float,
+        type=positive_float_arg,
         default=DEFAULT_KEEP_UNSENT,
         metavar="SECONDS",
         help="uploads never sent in a chat are removed this long after their upload "
@@ -174,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--jwt-public-key",
-        default=os.environ.get("CHATD_JWT_PUBLIC_KEY") or None,
+        default=None,
         metavar="FILE",
         help="also accept RS256, ES256 and EdDSA tokens signed by the marketplace: its public "
         "keys as PEM (keys or certificates) or a JWKS document (env CHATD_JWT_PUBLIC_KEY)",
@@ -204,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dev",
         action="store_true",
-        help="development mode: make a secret if CHATD_SECRET is unset, load the demo data "
-        "into an empty database, and print ready-made links",
+        help="development mode: make a secret if CHATD_SECRET is unset (kept beside --db in "
+        "DB.dev.json, so a restart logs no page out), load the demo data into an empty "
+        "database, and print ready-made links",
     )
     serve.add_argument(
         "--allow-origin",
@@ -217,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--max-frame",
-        type=int,
+        type=positive_int_arg,
         default=64 * 1024,
         help="largest frame in bytes, after inflation; larger closes with 1009 "
         "(default: %(default)s)",
@@ -227,77 +226,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--rate",
-        type=float,
+        type=positive_float_arg,
         default=20.0,
         help="frames a second per connection (default: %(default)s)",
     )
     serve.add_argument(
         "--burst",
-        type=float,
+        type=positive_float_arg,
         default=40.0,
         help="burst of frames per connection (default: %(default)s)",
     )
     serve.add_argument(
         "--user-rate",
-        type=float,
+        type=positive_float_arg,
         default=50.0,
         help="frames a second per user, over all their connections (default: %(default)s)",
     )
     serve.add_argument(
         "--user-burst",
-        type=float,
+        type=positive_float_arg,
         default=100.0,
         help="burst of frames per user, over all their connections (default: %(default)s)",
     )
     serve.add_argument(
         "--http-rate",
-        type=_positive_float,
+        type=positive_float_arg,
         default=10.0,
         help="HTTP requests a second under /api/ per user or API key; a request without "
         "valid credentials counts against its address (default: %(default)s)",
     )
     serve.add_argument(
         "--http-burst",
-        type=_positive_float,
+        type=positive_float_arg,
         default=20.0,
         help="burst of HTTP requests per user or API key (default: %(default)s)",
     )
     serve.add_argument(
         "--http-system-rate",
-        type=_positive_float,
+        type=positive_float_arg,
         default=1000.0,
         help="HTTP requests a second of the marketplace's back end (the system role), "
         "which has a budget of its own (default: %(default)s)",
     )
     serve.add_argument(
         "--http-system-burst",
-        type=_positive_float,
+        type=positive_float_arg,
         default=2000.0,
         help="burst of HTTP requests of the system role (default: %(default)s)",
     )
     serve.add_argument(
         "--max-connections-per-user",
-        type=int,
+        type=positive_int_arg,
         default=32,
         help="open connections one user may have; more are refused (default: %(default)s)",
     )
     serve.add_argument(
         "--header-timeout",
-        type=float,
+        type=positive_float_arg,
         default=10.0,
-        help="seconds a connection may take to send a request's headers before it is closed "
+        help="seconds a connection may take to send a request's headers before it is closed, "
+        "and then to start its body, which must keep arriving at 500 bytes a second "
         "(default: %(default)s)",
     )
     serve.add_argument(
         "--max-connections",
-        type=int,
+        type=positive_int_arg,
         default=None,
         help="open connections at most; more are refused with 503 at once "
         "(default: as many as the open-file limit leaves room for)",
     )
     serve.add_argument(
         "--queue",
-        type=int,
+        type=positive_int_arg,
         default=2048,
         help="frames queued per connection before it is closed with 1013 (default: %(default)s)",
     )
@@ -314,6 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         help="(default: %(default)s)",
     )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=LOG_FORMATS,
+        help="text for people, or json: one object per line with ts, level, logger, msg and "
+        "the line's fields (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--metrics-allow",
+        type=networks_arg,
+        default=DEFAULT_METRICS_ALLOW,
+        metavar="CIDRS",
+        help="addresses and networks that may read /metrics, comma-separated "
+        "(10.0.0.0/8,::1; env CHATD_METRICS_ALLOW; default: loopback only)",
+    )
     _add_rules_options(serve)
 
     token = sub.add_parser(
@@ -327,7 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--seller", help="the shop id (required for --role seller)")
     token.add_argument("--shop-name", help="the shop's display name (sellers, optional)")
     token.add_argument(
-        "--ttl", type=float, default=3600, help="lifetime in seconds (default: %(default)s)"
+        "--ttl",
+        type=positive_float_arg,
+        default=3600,
+        help="lifetime in seconds (default: %(default)s)",
     )
 
     demo = sub.add_parser(
@@ -335,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the demo data into a database",
         description="Load the seller portal's examples (shops, buyers, orders, chats, returns).",
     )
-    demo.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+    demo.add_argument(
+        "--db", type=database_arg, default=DEFAULT_DB, help="SQLite database (default: %(default)s)"
+    )
     _add_store_option(demo)
     # The skirt's product photo is uploaded where the server will look for it.
     _add_files_option(demo)
@@ -347,21 +367,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Drop the chat list, unread, claims, ledger, orders, files and search "
         "projections and derive them again from the event log. Run it on a stopped server.",
     )
-    rebuild.add_argument("--db", default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+    rebuild.add_argument(
+        "--db", type=database_arg, default=DEFAULT_DB, help="SQLite database (default: %(default)s)"
+    )
     _add_store_option(rebuild)
 
     add_bot_parser(sub)
     add_export_parser(sub)
+    add_backup_parser(sub)
+    add_migrate_parser(sub)
     add_load_parsers(sub)
+    add_config_parser(sub, serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(getattr(args, "log_level", "info")).upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(str(getattr(args, "log_level", "info")), getattr(args, "log_format", "text"))
     if args.command == "serve":
         return _serve(args)
     if args.command == "token":
@@ -384,12 +406,15 @@ def main(argv: list[str] | None = None) -> int:
 MIN_SECRET_BYTES = 32
 
 
-def _secret(dev: bool) -> str | None:
+def _secret(dev: bool, db: Path) -> str | None:
     secret = os.environ.get("CHATD_SECRET")
     if secret:
         return secret
     if dev:
-        return secrets.token_urlsafe(32)
+        # Made up once and kept beside the database, so a restart logs no page out.
+        from chatd.process.dev_state import dev_secret
+
+        return dev_secret(db)
     return None
 
 
@@ -436,10 +461,11 @@ def _token(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from chatd.process.assemble import SettingsError, assemble
+    from chatd.process.migrate import refuse_newer_schema
     from chatd.process.server import ChatServer, uvicorn_config
     from chatd.web.http_limits import HttpLimitSettings
 
-    secret = _secret(args.dev)
+    secret = _secret(args.dev, Path(args.db))
     if secret is None:
         print(
             "chatd serve: set CHATD_SECRET (the token secret), or run with --dev",
@@ -457,6 +483,12 @@ def _serve(args: argparse.Namespace) -> int:
         except auth.PublicKeyError as exc:
             print(f"chatd serve: --jwt-public-key {args.jwt_public_key}: {exc}", file=sys.stderr)
             return 2
+    # Before anything listens: a database a newer chatd migrated is refused with one line.
+    # Pending migrations are applied when the store opens, and logged.
+    newer = refuse_newer_schema(args.store, Path(args.db))
+    if newer is not None:
+        print(f"chatd serve: {newer}", file=sys.stderr)
+        return 2
     try:
         chat_app = assemble(
             db=Path(args.db),
@@ -489,6 +521,7 @@ def _serve(args: argparse.Namespace) -> int:
                 timeout=args.webhook_timeout.total_seconds(),
                 allow_private=args.webhook_allow_private,
             ),
+            metrics_allow=args.metrics_allow,
         )
     except SettingsError as exc:
         print(f"chatd serve: {exc}", file=sys.stderr)
@@ -510,23 +543,35 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace) -> EventStore:
-    from chatd.process.assemble import make_store
+    from chatd.process.assemble import SettingsError, make_store
     from chatd.store.stats import StoreStats
 
-    return make_store(args.store, db=Path(args.db), synchronous="full", stats=StoreStats())
+    try:
+        return make_store(args.store, db=Path(args.db), synchronous="full", stats=StoreStats())
+    except SettingsError as exc:
+        # A --store chatd cannot use ends like a bad flag: one line, status 2.
+        print(f"chatd {args.command}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 async def _demo(args: argparse.Namespace) -> int:
     from chatd.files import FileStore
     from chatd.process.assemble import files_root
-    from chatd.process.demo import load_demo
+    from chatd.process.demo import STEPS, load_demo
+    from chatd.progress import Progress
+    from chatd.store.schema_version import SchemaTooNew
 
     store = _open_store(args)
     files = FileStore(files_root(Path(args.files) if args.files else None, Path(args.db)))
     files.open()
-    await store.open()
     try:
-        loaded = await load_demo(store, _rules(args), files)
+        await store.open()
+    except SchemaTooNew as exc:
+        print(f"chatd demo: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with Progress("demo", STEPS, unit="steps") as progress:
+            loaded = await load_demo(store, _rules(args), files, step=progress.advance)
     finally:
         await store.close()
     print("demo data loaded" if loaded else "the database already has events: nothing loaded")
@@ -534,12 +579,20 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(args: argparse.Namespace) -> int:
+    from chatd.progress import Progress
     from chatd.projection import LogProjector
+    from chatd.store.schema_version import SchemaTooNew
 
     store = _open_store(args)
-    await store.open()
     try:
-        await store.rebuild(LogProjector())
+        await store.open()
+    except SchemaTooNew as exc:
+        print(f"chatd rebuild: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # The projector runs once per event of the log, whose positions are dense from 1.
+        with Progress("rebuild", await store.last_position()) as progress:
+            await store.rebuild(progress.counting(LogProjector()))
     finally:
         await store.close()
     print("projections rebuilt from the log")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
@@ -146,6 +147,8 @@ SCARF = OrderCard(
     non_returnable=False,
 )
 ORDERS = (SKIRT, FILM, JEANS, SHIPPING, CARDIGAN, BELT, SCARF)
+# The steps `load_demo` reports: one per order, one per buyer's chat, and the read marks.
+STEPS = len(ORDERS) + len(BUYERS) + 1
 
 
 def _yesterday_at(hour: int, minute: int, rules: Rules) -> datetime:
@@ -228,11 +231,22 @@ async def _with_photo(files: FileStore, card: OrderCard, photo: bytes, name: str
     return msgspec.structs.replace(card, photo=saved.id)
 
 
-async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = None) -> bool:
+async def load_demo(
+    store: EventStore,
+    rules: Rules,
+    files: FileStore | None = None,
+    step: Callable[[], None] | None = None,
+) -> bool:
     """Loads the demo into an empty log; False (and nothing written) when it has events.
-    With `files`, the skirt's order names a product photo uploaded there."""
+    With `files`, the skirt's order names a product photo uploaded there. `step` is called
+    after each of the `STEPS` steps (a progress bar)."""
     if await store.last_position() > 0:
         return False
+
+    def tick() -> None:
+        if step is not None:
+            step()
+
     clock = _Clock(_at("2023-01-01T00:00:00"))
     service = ChatService(store, LocalHub(), rules, clock=clock, files=files)
 
@@ -251,6 +265,7 @@ async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = N
     for order in orders:
         clock.now = order.purchased_at
         await service.register_order(SYSTEM, order)
+        tick()
 
     await open_chat(SVETLANA, "2023-02-27T11:20:00", CARDIGAN.id)
     await say(
@@ -267,6 +282,7 @@ async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = N
     )
     await say(buyer_actor(SVETLANA), SVETLANA, "2023-02-27T12:10:00", "Спасибо большое!")
 
+    tick()
     await open_chat(VLADISLAV, "2023-03-01T18:40:00")
     await say(
         buyer_actor(VLADISLAV),
@@ -281,9 +297,11 @@ async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = N
         "Здравствуйте! Поставка ожидается на следующей неделе.",
     )
 
+    tick()
     await open_chat(LYUDA, "2023-03-04T10:01:00", SHIPPING.id)
     await say(buyer_actor(LYUDA), LYUDA, "2023-03-04T10:01:00", "Здравствуйте, товар не отправили.")
 
+    tick()
     await open_chat(IVANOV, "2023-03-05T15:45:00", JEANS.id)
     await say(
         buyer_actor(IVANOV),
@@ -292,6 +310,7 @@ async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = N
         "Здравствуйте! Возместите деньги, джинсы бракованные.",
     )
 
+    tick()
     # Марина: a refusal she disputed, waiting for the marketplace's manager.
     await open_chat(MARINA, "2023-03-16T09:30:00", SCARF.id)
     await say(
@@ -313,6 +332,7 @@ async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = N
     dispute = cmd.DisputeReturn(actor=buyer_actor(MARINA), claim=scarf_claim)
     _check(await service.dispute_return(dispute), "scarf dispute")
 
+    tick()
     # Тимур: the screen film refused (the portal's refusal example), the skirt awaiting the
     # shop's decision with the approve and refuse buttons.
     await open_chat(TIMUR, "2023-09-01T12:38:00", FILM.id)
@@ -329,6 +349,7 @@ async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = N
     # (chatd.deadline_timers), so a waiting claim cannot keep the story's 2023 date.
     clock.now = _yesterday_at(17, 3, rules)
     _check(await service.request_return(buyer_actor(TIMUR), timur_chat, SKIRT.id), "skirt request")
+    tick()
     # What each side had read: the shop its own answers and what came before them.
     marks = [
         (SVETLANA, "seller", 3), (SVETLANA, "buyer", 3), (VLADISLAV, "seller", 3),
@@ -340,5 +361,6 @@ async def load_demo(store: EventStore, rules: Rules, files: FileStore | None = N
         rejection = await service.mark_read(reader, chat_id(party.id, SHOP.id), seq)
         if rejection is not None:
             raise DemoError(f"read mark: {rejection.message}")
+    tick()
     log.info("demo data loaded: %d orders, %d chats", len(ORDERS), len(BUYERS))
     return True

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatd.arg_types import database_arg
+from chatd.progress import Progress
 from protocol.logfile import LogWriter, record_of
 
 if TYPE_CHECKING:
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
 PAGE = 5000
 
 
-async def export_store(store: EventStore, out: str | Path, page: int = PAGE) -> int:
+async def export_store(
+    store: EventStore, out: str | Path, page: int = PAGE, progress: Progress | None = None
+) -> int:
     """Writes every event of `store` to `out` (`-`: standard output); the count."""
     after = 0
     with LogWriter(out) as writer:
@@ -30,6 +33,8 @@ async def export_store(store: EventStore, out: str | Path, page: int = PAGE) -> 
             batch = await store.read_all(after, page)
             for stored in batch:
                 writer.write(record_of(stored.pos, stored.event))
+            if progress is not None:
+                progress.advance(len(batch))
             if len(batch) < page:
                 return writer.count
             after = batch[-1].pos
@@ -44,7 +49,9 @@ async def export_db(db: str | Path, out: str | Path, store_url: str | None = Non
     store = make_store(store_url, db=Path(db), synchronous="full", stats=StoreStats())
     await store.open()
     try:
-        return await export_store(store, out)
+        # Positions are dense from 1: the last one is the number of events to write.
+        with Progress("export", await store.last_position()) as progress:
+            return await export_store(store, out, progress=progress)
     finally:
         await store.close()
 
@@ -56,10 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Write every event of the log, in position order, one JSON object a "
         "line: the format `chatd replay` reads. Safe beside a running server.",
     )
-    parser.add_argument("--db", default="chatd.db", help="SQLite database (default: %(default)s)")
+    parser.add_argument(
+        "--db", type=database_arg, default="chatd.db", help="SQLite database (default: %(default)s)"
+    )
     parser.add_argument(
         "--store",
-        default=os.environ.get("CHATD_STORE") or None,
+        default=None,
         metavar="URL",
         help="a shared log, postgresql://USER@HOST:PORT/DATABASE, instead of --db "
         "(env CHATD_STORE)",
@@ -72,6 +81,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     from chatd.process.assemble import SettingsError
+    from chatd.store.schema_version import SchemaTooNew
 
     store_url: str | None = getattr(args, "store", None)
     if not store_url and not Path(args.db).exists():
@@ -79,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         count = asyncio.run(export_db(args.db, args.out, store_url))
-    except SettingsError as exc:
+    except (SettingsError, SchemaTooNew) as exc:
         print(f"chatd export: {exc}", file=sys.stderr)
         return 2
     if args.out != "-":

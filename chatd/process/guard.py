@@ -9,6 +9,12 @@ and new WebSockets timed out, and asyncio logged each failed accept. Three guard
   (from the connection's start, and again from the first byte of each later request on a
   kept-alive connection); a connection past it is closed. A WebSocket has its headers once it
   upgrades; from then on the `hello` deadline applies.
+- the same protocol holds a request's body to a pace: once its headers are in, the body has
+  the same deadline to start arriving, and each `BODY_MIN_RATE` bytes that arrive buy one
+  more second. A body that trickles in (a byte a second to a route that reads it, or to one
+  that answered early and discards it) no longer keeps its connection for ever; a client
+  sending at any real speed never meets the deadline. Time in which the server itself holds
+  the body back (flow control, or a `100 Continue` not yet sent) does not count;
 - the same protocol refuses a connection past `max_connections` open ones at once, with a
   503 and a JSON error, before it can hold anything;
 - `raise_file_limit` lifts the soft limit of open files to the hard one, and
@@ -32,6 +38,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 RESERVED_FILES = 256
 # Distinct log lines `RateLimitedLog` remembers at most.
 _MAX_REMEMBERED = 10_000
+# The slowest pace a request body may keep, in bytes a second, after its first deadline.
+BODY_MIN_RATE = 500
 
 
 def raise_file_limit() -> int:
@@ -80,6 +88,9 @@ def guarded_protocol(*, header_timeout: float, max_connections: int) -> type[Htt
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
+        _body_deadline: asyncio.TimerHandle | None = None
+        _body_since = 0.0
+        _body_bytes = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -113,9 +124,51 @@ def guarded_protocol(*, header_timeout: float, max_connections: int) -> type[Htt
         def on_headers_complete(self) -> None:
             self._headers_arrived()
             super().on_headers_complete()
+            # A WebSocket has no body: its `hello` deadline takes over once it upgrades.
+            if not self.parser.should_upgrade():
+                self._await_body()
+
+        def _await_body(self) -> None:
+            self._body_arrived()
+            self._body_since = self.loop.time()
+            self._body_bytes = 0
+            self._body_deadline = self.loop.call_later(header_timeout, self._body_too_slow)
+
+        def _body_arrived(self) -> None:
+            if self._body_deadline is not None:
+                self._body_deadline.cancel()
+                self._body_deadline = None
+
+        def _body_too_slow(self) -> None:
+            self._body_deadline = None
+            transport = self.transport
+            if transport.is_closing() or transport.get_protocol() is not self:
+                return
+            now = self.loop.time()
+            cycle = self.cycle
+            held_back = self.flow.read_paused or (
+                cycle is not None and cycle.waiting_for_100_continue and not cycle.response_complete
+            )
+            if held_back:
+                # The server, not the client, stops the body now: a new first deadline.
+                self._body_since, self._body_bytes = now, 0
+            allowed = self._body_since + header_timeout + self._body_bytes / BODY_MIN_RATE
+            if now < allowed:
+                self._body_deadline = self.loop.call_later(allowed - now, self._body_too_slow)
+                return
+            transport.close()
+
+        def on_body(self, body: bytes) -> None:
+            self._body_bytes += len(body)
+            super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            self._body_arrived()
+            super().on_message_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._headers_arrived()
+            self._body_arrived()
             super().connection_lost(exc)
 
     return GuardedHttpToolsProtocol

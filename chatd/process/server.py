@@ -10,6 +10,7 @@ import socket
 import uvicorn
 
 from chatd.process.guard import connection_cap, guarded_protocol, raise_file_limit
+from chatd.process.stop import ExitsCleanlyOnSignal
 from chatd.web.app import ChatApp
 
 # Young collections after this many allocations rather than 700: a fan-out to a thousand
@@ -32,7 +33,7 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-class ChatServer(uvicorn.Server):
+class ChatServer(ExitsCleanlyOnSignal):
     def __init__(self, config: uvicorn.Config, chat_app: ChatApp) -> None:
         super().__init__(config)
         self.chat_app = chat_app
@@ -75,6 +76,10 @@ def uvicorn_config(
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         lifespan="on",
+        # No logging setup of uvicorn's own: its lines go through the handler the process
+        # set up (chatd.observability.logs.configure_logging), in the same format as chatd's,
+        # JSON included. Requests are logged by chatd (chatd.web.http_observer), not here.
+        log_config=None,
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -232,12 +232,12 @@ class Findings:
 
 def _rows(db: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
     if table == "search":
-        # Both search indexes as one: which of the two holds a text depends only on when
-        # the writer last moved the small one into the large one.
+        # The index and its queue as one: which of the two holds a text depends only on
+        # when the writer last indexed the queue.
         return sorted(
             db.execute(
                 "SELECT rowid, text, chat FROM search"
-                " UNION ALL SELECT rowid, text, chat FROM search_recent"
+                " UNION ALL SELECT pos, text, chat FROM search_queue"
             ).fetchall()
         )
     return sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
@@ -305,7 +305,7 @@ async def check_database(path: Path, ledger: Ledger, scratch: Path) -> tuple[Fin
         contextlib.closing(sqlite3.connect(copy)) as rebuilt,
     ):
         for table in PROJECTION_TABLES:
-            if table == "search_recent":
+            if table == "search_queue":
                 continue  # compared with `search`
             if _rows(live, table) != _rows(rebuilt, table):
                 found.projections.append(f"{table} differs from its rebuild")

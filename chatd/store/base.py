@@ -14,13 +14,15 @@ one class that keeps both (`EventStore`), and each contract has its own test sui
 `KeyStore` keeps the shops' API keys beside them (primary data, no projection of the log:
 a key is no event of any chat); its contract is `KeyStoreContract` in the same suite.
 `WebhookStore` keeps the shops' webhook endpoints and their progress through the log the
-same way (`WebhookStoreContract`).
+same way (`WebhookStoreContract`), `TemplateStore` the shops' canned replies
+(`TemplateStoreContract`), and `OperatorStore` the operators each shop is known to have
+(`OperatorStoreContract`).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,6 +56,11 @@ class StoreClosed(StoreError):
     """The store is closed or closing: nothing more is accepted."""
 
 
+class StoreUnavailable(StoreError):
+    """The database did not answer in time, or the connection to it failed: a write may
+    or may not have been carried out (a nonce makes its resend harmless)."""
+
+
 class SearchTooBroad(StoreError):
     """A search would cost more than a request may (its budget of work ran out); the query
     needs more or longer words, or a chat."""
@@ -69,10 +76,16 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """A routing key that may see a stream from `from_seq` on (`b:{buyer}`, `s:{shop}`, `m`)."""
+    """A routing key that may see a stream from `from_seq` on (`b:{buyer}`, `s:{shop}`, `m`),
+    but for its events of the kinds in `hidden` (the shop's notes, for the buyer): those
+    are never in the key's feed, and the key's reader sees a gap in `seq` where they are."""
 
     key: str
     from_seq: int = 1
+    hidden: frozenset[str] = frozenset()
+
+    def receives(self, seq: int, kind: str) -> bool:
+        return seq >= self.from_seq and kind not in self.hidden
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +172,17 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     async def read_stream(
-        self, stream: str, *, after: int = 0, before: int | None = None, limit: int | None = None
+        self,
+        stream: str,
+        *,
+        after: int = 0,
+        before: int | None = None,
+        limit: int | None = None,
+        hide_kinds: Collection[str] = (),
     ) -> list[Stored]:
         """Events of one stream with after < seq < before, ascending; with `limit` and
-        `before`, the newest `limit` of them (still ascending)."""
+        `before`, the newest `limit` of them (still ascending). Events of the kinds in
+        `hide_kinds` are left out, and `limit` counts only the others."""
 
     @abc.abstractmethod
     async def last_position(self) -> int:
@@ -198,8 +218,11 @@ class ReadModel(abc.ABC):
     async def chat_entry(self, chat: str) -> ChatListEntry | None: ...
 
     @abc.abstractmethod
-    async def count_unread(self, chat: str, side: str, after_seq: int) -> int:
-        """Events with a text after `after_seq` written by the other side or the system."""
+    async def count_unread(
+        self, chat: str, side: str, after_seq: int, hide_kinds: Collection[str] = ()
+    ) -> int:
+        """Events with a text after `after_seq` written by the other side or the system,
+        but for those of the kinds in `hide_kinds`."""
 
     @abc.abstractmethod
     async def claims_of_chat(self, chat: str) -> list[tuple[str, str, str]]:
@@ -234,10 +257,16 @@ class ReadModel(abc.ABC):
 
     @abc.abstractmethod
     async def search(
-        self, key: str, words: list[str], chat: str | None, limit: int
+        self,
+        key: str,
+        words: list[str],
+        chat: str | None,
+        limit: int,
+        hide_kinds: Collection[str] = (),
     ) -> list[Stored]:
         """Events whose text has every one of `words` (normalised, see chatd.search_text) as
-        a word prefix, in chats `key` may see, newest first."""
+        a word prefix, in chats `key` may see, newest first; none of the kinds in
+        `hide_kinds`, and `limit` counts only the others."""
 
     @abc.abstractmethod
     async def files_of_chat(self, chat: str) -> list[FileEntryRow]: ...
@@ -410,6 +439,91 @@ class WebhookStore(abc.ABC):
         `DELIVERIES_KEPT`)."""
 
 
-class EventStore(EventLog, ReadModel, KeyStore, WebhookStore):
-    """A backend: the log, the read model it writes in the same transactions, the keys and
-    the webhooks."""
+@dataclass(frozen=True, slots=True)
+class TemplateRecord:
+    """A shop's canned reply (chatd.domain.templates says what its fields may hold)."""
+
+    id: str
+    shop: str
+    shortcut: str
+    title: str
+    text: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ShortcutTaken(StoreError):
+    """Another template of the shop has this shortcut (unique per shop)."""
+
+
+class TooManyTemplates(StoreError):
+    """The shop keeps as many templates as it may already."""
+
+
+class TemplateStore(abc.ABC):
+    """The shops' canned replies: primary data beside the log, like the keys. Each write is
+    durable when it returns and every node reads it at once (no cache anywhere).
+
+    A shop is "seen" from its first listing or its first write on; `seed_templates` gives
+    the defaults only to a shop never seen, so a shop that deleted every template does not
+    get them back."""
+
+    @abc.abstractmethod
+    async def templates_of_shop(self, shop: str) -> list[TemplateRecord]:
+        """The shop's templates, by shortcut."""
+
+    @abc.abstractmethod
+    async def seed_templates(
+        self, shop: str, at: datetime, records: Sequence[TemplateRecord]
+    ) -> bool:
+        """Marks the shop seen (at `at`) and, if it was not, keeps `records` (the defaults)
+        with it, in one transaction; False, with nothing written, for a shop seen before.
+        Nodes seeding one shop at once write the defaults once."""
+
+    @abc.abstractmethod
+    async def create_template(self, record: TemplateRecord, limit: int) -> None:
+        """Keeps a new template and marks its shop seen; ShortcutTaken when the shop has one
+        with that shortcut, TooManyTemplates when it has `limit` already (nothing written)."""
+
+    @abc.abstractmethod
+    async def update_template(self, record: TemplateRecord) -> TemplateRecord | None:
+        """Replaces the shortcut, title, text and `updated_at` of the shop's template
+        `record.id`; the template as kept (its `created_at` unchanged), None when the shop
+        has no such template; ShortcutTaken as for `create_template`."""
+
+    @abc.abstractmethod
+    async def delete_template(self, shop: str, template: str) -> bool:
+        """Deletes the shop's template; False when the shop has no such template."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    """An operator a shop is known to have: seen signed in with a token of that shop
+    (chatd.operators). `seen_at` is when the name was last recorded."""
+
+    shop: str
+    id: str
+    name: str
+    seen_at: datetime
+
+
+class OperatorStore(abc.ABC):
+    """The operators each shop is known to have, whom its chats may be assigned to. Primary
+    data beside the log, like the keys: a sign-in is no event of any chat, and `chatd
+    rebuild` leaves them alone."""
+
+    @abc.abstractmethod
+    async def remember_operator(self, record: OperatorRecord) -> None:
+        """Keeps the operator, or its new name and `seen_at` when it is already kept."""
+
+    @abc.abstractmethod
+    async def operator_of(self, shop: str, operator: str) -> OperatorRecord | None: ...
+
+    @abc.abstractmethod
+    async def operators_of(self, shop: str) -> list[OperatorRecord]:
+        """The shop's operators, by name, then by id."""
+
+
+class EventStore(EventLog, ReadModel, KeyStore, WebhookStore, TemplateStore, OperatorStore):
+    """A backend: the log, the read model it writes in the same transactions, the keys, the
+    webhooks, the canned replies and the shops' operators."""

@@ -16,7 +16,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatd.store.base import Appended, AppendRequest, Conflict, Refused, StoreClosed, Stored
+from chatd.store.base import (
+    Appended,
+    AppendRequest,
+    Conflict,
+    Refused,
+    StoreClosed,
+    Stored,
+    StoreUnavailable,
+)
 from chatd.store.rows import Row
 from chatd.store.stats import StoreStats
 from protocol.events import Event, encode_event
@@ -149,6 +157,10 @@ class GroupCommit:
         try:
             try:
                 outcomes, values = await self._write(requests, marks)
+            except StoreUnavailable:
+                # The database out of reach is no append's fault, and each alone would only
+                # wait for it again: the whole batch fails at once.
+                raise
             except Exception as exc:
                 # A constraint the batch did not foresee (another process wrote the same file,
                 # a second refund for a claim), or any other failure one append's own data can
@@ -297,7 +309,7 @@ def plan_appends(
                 )
             )
             plan.feed.extend(
-                (a.key, item.pos) for a in request.audiences if event.seq >= a.from_seq
+                (a.key, item.pos) for a in request.audiences if a.receives(event.seq, event.kind)
             )
         pos += len(stored)
         if stored:

@@ -8,11 +8,12 @@ part: see `_lock_log`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -31,9 +32,13 @@ from chatd.store.base import (
     LedgerEntry,
     StoreClosed,
     Stored,
+    StoreUnavailable,
 )
 from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes, plan_appends
+from chatd.store.postgres_migrations import migrate as migrate_schema
+from chatd.store.postgres_operators import PostgresOperators
 from chatd.store.postgres_schema import ROW_SQL, row_params, search_query
+from chatd.store.postgres_templates import PostgresTemplates
 from chatd.store.postgres_webhooks import PostgresWebhooks
 from chatd.store.rows import Row
 from chatd.store.stats import StoreStats
@@ -49,6 +54,29 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NO_SEQ = 2**31 - 1
 _NO_POS = 2**62
 
+# A database that stops answering (a partition, a host gone without a word) must not hold a
+# call, or the log's write lock, for ever; TCP alone would give up only after many minutes.
+# A node gone silent inside a transaction loses the transaction, and the log's lock with it,
+# after IDLE_IN_TRANSACTION seconds: PostgreSQL ends its session, and the other nodes write
+# on. Connecting, and each statement (with asyncpg's cancel of it), give up after the others.
+# (`python -m chatd.proof.partitions`; tests/store/test_postgres_partition.py)
+IDLE_IN_TRANSACTION = 2.0
+CONNECT_TIMEOUT = 5.0
+STATEMENT_TIMEOUT = 10.0
+# A write transaction (a group commit) not done within this is given up: its connection is
+# dropped at once, rather than after asyncpg's timeout and its cancel request, which cannot
+# get through a partition either, and PostgreSQL ends the transaction (IDLE_IN_TRANSACTION).
+# Its appends fail with StoreUnavailable.
+WRITE_DEADLINE = 5.0
+# What a write fails with when the database is out of reach.
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+)
+
 
 def lock_key(purpose: str, schema_name: str) -> int:
     """A signed 64-bit advisory lock key, one per purpose and schema (so two logs in one
@@ -61,7 +89,7 @@ def _stored(rows: Iterable[Any]) -> list[Stored]:
     return [Stored(int(row[0]), decode_event(bytes(row[1]))) for row in rows]
 
 
-class PostgresStore(PostgresWebhooks, EventStore):
+class PostgresStore(PostgresWebhooks, PostgresTemplates, PostgresOperators, EventStore):
     """The log in PostgreSQL schema `schema` of the database at `dsn` (created if missing)."""
 
     def __init__(
@@ -102,7 +130,13 @@ class PostgresStore(PostgresWebhooks, EventStore):
             self._dsn,
             min_size=1,
             max_size=self._pool_size,
-            server_settings={"search_path": self._schema, "application_name": "chatd"},
+            timeout=CONNECT_TIMEOUT,
+            command_timeout=STATEMENT_TIMEOUT,
+            server_settings={
+                "search_path": self._schema,
+                "application_name": "chatd",
+                "idle_in_transaction_session_timeout": str(int(IDLE_IN_TRANSACTION * 1000)),
+            },
         )
         await self._pool.execute(
             "INSERT INTO meta (key, value) VALUES ('log_id', $1) ON CONFLICT DO NOTHING",
@@ -112,32 +146,11 @@ class PostgresStore(PostgresWebhooks, EventStore):
         self._commits.start()
 
     async def _migrate(self) -> None:
-        """Creates the schema, or brings it to the newest version; nodes starting at once
-        wait for each other on an advisory lock (which exists before the schema does)."""
+        """Creates the schema, or brings it to the newest version
+        (chatd.store.postgres_migrations); nodes starting at once wait for each other."""
         conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(self._dsn)
         try:
-            async with conn.transaction():
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock($1)", lock_key("migrate", self._schema)
-                )
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
-                await conn.execute(f'SET LOCAL search_path TO "{self._schema}"')
-                await conn.execute(schema.META)
-                found = await conn.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
-                version = int(found) if found is not None else 0
-                if version > len(schema.MIGRATIONS):
-                    raise RuntimeError(
-                        f"schema {self._schema} is at version {version}, newer than this "
-                        f"chatd knows ({len(schema.MIGRATIONS)})"
-                    )
-                for number in range(version, len(schema.MIGRATIONS)):
-                    log.info("migrating schema %s to version %d", self._schema, number + 1)
-                    await conn.execute(schema.MIGRATIONS[number])
-                await conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', $1)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    str(len(schema.MIGRATIONS)),
-                )
+            await migrate_schema(conn, self._schema, lock_key("migrate", self._schema))
         finally:
             await conn.close()
 
@@ -161,7 +174,20 @@ class PostgresStore(PostgresWebhooks, EventStore):
     async def _write(
         self, requests: Sequence[AppendRequest], marks: Sequence[MarkWrite]
     ) -> tuple[Outcomes, list[int]]:
-        async with self._require().acquire() as conn, conn.transaction():
+        try:
+            async with self._require().acquire() as conn:
+                work = asyncio.ensure_future(self._write_in(conn, requests, marks))
+                done, _ = await asyncio.wait((work,), timeout=WRITE_DEADLINE)
+                if not done:
+                    conn.terminate()  # `work` fails at once: the connection is gone
+                return await work
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _write_in(
+        self, conn: Connection, requests: Sequence[AppendRequest], marks: Sequence[MarkWrite]
+    ) -> tuple[Outcomes, list[int]]:
+        async with conn.transaction():
             outcomes = await self._write_appends(conn, requests) if requests else []
             values = await self._write_marks(conn, marks) if marks else []
         return outcomes, values
@@ -269,26 +295,36 @@ class PostgresStore(PostgresWebhooks, EventStore):
         return await self._require().fetch(sql, *params)
 
     async def read_stream(
-        self, stream: str, *, after: int = 0, before: int | None = None, limit: int | None = None
+        self,
+        stream: str,
+        *,
+        after: int = 0,
+        before: int | None = None,
+        limit: int | None = None,
+        hide_kinds: Collection[str] = (),
     ) -> list[Stored]:
         # Bounds outside the column's range would overflow its type: they bound nothing.
         upper = min(before, _NO_SEQ) if before is not None else _NO_SEQ
         after = min(max(after, -1), _NO_SEQ)
+        # `<> ALL` of an empty array is true: no kind is left out.
+        hidden = sorted(hide_kinds)
         if limit is None:
             rows = await self._fetch(
                 "SELECT pos, body FROM events WHERE stream = $1 AND seq > $2 AND seq < $3"
-                " ORDER BY seq",
+                " AND kind <> ALL($4::text[]) ORDER BY seq",
                 stream,
                 after,
                 upper,
+                hidden,
             )
             return _stored(rows)
         rows = await self._fetch(
             "SELECT pos, body FROM events WHERE stream = $1 AND seq > $2 AND seq < $3"
-            " ORDER BY seq DESC LIMIT $4",
+            " AND kind <> ALL($4::text[]) ORDER BY seq DESC LIMIT $5",
             stream,
             after,
             upper,
+            hidden,
             limit,
         )
         return _stored(reversed(rows))
@@ -372,13 +408,16 @@ class PostgresStore(PostgresWebhooks, EventStore):
         rows = await self._fetch(f"SELECT {self._CHAT_COLUMNS} FROM chats WHERE chat = $1", chat)
         return self._chat_entry(rows[0]) if rows else None
 
-    async def count_unread(self, chat: str, side: str, after_seq: int) -> int:
+    async def count_unread(
+        self, chat: str, side: str, after_seq: int, hide_kinds: Collection[str] = ()
+    ) -> int:
         rows = await self._fetch(
             "SELECT count(*) FROM events WHERE stream = $1 AND seq > $2 AND has_text"
-            " AND side <> $3",
+            " AND side <> $3 AND kind <> ALL($4::text[])",
             chat,
             after_seq,
             side,
+            sorted(hide_kinds),
         )
         return int(rows[0][0])
 
@@ -446,7 +485,12 @@ class PostgresStore(PostgresWebhooks, EventStore):
         return str(rows[0][0]) if rows else None
 
     async def search(
-        self, key: str, words: list[str], chat: str | None, limit: int
+        self,
+        key: str,
+        words: list[str],
+        chat: str | None,
+        limit: int,
+        hide_kinds: Collection[str] = (),
     ) -> list[Stored]:
         if not words:
             return []
@@ -468,6 +512,9 @@ class PostgresStore(PostgresWebhooks, EventStore):
         if chat is not None:
             params.append(chat)
             sql += f" AND s.chat = ${len(params)}"
+        if hide_kinds:
+            params.append(sorted(hide_kinds))
+            sql += f" AND e.kind <> ALL(${len(params)}::text[])"
         params.append(limit)
         sql += f" ORDER BY s.pos DESC LIMIT ${len(params)}"
         return _stored(await self._fetch(sql, *params))

@@ -195,11 +195,55 @@ CREATE TABLE webhook_deliveries (
 );
 """
 
+# Version 5: the shops' canned replies (chatd.domain.templates), a shortcut unique per shop
+# (the unique index is also what a shop's list is read by, in order); and the shops that have
+# listed or written theirs: only a shop not there gets the defaults, so a shop that deleted
+# them all does not find them back.
+_V5_TEMPLATES = """
+CREATE TABLE templates (
+    id         text PRIMARY KEY,
+    shop       text NOT NULL,
+    shortcut   text NOT NULL,
+    title      text NOT NULL,
+    text       text NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    UNIQUE (shop, shortcut)
+);
+CREATE TABLE template_shops (
+    shop    text PRIMARY KEY,
+    seen_at timestamptz NOT NULL
+);
+"""
+
+# Version 6: the operators each shop is known to have (chatd.operators), whom its chats may
+# be assigned to; kept from the tokens operators sign in with, no projection of the log.
+_V6_OPERATORS = """
+CREATE TABLE operators (
+    shop    text NOT NULL,
+    id      text NOT NULL,
+    name    text NOT NULL,
+    seen_at timestamptz NOT NULL,
+    PRIMARY KEY (shop, id)
+);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_LOG + _V1_PROJECTIONS,
     _V2_WAITING_CLAIMS,
     _V3_API_KEYS,
     _V4_WEBHOOKS,
+    _V5_TEMPLATES,
+    _V6_OPERATORS,
+)
+# What each step does, as `chatd migrate` and the server's log report it.
+MIGRATION_NAMES: tuple[str, ...] = (
+    "the log and its projections",
+    "claims waiting for a deadline",
+    "API keys",
+    "webhooks",
+    "the shops' canned replies",
+    "the operators each shop is known to have",
 )
 
 # `chatd rebuild` empties these and derives them again from the log.

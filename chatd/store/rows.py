@@ -24,7 +24,8 @@ class ChatRow:
 
 @dataclass(frozen=True, slots=True)
 class ChatActivityRow:
-    """The chat's latest event, and the oldest buyer message the shop has not answered."""
+    """The chat's latest event that everyone who sees the chat sees (not a note of the shop's:
+    chatd.projection), and the oldest buyer message the shop has not answered."""
 
     chat: str
     last_seq: int  # the store writes the log position of this event too

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +40,11 @@ from chatd.store.base import (
 )
 from chatd.store.group_commit import GroupCommit, MarkWrite, Outcomes
 from chatd.store.rows import Row
+from chatd.store.sqlite_operators import SqliteOperators
+from chatd.store.sqlite_templates import SqliteTemplates
 from chatd.store.sqlite_webhooks import SqliteWebhooks
 from chatd.store.sqlite_writer import (
-    SEARCH_FOLD_SPAN,
+    SEARCH_INDEX_BATCH,
     WAL_RESTART_BYTES,
     Synchronous,
     WriterThread,
@@ -64,7 +68,7 @@ SEARCH_BUDGET = 1_000_000
 _PROGRESS_STEP = 1_000
 
 
-class SqliteStore(SqliteWebhooks, EventStore):
+class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
     """SQLite at `path` (":memory:" is not supported: the reader needs a second connection)."""
 
     def __init__(
@@ -76,7 +80,7 @@ class SqliteStore(SqliteWebhooks, EventStore):
         stats: StoreStats | None = None,
         checkpoint_interval: float = 1.0,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
-        search_fold_span: int = SEARCH_FOLD_SPAN,
+        search_index_batch: int = SEARCH_INDEX_BATCH,
         readers: int = READERS,
         search_budget: int = SEARCH_BUDGET,
     ) -> None:
@@ -85,7 +89,7 @@ class SqliteStore(SqliteWebhooks, EventStore):
         self._path = str(path)
         self._synchronous = synchronous
         self._writer = WriterThread(
-            self._path, wal_restart_bytes=wal_restart_bytes, search_fold_span=search_fold_span
+            self._path, wal_restart_bytes=wal_restart_bytes, search_index_batch=search_index_batch
         )
         self._reader_count = readers
         self._readers: list[aiosqlite.Connection] = []
@@ -99,11 +103,12 @@ class SqliteStore(SqliteWebhooks, EventStore):
         self._checkpointer: asyncio.Task[None] | None = None
         self._checkpoint_interval = checkpoint_interval
         self._committed_since_checkpoint = False
+        self._stats = stats or StoreStats()
         self._commits = GroupCommit(
             self._write,
             constraint_errors=(sqlite3.IntegrityError,),
             max_batch=max_batch,
-            stats=stats or StoreStats(),
+            stats=self._stats,
             name="sqlite-writer",
         )
         self._log_id = ""
@@ -117,6 +122,18 @@ class SqliteStore(SqliteWebhooks, EventStore):
     def wal_restarts(self) -> int:
         """How many times the writer started the WAL over (see `WriterThread`)."""
         return self._writer.wal_restarts
+
+    @property
+    def wal_restart_seconds(self) -> float:
+        """Time the writer spent starting the WAL over (no commit lands meanwhile)."""
+        return self._writer.wal_restart_seconds
+
+    def wal_bytes(self) -> int:
+        """The WAL file's size now (0 when there is none), for /metrics."""
+        try:
+            return os.stat(self._path + "-wal").st_size
+        except FileNotFoundError:
+            return 0
 
     # ---- life cycle --------------------------------------------------------------------------
 
@@ -165,8 +182,10 @@ class SqliteStore(SqliteWebhooks, EventStore):
                 continue
             self._committed_since_checkpoint = False
             try:
+                started = time.perf_counter()
                 # Run to completion in one call: no statement stays open on this connection.
                 await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+                self._stats.observe_checkpoint(time.perf_counter() - started)
             except sqlite3.Error as exc:
                 # A checkpoint that failed is taken again at the next interval.
                 log.warning("WAL checkpoint failed: %s", exc)
@@ -226,20 +245,27 @@ class SqliteStore(SqliteWebhooks, EventStore):
         return [Stored(int(pos), decode_event(body)) for pos, body in rows]
 
     async def read_stream(
-        self, stream: str, *, after: int = 0, before: int | None = None, limit: int | None = None
+        self,
+        stream: str,
+        *,
+        after: int = 0,
+        before: int | None = None,
+        limit: int | None = None,
+        hide_kinds: Collection[str] = (),
     ) -> list[Stored]:
         upper = before if before is not None else 2**62
+        hidden, kinds = _without_kinds("kind", hide_kinds)
         if limit is None:
             rows = await self._fetch(
                 "SELECT pos, body FROM events WHERE stream = ? AND seq > ? AND seq < ?"
-                " ORDER BY seq",
-                (stream, after, upper),
+                f"{hidden} ORDER BY seq",
+                (stream, after, upper, *kinds),
             )
             return self._stored(rows)
         rows = await self._fetch(
             "SELECT pos, body FROM events WHERE stream = ? AND seq > ? AND seq < ?"
-            " ORDER BY seq DESC LIMIT ?",
-            (stream, after, upper, limit),
+            f"{hidden} ORDER BY seq DESC LIMIT ?",
+            (stream, after, upper, *kinds, limit),
         )
         return self._stored(reversed(rows))
 
@@ -310,10 +336,14 @@ class SqliteStore(SqliteWebhooks, EventStore):
         rows = await self._fetch(f"SELECT {self._CHAT_COLUMNS} FROM chats WHERE chat = ?", (chat,))
         return self._chat_entry(rows[0]) if rows else None
 
-    async def count_unread(self, chat: str, side: str, after_seq: int) -> int:
+    async def count_unread(
+        self, chat: str, side: str, after_seq: int, hide_kinds: Collection[str] = ()
+    ) -> int:
+        hidden, kinds = _without_kinds("kind", hide_kinds)
         rows = await self._fetch(
-            "SELECT count(*) FROM events WHERE stream = ? AND seq > ? AND has_text AND side != ?",
-            (chat, after_seq, side),
+            "SELECT count(*) FROM events WHERE stream = ? AND seq > ? AND has_text AND side != ?"
+            + hidden,
+            (chat, after_seq, side, *kinds),
         )
         return int(rows[0][0])
 
@@ -380,7 +410,12 @@ class SqliteStore(SqliteWebhooks, EventStore):
         return str(rows[0][0]) if rows else None
 
     async def search(
-        self, key: str, words: list[str], chat: str | None, limit: int
+        self,
+        key: str,
+        words: list[str],
+        chat: str | None,
+        limit: int,
+        hide_kinds: Collection[str] = (),
     ) -> list[Stored]:
         if not words:
             return []
@@ -400,6 +435,9 @@ class SqliteStore(SqliteWebhooks, EventStore):
             whose.append(chat)
         # Each word a quoted prefix: user input never becomes FTS5 syntax.
         query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
+        # Texts reach the index in batches after their commits: the queue goes in first, so
+        # the search sees every text committed before it started.
+        await self._writer.index_search_queue()
         async with self._reading(long=True) as db, self._budget(db):
             # The user's chats first: the log positions they span bound the index's rowids,
             # which FTS5 seeks to instead of walking every user's matches (ten times less
@@ -412,17 +450,19 @@ class SqliteStore(SqliteWebhooks, EventStore):
             low, high = next(iter(span))
             if low is None:
                 return []
-            # The large index and the small one of the newest texts (chatd.store.sqlite_writer
-            # moves one into the other now and then): one statement, one snapshot, reads both.
+            if not hide_kinds:
+                # A chat's `last_pos` is its latest event that every reader sees (the shop's
+                # notes leave it: chatd.projection); one who sees every kind may find a note
+                # written after it, so the index is read to the log's end.
+                high = 2**62
+            hidden, kinds = _without_kinds("e.kind", hide_kinds)
             sql = (
                 "SELECT e.pos, e.body FROM ("
                 " SELECT rowid, chat FROM search WHERE search MATCH ? AND rowid BETWEEN ? AND ?"
-                " UNION ALL SELECT rowid, chat FROM search_recent"
-                " WHERE search_recent MATCH ? AND rowid BETWEEN ? AND ?"
                 ") s JOIN chats c ON c.chat = s.chat JOIN events e ON e.pos = s.rowid"
-                f" WHERE {who} ORDER BY s.rowid DESC LIMIT ?"
+                f" WHERE {who}{hidden} ORDER BY s.rowid DESC LIMIT ?"
             )
-            params = (query, low, high, query, low, high, *whose, limit)
+            params = (query, low, high, *whose, *kinds, limit)
             rows = await db.execute_fetchall(sql, params)
         return self._stored(rows)
 
@@ -595,3 +635,11 @@ def _revoke_key(db: sqlite3.Connection, shop: str, key: str, at: datetime) -> bo
         (at.isoformat(), key, shop),
     )
     return cursor.rowcount == 1
+
+
+def _without_kinds(column: str, kinds: Collection[str]) -> tuple[str, tuple[str, ...]]:
+    """A condition leaving out events of `kinds` (`""` for none) and its parameters."""
+    if not kinds:
+        return "", ()
+    ordered = tuple(sorted(kinds))
+    return f" AND {column} NOT IN ({','.join('?' * len(ordered))})", ordered

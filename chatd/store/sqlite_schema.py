@@ -81,6 +81,32 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     error    TEXT,
     PRIMARY KEY (endpoint, n)
 ) WITHOUT ROWID;
+-- The shops' canned replies (chatd.domain.templates); a shortcut names one template of a shop.
+CREATE TABLE IF NOT EXISTS templates (
+    id         TEXT PRIMARY KEY,
+    shop       TEXT NOT NULL,
+    shortcut   TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (shop, shortcut)         -- also the index a shop's list is read by, in order
+) WITHOUT ROWID;
+-- The shops that have listed or written their templates: only a shop not here gets the
+-- defaults, so a shop that deleted them all does not find them back.
+CREATE TABLE IF NOT EXISTS template_shops (
+    shop    TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+) WITHOUT ROWID;
+-- The operators each shop is known to have (chatd.operators): its chats may be assigned to
+-- them. Kept from the tokens operators sign in with; no projection of the log.
+CREATE TABLE IF NOT EXISTS operators (
+    shop    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (shop, id)
+) WITHOUT ROWID;
 """
 
 PROJECTIONS = """
@@ -101,11 +127,14 @@ CREATE INDEX IF NOT EXISTS chats_disputed ON chats (last_pos) WHERE managers_fro
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5 (
     text, chat UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
 );
--- The newest texts, moved into `search` by the writer every thousand or so positions: FTS5
--- writes a segment per transaction, and into a large index each one costs twice what it
--- costs into a small one (and more as the index grows). Search reads both.
-CREATE VIRTUAL TABLE IF NOT EXISTS search_recent USING fts5 (
-    text, chat UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
+-- Texts waiting for `search`: a commit only appends its texts here (a plain table, one page),
+-- and the writer moves them into the FTS5 index in large batches, between commits, or before
+-- a search reads it (chatd.store.sqlite_writer). FTS5 writes a segment per transaction, which
+-- into a large index cost a one-message commit three times its work without the index.
+CREATE TABLE IF NOT EXISTS search_queue (
+    pos  INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    chat TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS claims (
     claim TEXT PRIMARY KEY,
@@ -157,4 +186,4 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_by_file ON files (file);
 """
 
-PROJECTION_TABLES = ("chats", "search", "search_recent", "claims", "orders", "ledger", "files")
+PROJECTION_TABLES = ("chats", "search", "search_queue", "claims", "orders", "ledger", "files")

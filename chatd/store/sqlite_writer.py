@@ -21,11 +21,13 @@ import logging
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from chatd.store import sqlite_migrations
 from chatd.store import sqlite_schema as schema
 from chatd.store.base import AppendRequest, StoreClosed, Stored
 from chatd.store.group_commit import MarkWrite, Outcomes, plan_appends
@@ -54,16 +56,20 @@ WAL_RESTART_BYTES = 16 * 1024 * 1024
 # How long a statement of the writer waits for a lock, and a RESTART checkpoint for readers.
 BUSY_TIMEOUT_MS = 10_000
 RESTART_WAIT_MS = 50
+# After a RESTART found a reader in the way, the writer leaves the WAL alone for a while
+# before it tries again, twice as long after each try in vain, up to RESTART_RETRY_SECONDS.
+# A short read is gone by the first retry; a long one (a backup, an export: one snapshot for
+# their whole run) costs a wait of RESTART_WAIT_MS now and then, not before every commit.
+RESTART_FIRST_RETRY_SECONDS = 0.05
+RESTART_RETRY_SECONDS = 1.0
 # What SQLite trims the WAL file back to after it started over.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
-# Log positions the small search index spans before the writer moves it into the large one.
-SEARCH_FOLD_SPAN = 1000
-# A batch with at least this many texts indexes them straight into the large index. FTS5's
-# cost per transaction is what the small index saves; spread over this many texts it is
-# less than moving them over later (measured with 50 000 texts indexed, per text: 5 into
-# the large index 26 µs, into the small one 16 + 9 to move; 50: 7.6 against 5.4 + 8.7).
-SEARCH_DIRECT_BATCH = 8
-_SEARCH_DIRECT_SQL = "INSERT INTO search (rowid, text, chat) VALUES (?, ?, ?)"
+# Texts queued for the search index before the writer indexes them between two batches (a
+# search indexes the queue first, whatever its length). FTS5's cost is per transaction:
+# a text indexed alone cost a commit 28 µs more than the queue's row (at 50 000 indexed),
+# one of a thousand about 8 µs.
+SEARCH_INDEX_BATCH = 1000
+_INDEX_QUEUED = "INSERT INTO search (rowid, text, chat) SELECT pos, text, chat FROM search_queue"
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
 # commit (a chat's row exists before its activity is updated).
@@ -72,7 +78,7 @@ _ROW_SQL: dict[type[Row], str] = {
     " VALUES (?, ?, ?, ?, ?)",
     ChatActivityRow: "UPDATE chats SET last_pos = ?, last_seq = ?, waiting_since = ?,"
     " managers_from = ? WHERE chat = ?",
-    SearchRow: "INSERT INTO search_recent (rowid, text, chat) VALUES (?, ?, ?)",
+    SearchRow: "INSERT INTO search_queue (pos, text, chat) VALUES (?, ?, ?)",
     ClaimRow: "INSERT INTO claims (claim, chat, ord, state) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (claim) DO UPDATE SET state = excluded.state",
     OrderRow: "INSERT OR REPLACE INTO orders"
@@ -147,15 +153,25 @@ class WriterThread:
         path: str,
         *,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
-        search_fold_span: int = SEARCH_FOLD_SPAN,
+        search_index_batch: int = SEARCH_INDEX_BATCH,
     ) -> None:
         self._path = path
-        self._search_fold_span = search_fold_span
+        self._search_index_batch = search_index_batch
         self._wal_path = path + "-wal"
         self._wal_restart_bytes = wal_restart_bytes
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._db: sqlite3.Connection | None = None
         self.wal_restarts = 0
+        # While a reader holds the WAL: when to try again, the wait before that, and since
+        # when it has been held.
+        self._restart_after = 0.0
+        self._restart_backoff = 0.0
+        self._held_since: float | None = None
+        # Time spent in RESTART checkpoints, for /metrics: every commit waits meanwhile.
+        self.wal_restart_seconds = 0.0
+        # Whether `search_queue` may hold texts, as the writer last saw it: read on the event
+        # loop's thread by a search, which indexes the queue first when it does.
+        self.search_queued = True
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Runs `work(connection, *args)` on the writer's thread."""
@@ -174,7 +190,7 @@ class WriterThread:
         here must not read as the batch's failure (its appends would be retried and written
         twice), so it is logged, and tried again after the next batch."""
         try:
-            fold_recent_search(db, self._search_fold_span)
+            self.search_queued = index_queued_search(db, at_least=self._search_index_batch)
             self._bound_wal(db)
         except sqlite3.Error:
             log.exception("upkeep between batches failed; trying again after the next one")
@@ -186,19 +202,43 @@ class WriterThread:
             return
         if size < self._wal_restart_bytes:
             return
+        now = time.monotonic()
+        if now < self._restart_after:
+            return
         # RESTART waits for readers still on an old snapshot; every commit waits behind it, so
         # it waits briefly and, if a reader is still there, tries again after the next batch.
         db.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
+        started = time.perf_counter()
         try:
             busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.wal_restart_seconds += time.perf_counter() - started
         if busy:
-            # A reader held on to an old snapshot past the busy timeout: try after the next
-            # batch. The WAL only grows meanwhile, it loses nothing.
-            log.warning("the WAL could not start over (%d bytes); trying again", size)
+            # A reader held on to an old snapshot past the busy timeout: try again a little
+            # later. The WAL only grows meanwhile, it loses nothing.
+            self._restart_backoff = min(
+                RESTART_RETRY_SECONDS,
+                max(RESTART_FIRST_RETRY_SECONDS, 2 * self._restart_backoff),
+            )
+            self._restart_after = now + self._restart_backoff
+            if self._held_since is None:
+                self._held_since = now
+                log.warning("a reader keeps the WAL (%d bytes) from starting over", size)
         else:
             self.wal_restarts += 1
+            self._restart_backoff = 0.0
+            if self._held_since is not None:
+                log.info(
+                    "the WAL started over after a reader held it %.1f s", now - self._held_since
+                )
+                self._held_since = None
+
+    async def index_search_queue(self) -> None:
+        """Indexes every queued text, so that a search that starts after this sees each text
+        committed before it."""
+        if self.search_queued:
+            await self.run(index_queued_search)
 
     async def open(self, synchronous: Synchronous) -> str:
         """Opens the connection, creates the schema; the log's id."""
@@ -214,7 +254,13 @@ class WriterThread:
         # pages beside it, and `_bound_wal` starts the WAL over between batches.
         db.execute("PRAGMA wal_autocheckpoint = 0")
         db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-        db.executescript(schema.LOG + schema.PROJECTIONS)
+        try:
+            # The schema created, or brought to this code's version one numbered step at a
+            # time; a database newer than this code is refused before anything is written.
+            sqlite_migrations.migrate(db, self._path)
+        except BaseException:
+            db.close()
+            raise
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)",
             (secrets.token_hex(8),),
@@ -277,8 +323,6 @@ def _write_appends(db: sqlite3.Connection, requests: Sequence[AppendRequest]) ->
     for row_type, sql in _ROW_SQL.items():
         params = plan.projection.get(row_type)
         if params:
-            if row_type is SearchRow and len(params) >= SEARCH_DIRECT_BATCH:
-                sql = _SEARCH_DIRECT_SQL  # search reads both indexes: either is right
             db.executemany(sql, params)
     return plan.outcomes
 
@@ -338,30 +382,31 @@ def _write_marks(db: sqlite3.Connection, marks: Sequence[MarkWrite]) -> list[int
     return [now[(m.chat, m.side)] for m in marks]
 
 
-def fold_recent_search(db: sqlite3.Connection, span: int) -> bool:
-    """Moves the small search index into the large one, in one transaction, once it spans
-    `span` positions; True if it did."""
-    low, high = db.execute("SELECT min(rowid), max(rowid) FROM search_recent").fetchone()
-    if low is None or high - low < span:
+def index_queued_search(db: sqlite3.Connection, at_least: int = 1) -> bool:
+    """Moves the queued texts into the search index in one transaction once at least
+    `at_least` log positions separate the oldest and the newest; whether texts remain queued.
+    """
+    low, high = db.execute("SELECT min(pos), max(pos) FROM search_queue").fetchone()
+    if low is None:
         return False
+    if high - low + 1 < at_least:
+        return True
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute(
-            "INSERT INTO search (rowid, text, chat) SELECT rowid, text, chat FROM search_recent"
-        )
-        db.execute("DELETE FROM search_recent")
+        db.execute(_INDEX_QUEUED)
+        db.execute("DELETE FROM search_queue")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return True
+    return False
 
 
 def rebuild_projections(db: sqlite3.Connection, project: Callable[[Stored], list[Row]]) -> None:
     """Drops every projection and derives it again from the log, in one transaction."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for table in schema.PROJECTION_TABLES:
+        for table in (*schema.PROJECTION_TABLES, "search_recent"):
             db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in schema.PROJECTIONS.split(";"):
             if statement.strip():
@@ -379,6 +424,8 @@ def rebuild_projections(db: sqlite3.Connection, project: Callable[[Stored], list
                 for row in project(stored):
                     db.execute(_ROW_SQL[type(row)], _params(row, positions))
             after = int(rows[-1][0])
+        db.execute(_INDEX_QUEUED)
+        db.execute("DELETE FROM search_queue")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

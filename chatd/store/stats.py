@@ -8,3 +8,6 @@ class StoreStats:
 
     def observe_commit(self, seconds: float, batch_size: int) -> None:
         """One group commit of `batch_size` requests took `seconds`."""
+
+    def observe_checkpoint(self, seconds: float) -> None:
+        """One background checkpoint of the WAL (SQLite) took `seconds`."""

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -21,23 +21,29 @@ from chatd.auth import PublicKey
 from chatd.claim_views import ClaimViews
 from chatd.credentials import Credentials
 from chatd.domain.actors import Actor
+from chatd.observability.options import DEFAULT_METRICS_ALLOW
 from chatd.service import ChatService
 from chatd.web.asyncapi import asyncapi_document
 from chatd.web.headers import SecurityHeaders
+from chatd.web.health import Probes
 from chatd.web.http import (
     Api,
     ApiError,
     api_error_handler,
+    client_gone_handler,
     not_found_handler,
     server_error_handler,
 )
 from chatd.web.http_errors import API_FALLBACK, http_exception_handler
 from chatd.web.http_limits import HttpLimits, HttpLimitSettings
+from chatd.web.http_observer import ObserveHttp
 from chatd.web.integrators import Integrators
 from chatd.web.key_auth import ResolveKeys
 from chatd.web.keys_api import KeysApi
 from chatd.web.metrics import Metrics
 from chatd.web.openapi import openapi_document
+from chatd.web.operators_api import OperatorsApi
+from chatd.web.templates_api import TemplatesApi
 from chatd.web.wb_compat import WB_PREFIX, WbCompat
 from chatd.web.wire import ExposeWire
 from chatd.web.ws import Sockets, SocketSettings
@@ -63,7 +69,7 @@ STATIC = Path(__file__).parent / "static"
 @dataclass(frozen=True)
 class WebSettings:
     sockets: SocketSettings
-    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW
     http_limits: HttpLimitSettings = field(default_factory=HttpLimitSettings)
     extra_routes: list[Route | Mount] = field(default_factory=list)
     # The marketplace's keys for RS256, ES256 and EdDSA tokens (`--jwt-public-key`).
@@ -88,9 +94,13 @@ class ChatApp:
         self.integrators = Integrators(self.api, claims)
         http = self.integrators
         self.wb = WbCompat(self.api, http)
+        self.probes = Probes(self.api, service.store, service.hub)
         routes: list[Route | Mount | WebSocketRoute] = [
             WebSocketRoute("/ws", self.sockets.serve),
             Route("/healthz", self.api.healthz),
+            # For an orchestrator: the process answers; the store and the hub answer now.
+            Route("/livez", self.probes.livez),
+            Route("/readyz", self.probes.readyz),
             # The contract, made from the code (chatd.web.openapi, chatd.web.asyncapi); the
             # browser app's static files have the page that renders both, at /docs/.
             Route("/openapi.json", _document(openapi_document)),
@@ -110,6 +120,10 @@ class ChatApp:
             Route("/api/v1/claims", http.claims),
             Route("/api/v1/claims/{claim:str}/actions", http.claim_action, methods=["POST"]),
             *KeysApi(self.api, service).routes(),
+            # The shop's canned replies (chatd.web.templates_api).
+            *TemplatesApi(self.api, service).routes(),
+            # Whom a shop's chats may be assigned to (chatd.web.operators_api).
+            *OperatorsApi(self.api, service).routes(),
             # WB's Buyers Chat API shapes, for a shop's API key (chatd.web.wb_compat).
             *self.wb.routes(),
             *settings.extra_routes,
@@ -122,26 +136,32 @@ class ChatApp:
         # carry their headers too; ExposeWire stays at the root, where uvicorn's `send` is.
         # `Exception` is starlette's handler of last resort (a JSON 500 instead of text).
         # ResolveKeys outside HttpLimits: a request's API key is looked up (once) before
-        # anything asks who the request is (chatd.web.key_auth).
+        # anything asks who the request is (chatd.web.key_auth). ObserveHttp outside them
+        # all, so that it counts every answer: their 429s and 500s too.
         self.app = ExposeWire(
-            SecurityHeaders(
-                ResolveKeys(
-                    HttpLimits(
-                        Starlette(
-                            routes=routes,
-                            lifespan=self._lifespan,
-                            exception_handlers={
-                                ApiError: api_error_handler,
-                                404: not_found_handler,
-                                HTTPException: http_exception_handler,
-                                Exception: server_error_handler,
-                            },
+            ObserveHttp(
+                SecurityHeaders(
+                    ResolveKeys(
+                        HttpLimits(
+                            Starlette(
+                                routes=routes,
+                                lifespan=self._lifespan,
+                                exception_handlers={
+                                    ApiError: api_error_handler,
+                                    ClientDisconnect: client_gone_handler,
+                                    404: not_found_handler,
+                                    HTTPException: http_exception_handler,
+                                    Exception: server_error_handler,
+                                },
+                            ),
+                            self._requester,
+                            settings.http_limits,
                         ),
-                        self._requester,
-                        settings.http_limits,
-                    ),
-                    credentials,
-                )
+                        credentials,
+                    )
+                ),
+                routes,
+                metrics,
             )
         )
 

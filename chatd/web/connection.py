@@ -59,6 +59,8 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
         self._closed_event: asyncio.Event | None = None
+        # Frames written to this socket, for the line its close writes (chatd.web.socket_log).
+        self.frames_out = 0
 
     # ---- what the socket is sent -------------------------------------------------------------
 
@@ -91,10 +93,13 @@ class Connection:
         self.push(self.codec.encode(frame))
 
     def _encoded(self, item: Outgoing | bytes) -> bytes | None:
+        """The bytes to write for `item` (None: its replay sent it), counted as written."""
         if isinstance(item, bytes):
+            self.frames_out += 1
             return item
         if self.life.sent_already(item.pos):
             return None
+        self.frames_out += 1
         self._metrics.events_out += 1
         return item.encoded(self.view, self.codec)
 
@@ -120,6 +125,7 @@ class Connection:
         data = self.codec.encode(frame)
         wire = self.wire
         if wire is None:
+            self.frames_out += 1
             await self._send(data)
             return
         if not wire.writable and not wire.gone:

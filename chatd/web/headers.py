@@ -17,6 +17,14 @@ CONTENT_SECURITY_POLICY: Final = (
     "form-action 'none'; frame-ancestors 'none'; object-src 'none'"
 )
 
+# An uploaded file's answer (chatd.web.http): nothing in it may run or load anything, even
+# where a browser shows it as a page (`sandbox` also gives it an origin of its own, so that
+# no script could reach the app's storage or send requests as the user).
+FILE_SECURITY_POLICY: Final = (
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+    "object-src 'none'; sandbox"
+)
+
 SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -25,11 +33,14 @@ SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"x-frame-options", b"DENY"),
 )
 _NAMES: Final = frozenset(name for name, _ in SECURITY_HEADERS)
+_CSP: Final = b"content-security-policy"
 
 
 class SecurityHeaders:
     """ASGI middleware: adds `SECURITY_HEADERS` to each HTTP response start, replacing any a
-    handler set itself. WebSockets pass untouched (their frames never go through here)."""
+    handler set itself, but for a Content-Security-Policy of the handler's own: that one is
+    kept (a file's, `FILE_SECURITY_POLICY`, stricter than the app's). WebSockets pass
+    untouched (their frames never go through here)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -41,8 +52,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in _NAMES]
-                message = {**message, "headers": [*kept, *SECURITY_HEADERS]}
+                headers = message.get("headers", ())
+                kept = [(k, v) for k, v in headers if k.lower() not in _NAMES]
+                own = [(k, v) for k, v in headers if k.lower() == _CSP][:1]
+                added = [(k, v) for k, v in SECURITY_HEADERS if not (own and k == _CSP)]
+                message = {**message, "headers": [*kept, *own, *added]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

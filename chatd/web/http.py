@@ -3,7 +3,7 @@ balances and the sales report; /healthz and /metrics."""
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
+from ipaddress import IPv6Address, ip_address, ip_network
 from typing import Any, Literal
 
 import msgspec
@@ -27,6 +27,7 @@ from chatd.files import (
 )
 from chatd.routing import uploader_key
 from chatd.service import ChatService, Done, OrderMismatch, OrderRefused
+from chatd.web.headers import FILE_SECURITY_POLICY
 from chatd.web.key_auth import KeyUnavailable, resolved_key
 from chatd.web.metrics import Metrics
 from protocol.codes import HTTP_STATUS, ErrorCode
@@ -136,9 +137,14 @@ class Api:
     async def metrics_page(self, request: Request) -> Response:
         host = request.client.host if request.client else ""
         try:
-            allowed = any(ip_address(host) in net for net in self.metrics_allow)
+            address = ip_address(host)
         except ValueError:
             allowed = False
+        else:
+            # A server listening on `::` sees IPv4 peers as ::ffff:a.b.c.d.
+            if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            allowed = any(address in net for net in self.metrics_allow)
         if not allowed:
             return error_response(ErrorCode.FORBIDDEN, "metrics are not served to this address")
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -241,6 +247,8 @@ class Api:
             headers={
                 "Cache-Control": "private, max-age=86400",
                 "X-Content-Type-Options": "nosniff",
+                # Stricter than the app's policy: a file runs nothing, even shown as a page.
+                "Content-Security-Policy": FILE_SECURITY_POLICY,
             },
         )
 
@@ -311,6 +319,22 @@ async def api_error_handler(request: Request, exc: Exception) -> Response:
 
 async def not_found_handler(request: Request, exc: Exception) -> Response:
     return error_response(ErrorCode.NOT_FOUND, "no such resource")
+
+
+# What a request whose client went away is counted and logged as (nginx's "client closed
+# request"): no answer reaches anyone, and it is nothing the server did wrong.
+CLIENT_GONE = 499
+
+
+async def client_gone_handler(request: Request, exc: Exception) -> Response:
+    """A client that left while its body was still arriving (it closed the connection, or
+    the server closed it for a body that fell behind, chatd.process.guard). Without this the
+    disconnect was a 500: an error line with a traceback and a server error in /metrics."""
+    return error_response(
+        ErrorCode.BAD_FRAME,
+        "the client went away before its request arrived whole",
+        status=CLIENT_GONE,
+    )
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:

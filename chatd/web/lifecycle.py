@@ -99,8 +99,12 @@ class Lifecycle:
         self,
         codec: Codec,
         own_bucket: TokenBucket,
+        session: str | None = None,
     ) -> None:
         self.codec = codec
+        # The connection's id (`welcome.session`), in the details of every error frame it is
+        # sent, so that what a client reports can be found in the server's log.
+        self.session = session
         self.phase = Phase.AWAITING_HELLO
         self._buckets: tuple[TokenBucket, ...] = (own_bucket,)
         self.close_code: int | None = None
@@ -145,6 +149,14 @@ class Lifecycle:
         self.close_reason = reason
         return True
 
+    def error(
+        self, code: ErrorCode, message: str, request_id: str | None = None, **details: object
+    ) -> f.Error:
+        """An error frame for this connection: `details.session` names it."""
+        if self.session is not None:
+            details["session"] = self.session
+        return error(code, message, request_id, **details)
+
     # ---- what the peer sent ------------------------------------------------------------------
 
     def receive(self, data: bytes | str) -> Received:
@@ -158,7 +170,7 @@ class Lifecycle:
         wait = admit(self._buckets)
         if wait > 0:
             return Answer(
-                error(
+                self.error(
                     ErrorCode.RATE_LIMITED,
                     "too many frames: slow down",
                     self.codec.request_id(data),
@@ -169,11 +181,11 @@ class Lifecycle:
         if isinstance(frame, DecodeError):
             self.bad_frames += 1
             return Answer(
-                error(ErrorCode.BAD_FRAME, frame.message, frame.id),
+                self.error(ErrorCode.BAD_FRAME, frame.message, frame.id),
                 first_bad_frame=self.bad_frames == 1,
             )
         if isinstance(frame, f.Hello):
-            return Answer(error(ErrorCode.BAD_FRAME, "already authenticated", frame.id))
+            return Answer(self.error(ErrorCode.BAD_FRAME, "already authenticated", frame.id))
         return Request(frame)
 
     def _first(self, data: bytes | str) -> CheckHello | Refusal:
@@ -188,7 +200,7 @@ class Lifecycle:
         """No hello in time, or a bad one: `unauthorized`, then 4001."""
         self.close(CloseCode.UNAUTHORIZED, "unauthorized")
         return Refusal(
-            error(ErrorCode.UNAUTHORIZED, message, request_id),
+            self.error(ErrorCode.UNAUTHORIZED, message, request_id),
             CloseCode.UNAUTHORIZED,
             "unauthorized",
         )
@@ -197,7 +209,7 @@ class Lifecycle:
         """The user has `limit` connections open already: `rate_limited`, then 1008."""
         self.close(CloseCode.POLICY, "too many connections")
         return Refusal(
-            error(ErrorCode.RATE_LIMITED, f"at most {limit} connections per user", request_id),
+            self.error(ErrorCode.RATE_LIMITED, f"at most {limit} connections per user", request_id),
             CloseCode.POLICY,
             "too many connections",
         )

@@ -25,6 +25,7 @@ from chatd.files import (
     Incoming,
     MultipartParts,
     TooLarge,
+    form_filename,
 )
 
 # A message carries at most this many files (as `send.attachments`), 30 MiB in all.
@@ -145,7 +146,7 @@ class _Parts(MultipartParts):
             filename = options.get(b"filename")
             if filename is None:
                 raise BadUpload("a part `file` needs a file name")
-            self.form.files.append((self.new_file(), filename.decode("utf-8", "replace")))
+            self.form.files.append((self.new_file(), form_filename(filename)))
             self.into = "file"
             self.open_file = True
 

@@ -20,9 +20,12 @@ import msgspec
 
 from chatd.claim_views import ClaimCard
 from chatd.domain.claim_actions import ClaimAction
+from chatd.files import EXTENSIONS
 from chatd.web.http import Logistics
 from chatd.web.integrators import ActionBody, SendBody
 from chatd.web.keys_api import NewKey
+from chatd.web.operators_api import OperatorsAnswer
+from chatd.web.templates_api import TemplateBody, TemplatesAnswer, TemplateShown
 from chatd.web.wb_compat import WbChatsAnswer, WbEventsAnswer, WbSentAnswer
 from chatd.web.webhooks_api import (
     DeliveriesAnswer,
@@ -129,6 +132,14 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     status: Literal["ok"]
 
 
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    """Each part's state: `ok`, else `failing` or `timeout` (then the answer is 503, with the
+    same `checks` in `error.details`)."""
+
+    status: Literal["ok"]
+    checks: dict[str, Literal["ok", "failing", "timeout"]]
+
+
 # ---- the table ---------------------------------------------------------------------------------
 
 
@@ -141,7 +152,7 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    method: Literal["GET", "POST", "DELETE"]
+    method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     summary: str
     who: str  # the roles (and key scopes) that may call it
@@ -163,6 +174,11 @@ _PAGE = (
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/healthz", "Whether the server is up", "anyone", answer=Health),
+    Operation("GET", "/livez", "Whether the process answers at all", "anyone", answer=Health),
+    Operation(
+        "GET", "/readyz", "Whether the store and the hub answer now (503: which does not)",
+        "anyone", answer=Readiness,
+    ),
     Operation(
         "POST", "/api/v1/orders", "Registers an order (the same body again: 200)", "system",
         body=OrderCard, answer=OrderCard, status=201, also={200: "already registered"},
@@ -243,6 +259,29 @@ OPERATIONS: tuple[Operation, ...] = (
         "seller (chat:read)", query=(Param("limit", int, "1-200, default 50"),),
         answer=DeliveriesAnswer,
     ),
+    Operation(
+        "GET", "/api/v1/templates",
+        "The shop's canned replies, by shortcut; a shop's first listing gets the defaults",
+        "seller (chat:write)", answer=TemplatesAnswer,
+    ),
+    Operation(
+        "POST", "/api/v1/templates",
+        "Creates a canned reply (a shortcut the shop has already: 409; contacts: 422)",
+        "seller (chat:write)", body=TemplateBody, answer=TemplateShown, status=201,
+    ),
+    Operation(
+        "PUT", "/api/v1/templates/{template}", "Replaces a canned reply's shortcut, title and text",
+        "seller (chat:write)", body=TemplateBody, answer=TemplateShown,
+    ),
+    Operation(
+        "DELETE", "/api/v1/templates/{template}", "Deletes a canned reply",
+        "seller (chat:write)", status=204,
+    ),
+    Operation(
+        "GET", "/api/v1/operators",
+        "The operators the shop is known to have (seen signed in), whom `assign` may name",
+        "seller (chat:read)", answer=OperatorsAnswer,
+    ),
     # WB's Buyers Chat API shapes, for a shop's API key (chatd.web.wb_compat).
     Operation(
         "GET", "/api/v1/seller/chats", "Every chat of the shop, in WB's shape",
@@ -276,8 +315,13 @@ _ERRORS = {
     409: "conflict",
     413: "too large",
     415: "not a type this route takes",
+    422: "a rule refused what was written (`contacts_forbidden`, `amount_mismatch`)",
     429: "rate limited: see Retry-After",
+    503: "unavailable: the store, the hub or the server cannot answer now",
 }
+
+# Open to anyone: no credentials, and no security requirement in the document.
+_PUBLIC = frozenset(("/healthz", "/livez", "/readyz"))
 
 
 # The parts of a multipart form: a file's bytes, or a text field.
@@ -287,6 +331,92 @@ _FORM_PARTS: dict[str, dict[str, str]] = {
     "message": {"type": "string"},
     "replySign": {"type": "string"},
 }
+
+
+# OpenAPI links: where a success's answer names what another operation takes, so that a
+# client (and schemathesis' stateful runs, tests/e2e/test_schemathesis_stateful.py) can follow
+# one call with the next. Keyed by the operation answering; each link is (method, path) of
+# the operation it leads to and that operation's parameters as runtime expressions.
+_Link = tuple[str, str, dict[str, str]]
+_HISTORY = "/api/v1/chats/{chat}/history"
+_MESSAGES = "/api/v1/chats/{chat}/messages"
+_ACTIONS = "/api/v1/claims/{claim}/actions"
+_LINKS: dict[tuple[str, str], dict[str, _Link]] = {
+    ("POST", "/api/v1/orders"): {
+        "logistics": ("POST", "/api/v1/orders/{order}/logistics", {"order": "$response.body#/id"}),
+    },
+    ("POST", "/api/v1/files"): {
+        "download": ("GET", "/api/v1/files/{file}", {"file": "$response.body#/id"}),
+    },
+    ("GET", "/api/v1/chats"): {
+        "history": ("GET", _HISTORY, {"chat": "$response.body#/chats/0/chat"}),
+        "send": ("POST", _MESSAGES, {"chat": "$response.body#/chats/0/chat"}),
+        "act": ("POST", _ACTIONS, {"claim": "$response.body#/chats/0/claims/0/claim"}),
+    },
+    ("GET", _HISTORY): {"send": ("POST", _MESSAGES, {"chat": "$response.body#/chat"})},
+    ("POST", _MESSAGES): {"history": ("GET", _HISTORY, {"chat": "$response.body#/chat"})},
+    ("GET", "/api/v1/events"): {
+        "next": ("GET", "/api/v1/events", {"cursor": "$response.body#/cursor"}),
+        "history": ("GET", _HISTORY, {"chat": "$response.body#/events/0/chat"}),
+    },
+    ("GET", "/api/v1/claims"): {
+        "act": ("POST", _ACTIONS, {"claim": "$response.body#/claims/0/claim"}),
+        "history": ("GET", _HISTORY, {"chat": "$response.body#/claims/0/chat"}),
+    },
+    ("POST", _ACTIONS): {
+        "again": ("POST", _ACTIONS, {"claim": "$response.body#/claim"}),
+        "history": ("GET", _HISTORY, {"chat": "$response.body#/chat"}),
+    },
+    ("POST", "/api/v1/keys"): {
+        "revoke": ("DELETE", "/api/v1/keys/{key}", {"key": "$response.body#/id"}),
+    },
+    ("GET", "/api/v1/keys"): {
+        "revoke": ("DELETE", "/api/v1/keys/{key}", {"key": "$response.body#/keys/0/id"}),
+    },
+    ("POST", "/api/v1/webhooks"): {
+        "delete": ("DELETE", "/api/v1/webhooks/{webhook}", {"webhook": "$response.body#/id"}),
+        "deliveries": (
+            "GET", "/api/v1/webhooks/{webhook}/deliveries", {"webhook": "$response.body#/id"}
+        ),
+    },
+    ("GET", "/api/v1/webhooks"): {
+        "delete": (
+            "DELETE", "/api/v1/webhooks/{webhook}", {"webhook": "$response.body#/webhooks/0/id"}
+        ),
+        "deliveries": (
+            "GET", "/api/v1/webhooks/{webhook}/deliveries",
+            {"webhook": "$response.body#/webhooks/0/id"},
+        ),
+    },
+    ("POST", "/api/v1/templates"): {
+        "replace": ("PUT", "/api/v1/templates/{template}", {"template": "$response.body#/id"}),
+        "delete": ("DELETE", "/api/v1/templates/{template}", {"template": "$response.body#/id"}),
+    },
+    ("GET", "/api/v1/templates"): {
+        "replace": (
+            "PUT", "/api/v1/templates/{template}", {"template": "$response.body#/templates/0/id"}
+        ),
+        "delete": (
+            "DELETE", "/api/v1/templates/{template}",
+            {"template": "$response.body#/templates/0/id"},
+        ),
+    },
+    ("PUT", "/api/v1/templates/{template}"): {
+        "delete": ("DELETE", "/api/v1/templates/{template}", {"template": "$response.body#/id"}),
+    },
+}  # fmt: skip
+
+
+def _links(op: Operation, known: set[tuple[str, str]]) -> dict[str, Any]:
+    """The OpenAPI links of `op`'s success, to operations of the document (`known`)."""
+    return {
+        name: {
+            "operationId": _operation_id(Operation(method, path, "", "")),  # type: ignore[arg-type]
+            "parameters": parameters,
+        }
+        for name, (method, path, parameters) in _LINKS.get((op.method, op.path), {}).items()
+        if (method, path) in known
+    }
 
 
 def _path_params(path: str) -> list[str]:
@@ -305,6 +435,7 @@ def _operation_id(op: Operation) -> str:
 def openapi_document(extra: tuple[Operation, ...] = ()) -> dict[str, Any]:
     """The OpenAPI 3.1 document of `OPERATIONS` (and `extra`), as JSON-ready data."""
     operations = OPERATIONS + extra
+    known: set[tuple[str, str]] = {(op.method, op.path) for op in operations}
     types: list[Any] = [ErrorAnswer, ClaimAction]
     for op in operations:
         types.extend(t for t in (op.body, op.answer) if t is not None)
@@ -333,7 +464,11 @@ def openapi_document(extra: tuple[Operation, ...] = ()) -> dict[str, Any]:
         if op.answer is not None:
             success["content"] = _json(schema_of[id(op.answer)])
         elif op.binary:
-            success["content"] = {"application/octet-stream": {}}
+            # A file is served as the type its content was sniffed as (chatd.files).
+            success["content"] = {mime: {} for mime in EXTENSIONS}
+        links = _links(op, known)
+        if links:
+            success["links"] = links
         responses[str(op.status)] = success
         for status, description in op.also.items():
             responses[str(status)] = {**success, "description": description}
@@ -354,7 +489,7 @@ def openapi_document(extra: tuple[Operation, ...] = ()) -> dict[str, Any]:
             content["multipart/form-data"] = {"schema": {"type": "object", "properties": parts}}
         if content:
             entry["requestBody"] = {"required": True, "content": content}
-        if op.path != "/healthz":
+        if op.path not in _PUBLIC:
             entry["security"] = [{op.security: []}]
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {

@@ -48,6 +48,7 @@ from chatd.web.key_auth import presented_key
 from protocol.codes import ErrorCode
 from protocol.events import (
     CHAT_KINDS,
+    SHOP_ONLY_KINDS,
     Attachment,
     ChatOpened,
     Kind,
@@ -67,6 +68,10 @@ _MAX_MS = 2**53
 _SIGN_CONTEXT = b"chatd wb replySign\x00"
 _FORM_FIELDS = ("replySign",)
 WB_PREFIX = "/api/v1/seller/"
+# The kinds WB's events have a word for. The shop's notes and assignments have none: a
+# WB bot would read a note as a message of the shop's to the buyer, so they stay out (the
+# cursor `next` passes them, as any kind left out).
+_WB_KINDS = CHAT_KINDS - SHOP_ONLY_KINDS
 
 
 # ---- the shapes ----------------------------------------------------------------------------
@@ -368,7 +373,7 @@ class WbCompat:
     ) -> WbEvent | None:
         """The event in WB's shape; None for a kind WB has no word for."""
         event = stored.event
-        if event.kind not in CHAT_KINDS:
+        if event.kind not in _WB_KINDS:
             return None
         frame = self.service.views.frame_of(stored, view_of(actor.role))
         data = event.data

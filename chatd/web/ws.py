@@ -7,6 +7,7 @@ import logging
 import math
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,16 +21,21 @@ from chatd.domain import commands as cmd
 from chatd.domain import policy
 from chatd.domain.actors import Actor
 from chatd.domain.errors import Rejection
+from chatd.observability.logs import fields
 from chatd.render import view_of
 from chatd.routing import keys_of
 from chatd.service import ChatService, Done, user_key
-from chatd.store.base import StoreError
+from chatd.store.base import StoreError, StoreUnavailable
+from chatd.web import socket_log
+from chatd.web.answer_deadline import ANSWER_DEADLINE, AnswerDeadline, TooLate
 from chatd.web.connection import Connection
 from chatd.web.key_sockets import KeySockets
-from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request, error
+from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request
 from chatd.web.metrics import Metrics
 from chatd.web.origin import origin_allowed
 from chatd.web.ratelimit import TokenBucket
+from chatd.web.socket_view import SocketView
+from chatd.web.watching import Watching
 from protocol import PROTOCOL_REVISION, PROTOCOL_VERSION
 from protocol import frames as f
 from protocol.codec import SUBPROTOCOLS, codec_for
@@ -51,15 +57,8 @@ class SocketSettings:
     user_burst: float = 100.0
     max_connections_per_user: int = 32
     max_queue: int = 2048
-
-
-def _rejected(rejection: Rejection, request_id: str | None) -> f.Error:
-    return f.Error(
-        code=rejection.code.value,
-        message=rejection.message,
-        id=request_id,
-        details=rejection.details,
-    )
+    # A frame not done within this is answered `unavailable` (chatd.web.answer_deadline).
+    answer_deadline: float = ANSWER_DEADLINE
 
 
 class Sockets:
@@ -79,11 +78,15 @@ class Sockets:
         # The sockets opened with an API key, closed on any node's revocation of it.
         self.keys = KeySockets(service.store)
         service.hub.on_key_revoked(self.keys.revoked)
+        # The chats each socket has in view, where `typing` and `presence` go.
+        self.watching = Watching(service.hub)
         self.open: set[Connection] = set()
         self.accepting = True
         # Per user (`user_key`: role, shop and id, never the `sub` alone, which operators of
         # two shops may share): open connections, and the rate budget they share.
         self._users: dict[str, tuple[int, TokenBucket]] = {}
+        # Frames are answered even when the log does not answer: `in_time(work)`.
+        self.in_time = AnswerDeadline(settings.answer_deadline).run
 
     def join(self, actor: Actor) -> TokenBucket | None:
         """Counts a user's new connection; None when the user has too many open."""
@@ -117,38 +120,103 @@ class Sockets:
 
     async def serve(self, websocket: WebSocket) -> None:
         headers = websocket.headers
+        peer = websocket.client.host if websocket.client else None
         if not self.accepting or not origin_allowed(
             headers.get("origin"), headers.get("host"), self.settings.allow_origins
         ):
+            reason = "origin" if self.accepting else "stopping"
+            socket_log.handshake_refused(self.metrics, reason, peer, headers.get("origin"))
             await websocket.close(CloseCode.POLICY)  # before accept: HTTP 403
             return
         offered = websocket.scope.get("subprotocols") or []
         chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
         await websocket.accept(subprotocol=chosen)
-        life = Lifecycle(codec_for(chosen), TokenBucket(self.settings.rate, self.settings.burst))
+        life = Lifecycle(
+            codec_for(chosen),
+            TokenBucket(self.settings.rate, self.settings.burst),
+            session=secrets.token_hex(8),
+        )
         connection = Connection(
             websocket, life, max_queue=self.settings.max_queue, metrics=self.metrics
         )
         self.open.add(connection)
         self.metrics.connections.inc()
+        self.metrics.accepted += 1
+        session = Session(self, connection, peer)
         try:
-            await Session(self, connection).run()
+            await session.run()
         finally:
             self.open.discard(connection)
             self.metrics.connections.dec()
+            session.ended()
 
 
 class Session:
     """The shell around one connection's `Lifecycle`: reads the socket, asks the service,
     and hands what is to be sent to the `Connection`."""
 
-    def __init__(self, sockets: Sockets, connection: Connection) -> None:
+    def __init__(self, sockets: Sockets, connection: Connection, peer: str | None) -> None:
         self.sockets = sockets
         self.service = sockets.service
         self.connection = connection
         self.life = connection.life
         self.metrics = sockets.metrics
         self.actor: Actor | None = None
+        # Its presence, typing and chats in view, once its hello passed.
+        self.view: SocketView | None = None
+        # For the connection's closing line (chatd.web.socket_log).
+        self.session = connection.life.session or secrets.token_hex(8)
+        self.peer = peer
+        self.started = time.monotonic()
+        self.frames_in = 0
+        self.errors: Counter[str] | None = None  # error frames sent, by code
+        self.refused: str | None = None  # why its hello was refused
+        self.peer_close: int | None = None  # the close code, when the close came from the peer
+
+    def ended(self) -> None:
+        """Counts and logs how the connection ended (once, after it is closed)."""
+        life = self.life
+        by_peer = self.peer_close is not None
+        socket_log.ended(
+            self.metrics,
+            socket_log.Ending(
+                session=self.session,
+                actor=self.actor,
+                subprotocol=self.life.codec.subprotocol,
+                peer=self.peer,
+                code=self.peer_close if by_peer else life.close_code,
+                by=socket_log.PEER if by_peer else socket_log.SERVER,
+                reason=None if by_peer else life.close_reason,
+                refused=self.refused,
+                frames_in=self.frames_in,
+                frames_out=self.connection.frames_out,
+                seconds=time.monotonic() - self.started,
+                errors=self.errors,
+            ),
+        )
+
+    # ---- error frames: each names the session, and is counted by code ------------------------
+
+    def _counted(self, code: str) -> None:
+        self.metrics.errors[("ws", code)] += 1
+        if self.errors is None:
+            self.errors = Counter()
+        self.errors[code] += 1
+
+    def _error(
+        self, code: ErrorCode, message: str, request_id: str | None = None, **details: object
+    ) -> f.Error:
+        self._counted(code.value)
+        return self.life.error(code, message, request_id, **details)
+
+    def _rejected(self, rejection: Rejection, request_id: str | None) -> f.Error:
+        self._counted(rejection.code.value)
+        return f.Error(
+            code=rejection.code.value,
+            message=rejection.message,
+            id=request_id,
+            details={**(rejection.details or {}), "session": self.session},
+        )
 
     async def run(self) -> None:
         websocket = self.connection.websocket
@@ -157,6 +225,7 @@ class Session:
             return
         identity, frame = hello
         actor = identity.actor
+        self.actor = actor  # for its closing line, a refusal for too many connections too
         user_bucket = self.sockets.join(actor)
         if user_bucket is None:
             await self._refuse(
@@ -164,7 +233,6 @@ class Session:
             )
             return
         self.life.accept(user_bucket)
-        self.actor = actor
         self.connection.view = view_of(actor.role)
         keys = keys_of(actor)
         hub = self.service.hub
@@ -182,25 +250,47 @@ class Session:
         if identity.key is not None:
             self.sockets.keys.add(identity.key, self.connection)
         try:
-            if identity.key is not None and not await self.sockets.keys.still_live(identity.key):
+            live = self.sockets.keys.still_live
+            if identity.key is not None and not await self.sockets.in_time(live(identity.key)):
                 await self._refuse(self.life.refuse("the API key is unknown or revoked", frame.id))
                 return
+            socket_log.opened(
+                session=self.session,
+                actor=actor,
+                subprotocol=self.life.codec.subprotocol,
+                peer=self.peer,
+                resumed=frame.since is not None,
+                key=identity.key,
+            )
+            # A shop's operator signing in becomes one its chats may be assigned to.
+            await self.sockets.in_time(self.service.operators.seen(actor))
+            self.view = SocketView(self.service, self.sockets.watching, self.connection, actor)
+            self.view.arrive()
             await self._welcome(actor, frame)
             await self._frames(websocket, actor)
         except WebSocketDisconnect:
             pass
+        except (TooLate, StoreUnavailable):
+            # Its log or a store look-up did not answer in time: try again later.
+            message = "the server cannot reach its log now: try again later"
+            await self.connection.send_now(self._error(ErrorCode.UNAVAILABLE, message, frame.id))
+            self.connection.close(CloseCode.TRY_AGAIN_LATER, "unavailable")
         finally:
             if expiry is not None:
                 expiry.cancel()
             if identity.key is not None:
                 self.sockets.keys.remove(identity.key, self.connection)
             hub.unsubscribe(keys, self.connection)
+            if self.view is not None:
+                self.view.depart()
             self.sockets.leave(actor)
             await self.connection.finish()
 
     async def _receive(self, websocket: WebSocket) -> bytes | str | None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            if not self.life.closing:  # else chatd closed first, and its code stands
+                self.peer_close = message.get("code", CloseCode.NORMAL)
             return None
         data = message.get("bytes")
         if data is None:
@@ -210,6 +300,8 @@ class Session:
     # ---- hello -------------------------------------------------------------------------------
 
     async def _refuse(self, refusal: Refusal) -> None:
+        self.refused = refusal.frame.message
+        self._counted(refusal.frame.code)
         await self.connection.send_now(refusal.frame)
         await self.connection.websocket.close(refusal.code, refusal.reason)
 
@@ -221,10 +313,12 @@ class Session:
         except TimeoutError:
             await self._refuse(self.life.refuse("no hello within the time allowed"))
             return None
-        except WebSocketDisconnect:
+        except WebSocketDisconnect as exc:
+            self.peer_close = exc.code
             return None
         if data is None:
             return None
+        self.frames_in += 1
         received = self.life.receive(data)
         if isinstance(received, Refusal):
             await self._refuse(received)
@@ -233,15 +327,16 @@ class Session:
         frame = received.hello
         self.metrics.count_in("hello")
         try:
-            identity = await self.sockets.credentials.identify(frame.token)
+            identity = await self.sockets.in_time(self.sockets.credentials.identify(frame.token))
         except TokenError as exc:
             await self._refuse(self.life.refuse(str(exc), frame.id))
             return None
-        except StoreError:
-            # An API key cannot be looked up now (the store is closing): not the key's fault.
+        except (StoreError, TooLate):
+            # An API key cannot be looked up now (the store is closing or does not answer):
+            # not the key's fault.
             self.life.close(CloseCode.TRY_AGAIN_LATER, "unavailable")
             refusal = Refusal(
-                error(ErrorCode.UNAVAILABLE, "cannot check the API key now", frame.id),
+                self.life.error(ErrorCode.UNAVAILABLE, "cannot check the API key now", frame.id),
                 CloseCode.TRY_AGAIN_LATER,
                 "unavailable",
             )
@@ -260,10 +355,10 @@ class Session:
         # Subscribe before reading the log: an event committed meanwhile is queued live and
         # skipped by position if the replay already sent it.
         self.service.hub.subscribe(keys_of(actor), connection)
-        head = await store.last_position()
+        head = await self.sockets.in_time(store.last_position())
         user = f.UserInfo(id=actor.id, role=actor.role, name=actor.name, seller=actor.shop)
         welcome = f.Welcome(
-            session=secrets.token_hex(8),
+            session=self.session,
             user=user,
             server_time=self.service.now(),
             cursor=self.service.cursor(head),
@@ -277,7 +372,7 @@ class Session:
         since = cursor.parse(store.log_id, hello.since)
         if since is None or since > head:
             await connection.send_now(
-                error(
+                self._error(
                     ErrorCode.BAD_CURSOR,
                     "unknown cursor: reload your chats; live events follow welcome.cursor",
                     hello.id,
@@ -287,7 +382,7 @@ class Session:
             return
         upto = since
         while True:
-            page = await self.service.views.feed(actor, upto, REPLAY_PAGE)
+            page = await self.sockets.in_time(self.service.views.feed(actor, upto, REPLAY_PAGE))
             for stored in page:
                 await connection.send_now(self.service.views.frame_of(stored, connection.view))
             if len(page) < REPLAY_PAGE:
@@ -313,11 +408,18 @@ class Session:
                 return
             if data is None:
                 return
+            self.frames_in += 1
             received = life.receive(data)
             if isinstance(received, Answer):
+                self._counted(received.frame.code)
                 if received.first_bad_frame:
                     # One line per connection, not per frame: garbage must not flood the log.
-                    log.info("bad frame from %s: %s", user_key(actor), received.frame.message)
+                    log.info(
+                        "bad frame from %s: %s",
+                        user_key(actor),
+                        received.frame.message,
+                        extra=fields(event="ws_bad_frame", session=self.session),
+                    )
                 connection.reply(received.frame)
                 continue
             if not isinstance(received, Request):
@@ -325,16 +427,32 @@ class Session:
             frame = received.frame
             self.metrics.count_in(str(type(frame).__struct_config__.tag))
             try:
-                reply = await self._dispatch(actor, frame)
+                reply = await self.sockets.in_time(self._dispatch(actor, frame))
+            except (TooLate, StoreUnavailable):
+                reply = self._error(
+                    ErrorCode.UNAVAILABLE,
+                    "no answer in time: a write may still be carried out; send it again with"
+                    " its nonce",
+                    frame.id,
+                )
             except Exception:
-                log.exception("frame %s failed", type(frame).__name__)
-                reply = error(ErrorCode.INTERNAL, "internal error", frame.id)
+                log.exception(
+                    "frame %s failed",
+                    type(frame).__name__,
+                    extra=fields(event="ws_frame_failed", session=self.session),
+                )
+                reply = self._error(ErrorCode.INTERNAL, "internal error", frame.id)
             if reply is not None:
                 connection.reply(reply)
+            view = self.view
+            if view is not None and not isinstance(reply, f.Error):
+                unseen = view.answered(frame, reply)
+                if unseen is not None:
+                    await view.bring_into_view(unseen)
 
     def _ack(self, outcome: Done | Rejection, request_id: str | None) -> f.Ack | f.Error:
         if isinstance(outcome, Rejection):
-            return _rejected(outcome, request_id)
+            return self._rejected(outcome, request_id)
         return f.Ack(
             id=request_id,
             chat=outcome.chat,
@@ -357,7 +475,7 @@ class Session:
                 return self._ack(outcome, rid)
             case f.Read():
                 rejection = await service.mark_read(actor, frame.chat, frame.seq)
-                return _rejected(rejection, rid) if rejection is not None else None
+                return self._rejected(rejection, rid) if rejection is not None else None
             case f.Open():
                 return self._ack(await service.open_chat(actor, frame.seller, frame.order), rid)
             case f.History():
@@ -399,12 +517,20 @@ class Session:
             case f.ReturnWithdraw():
                 withdraw = cmd.WithdrawReturn(actor=actor, claim=frame.claim)
                 return self._ack(await service.withdraw_return(withdraw), rid)
+            case f.Assign():
+                return self._ack(await service.assign(actor, frame.chat, frame.operator), rid)
+            case f.PrivateNote():
+                outcome = await service.note(actor, frame.chat, frame.text, frame.nonce)
+                return self._ack(outcome, rid)
+            case f.Typing():
+                assert self.view is not None, "frames are read once hello passed"
+                refused = await self.view.typing(frame)
+                return self._rejected(refused, rid) if refused is not None else None
             case f.Hello():
-                return error(ErrorCode.BAD_FRAME, "already authenticated", rid)
-        return error(ErrorCode.BAD_FRAME, "unsupported frame", rid)
+                return self._error(ErrorCode.BAD_FRAME, "already authenticated", rid)
+        return self._error(ErrorCode.BAD_FRAME, "unsupported frame", rid)
 
-    @staticmethod
-    def _answer(page: Any, request_id: str | None) -> Any:
+    def _answer(self, page: Any, request_id: str | None) -> Any:
         if isinstance(page, Rejection):
-            return _rejected(page, request_id)
+            return self._rejected(page, request_id)
         return msgspec.structs.replace(page, id=request_id)

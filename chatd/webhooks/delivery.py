@@ -32,6 +32,7 @@ import logging
 import os
 import secrets
 import socket
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ import httpx
 import msgspec
 
 from chatd.hub.base import Hub, Outgoing
+from chatd.observability.logs import fields
 from chatd.render import event_frame
 from chatd.routing import shop_key
 from chatd.store.base import (
@@ -192,6 +194,8 @@ class WebhookDispatcher:
         self._scan = asyncio.Event()
         self._renewed = 0.0
         self._sender: Sender | None = None
+        # Attempts by outcome (delivered, retrying, failed), read by /metrics.
+        self.outcomes: Counter[str] = Counter()
 
     def poke(self) -> None:
         """Look for endpoints at once (one was created or deleted on this node)."""
@@ -346,5 +350,27 @@ class WebhookDispatcher:
             )
             if not await self.store.advance_webhook(record.id, self.owner, after, entry):
                 raise LeaseLost(record.id)
+            self.outcomes[outcome] += 1
+            if outcome != "delivered":
+                next_try = retry_at.isoformat() if retry_at and outcome == "retrying" else None
+                # The endpoint's id, never its URL (a URL may carry a credential of the
+                # shop's); the shop reads the same from the endpoint's delivery log.
+                log.warning(
+                    "webhook delivery to %s %s: %s",
+                    record.id,
+                    outcome,
+                    answer.error or f"HTTP {answer.status}",
+                    extra=fields(
+                        event="webhook_failed",
+                        endpoint=record.id,
+                        shop=record.shop,
+                        message_id=message,
+                        pos=stored.pos,
+                        attempt=attempts,
+                        status=answer.status,
+                        outcome=outcome,
+                        retry_at=next_try,
+                    ),
+                )
             if outcome != "retrying":
                 return after

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -16,6 +18,8 @@ from tests.e2e.harness import ServerProcess, token
 SHOP = "shop-kunchenko"
 SHOP_NAME = "ИП Кунченко С.А."
 VIEWPORT = {"width": 1360, "height": 860}
+# A phone held upright (the issue's 390 × 844).
+PHONE = {"width": 390, "height": 844}
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 
@@ -41,17 +45,38 @@ class Pages:
     contexts: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def open(self, tok: str) -> Any:
+    def open(
+        self,
+        tok: str,
+        *,
+        viewport: dict[str, int] | None = None,
+        init_script: str | None = None,
+        websocket_route: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """A page of its own context logged in with `tok`; `viewport` defaults to a desktop's
+        (PHONE for a phone, with touch), `init_script` runs before the app's own scripts, and
+        `websocket_route` stands between the page and the server's /ws (Playwright's
+        WebSocketRoute)."""
+        phone = viewport is not None and viewport["width"] < 600
         context = self.browser.new_context(
-            viewport=VIEWPORT, locale="ru-RU", timezone_id="Europe/Moscow"
+            viewport=viewport or VIEWPORT,
+            locale="ru-RU",
+            timezone_id="Europe/Moscow",
+            has_touch=phone,
+            is_mobile=phone,
         )
+        if init_script:
+            context.add_init_script(init_script)
+        if websocket_route:
+            context.route_web_socket(re.compile(r"/ws$"), websocket_route)
         self.contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("console", self._console)
         page.goto(f"{self.server.http}/#token={tok}")
-        page.wait_for_selector(".chat-list[data-loaded]")
+        # Attached, not visible: a phone opened on a chat shows the chat, not the list.
+        page.wait_for_selector(".chat-list[data-loaded]", state="attached")
         return page
 
     def _console(self, message: Any) -> None:
@@ -120,6 +145,19 @@ def balances(server: ServerProcess, tok: str) -> list[dict[str, Any]]:
     )
     assert response.status_code == 200, response.text
     return list(response.json()["balances"])
+
+
+def texts_in_log(server: ServerProcess, tok: str, chat: str, text: str) -> int:
+    """How many messages of `chat` in the server's log read `text` (its history, as `tok`
+    may read it)."""
+    response = httpx.get(
+        f"{server.http}/api/v1/chats/{chat}/history?limit=100",
+        headers={"Authorization": f"Bearer {tok}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    events = response.json()["events"]
+    return sum(1 for e in events if e["kind"] == "message" and e["text"] == text)
 
 
 def rendered_seqs(page: Any) -> list[int]:

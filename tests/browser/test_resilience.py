@@ -1,7 +1,11 @@
 """The page stays live across a lost network and a server restart: it says so, comes back
-with its cursor, and shows every event exactly once."""
+with its cursor, and shows every event exactly once; a message whose answer was lost goes
+out again with its nonce and is written once."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from playwright import sync_api as sync_api
 
@@ -14,6 +18,7 @@ from tests.browser.driver import (
     rendered_seqs,
     send_message,
     shop_token,
+    texts_in_log,
 )
 from tests.e2e.harness import ServerProcess
 
@@ -110,3 +115,53 @@ def test_a_buyers_link_opens_the_chat_with_a_shop(pages: Pages) -> None:
     expect(buyer.locator(".chat-name")).to_have_text(SHOP_NAME)
     expect(messages_with(buyer, "товар не отправили")).to_have_count(1)
     expect(buyer.locator(".chat-item.active")).to_have_count(1)
+
+
+RETRIED = "Отправлено, а ответ потерялся"
+
+
+def test_a_message_whose_answer_was_lost_is_sent_again_and_written_once(
+    pages: Pages, server: ServerProcess
+) -> None:
+    """The socket dies after the server took a message and before its `ack` reached the page:
+    the page sends it again with the same nonce, and the server writes it once."""
+    wire = {"sent": 0, "cut": False}
+
+    def relay(page_side: Any) -> None:
+        server_side = page_side.connect_to_server()
+        waiting_for: dict[str, str] = {}
+
+        def to_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "send" and frame.get("text") == RETRIED:
+                wire["sent"] += 1
+                if not wire["cut"]:
+                    waiting_for["id"] = frame["id"]
+            server_side.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            if "id" in waiting_for and not wire["cut"]:
+                frame = json.loads(message)
+                if frame.get("type") == "ack" and frame.get("id") == waiting_for["id"]:
+                    # Written and acked: the page never hears of it, its socket dies.
+                    wire["cut"] = True
+                    page_side.close(code=1006, reason="")
+                return  # the message's own event is lost with the socket as well
+            page_side.send(message)
+
+        page_side.on_message(to_server)
+        server_side.on_message(to_page)
+
+    buyer = pages.open(buyer_token("buyer-timur", "Тимур"), websocket_route=relay)
+    shop = pages.open(shop_token())
+    open_chat(buyer, SHOP_NAME)
+    open_chat(shop, "Тимур")
+    send_message(buyer, RETRIED)
+    expect(messages_with(buyer, RETRIED)).to_have_count(1, timeout=15_000)
+    expect(messages_with(shop, RETRIED)).to_have_count(1)
+    expect(buyer.locator(".messages .queued")).to_have_count(0)
+    buyer.wait_for_timeout(500)
+    expect(messages_with(buyer, RETRIED)).to_have_count(1)
+    assert wire == {"sent": 2, "cut": True}
+    chat = shop.evaluate("window.chatd.chatView.chatId")
+    assert texts_in_log(server, shop_token(), chat, RETRIED) == 1

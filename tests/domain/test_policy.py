@@ -51,6 +51,8 @@ ROUTE_MODULES = (
     APP.with_name("keys_api.py"),
     APP.with_name("webhooks_api.py"),
     APP.with_name("wb_compat.py"),
+    APP.with_name("operators_api.py"),
+    APP.with_name("templates_api.py"),
 )
 
 BUYER = Actor(role="buyer", id="lyuda", name="Люда")
@@ -108,6 +110,14 @@ WHO: dict[Action, tuple[Role, ...]] = {
     "claim_action": ("seller", "manager"),
     # Not a frame or a route: the server's own deadlines on claims, for the marketplace.
     "deadline": ("system",),
+    # The operator's day: the shop's own work, and who sees it (the managers in a dispute).
+    "assign": ("seller",),
+    "note": ("seller",),
+    "operators": ("seller",),
+    "shop_events": ("seller", "manager"),
+    # Typing is the chat's two sides'; canned replies are the shop's.
+    "typing": ("buyer", "seller"),
+    "templates": ("seller",),
 }
 
 # The refusals as the server has always worded them (clients and bots may show them).
@@ -161,6 +171,8 @@ REFUSALS: list[tuple[Actor, Action, ErrorCode, str]] = [
         "only the marketplace's deadlines end a claim's wait",
     ),
     (SYSTEM, "balance", ErrorCode.FORBIDDEN, "only buyers and shops have a balance"),
+    (MANAGER, "typing", ErrorCode.FORBIDDEN, "only the buyer and the shop write in a chat"),
+    (BUYER, "templates", ErrorCode.FORBIDDEN, "only a shop's operators keep canned replies"),
 ]
 
 
@@ -305,6 +317,8 @@ def test_the_role_check_alone_never_hides() -> None:
         (OTHER_OPERATOR, "return.withdraw", "claim"),
         (OTHER_BUYER, "download", "file"),
         (MANAGER, "download", "file"),
+        (OTHER_BUYER, "typing", "chat"),
+        (OTHER_OPERATOR, "typing", "chat"),
     ],
 )
 def test_a_foreign_chat_is_answered_as_a_missing_id(
@@ -336,6 +350,8 @@ def test_a_foreign_chat_is_answered_as_a_missing_id(
         (SYSTEM, "deadline"),
         (SYSTEM, "history"),
         (BUYER, "download"),
+        (BUYER, "typing"),
+        (OPERATOR, "typing"),
     ],
 )
 def test_participants_and_the_marketplace_may_on_their_chats(actor: Actor, action: Action) -> None:

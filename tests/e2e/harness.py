@@ -217,10 +217,11 @@ def module_server(
 
 
 async def next_reply(client: Client, wait: float = 5) -> dict[str, Any]:
-    """The next frame on a socket opened with `read=False` that is not an `event` or `read`."""
+    """The next frame on a socket opened with `read=False` that is not one the server sends
+    unasked (`event`, `read`, `typing`, `presence`)."""
     while True:
         frame = await client.recv(wait)
-        if frame.get("type") not in ("event", "read"):
+        if frame.get("type") not in ("event", "read", "typing", "presence"):
             return frame
 
 
@@ -311,3 +312,11 @@ async def chat_events(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(events)} events of chat {chat}, expected {count}")
         await asyncio.sleep(0.01)
+
+
+def without_session(frame: dict[str, Any]) -> dict[str, Any]:
+    """An error frame as tests compare it: without `details.session`, the connection's id
+    that every error frame of a socket carries (and without `details` when that was all)."""
+    details = {k: v for k, v in (frame.get("details") or {}).items() if k != "session"}
+    rest = {k: v for k, v in frame.items() if k != "details"}
+    return {**rest, "details": details} if details else rest

@@ -70,6 +70,8 @@ def test_answers_match_the_document(srv: ServerProcess, document: dict[str, Any]
 
     calls: list[tuple[str, httpx.Response]] = [
         ("/healthz", http.get("/healthz")),
+        ("/livez", http.get("/livez")),
+        ("/readyz", http.get("/readyz")),
         ("/api/v1/chats", http.get("/api/v1/chats", headers=auth(buyer))),
         ("/api/v1/chats", http.get("/api/v1/chats", headers=auth(seller), params={"limit": 1})),
         ("/api/v1/chats", http.get("/api/v1/chats")),  # 401
@@ -216,3 +218,33 @@ def test_the_wb_shapes_match_the_document(srv: ServerProcess, document: dict[str
         check(document, path, answer)
     statuses = {answer.status_code for _, answer in calls}
     assert {200, 400, 401, 404} <= statuses
+
+
+def test_the_templates_match_the_document(srv: ServerProcess, document: dict[str, Any]) -> None:
+    seller = token("seller", uid("op"), "Анна", seller=uid("shop"))
+    http = httpx.Client(base_url=srv.http, headers=auth(seller), timeout=10)
+    body = {"shortcut": "delivery", "title": "Доставка", "text": "Отправим завтра."}
+    made = http.post("/api/v1/templates", json=body)
+    one = f"/api/v1/templates/{made.json()['id']}"
+    calls: list[tuple[str, httpx.Response]] = [
+        ("/api/v1/templates", http.get("/api/v1/templates")),
+        ("/api/v1/templates", made),
+        ("/api/v1/templates", http.post("/api/v1/templates", json=body)),  # 409
+        ("/api/v1/templates", http.post("/api/v1/templates", json={**body, "shortcut": "A"})),
+        (
+            "/api/v1/templates",
+            http.post("/api/v1/templates", json={**body, "text": "Звоните 89161234567"}),
+        ),  # 422
+        ("/api/v1/templates", httpx.get(srv.http + "/api/v1/templates")),  # 401
+        (
+            "/api/v1/templates",
+            httpx.get(srv.http + "/api/v1/templates", headers=auth(token("buyer", uid("b")))),
+        ),  # 403
+        ("/api/v1/templates/{template}", http.put(one, json={**body, "title": "Отправка"})),
+        ("/api/v1/templates/{template}", http.delete(one)),
+        ("/api/v1/templates/{template}", http.delete(one)),  # 404
+    ]
+    for path, answer in calls:
+        check(document, path, answer)
+    statuses = {answer.status_code for _, answer in calls}
+    assert {200, 201, 204, 400, 401, 403, 404, 409, 422} <= statuses

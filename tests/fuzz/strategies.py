@@ -67,6 +67,15 @@ FRAMES: dict[str, dict[str, FieldSpec]] = {
         "comment": FieldSpec("note", False),
     },
     "return.withdraw": {"claim": FieldSpec("ref", True)},
+    # The operator's day (version 1.1): `operator` must be sent, and may be null.
+    "assign": {"chat": FieldSpec("ref", True), "operator": FieldSpec("operator", True)},
+    "note": {
+        "chat": FieldSpec("ref", True),
+        "text": FieldSpec("text", True),
+        "nonce": FieldSpec("nonce", False),
+    },
+    # Typing (version 1.1): relayed, never stored; no answer when it passes.
+    "typing": {"chat": FieldSpec("ref", True)},
     "ping": {},
 }
 TYPES = sorted(FRAMES)
@@ -104,6 +113,8 @@ def valid_value(kind: str, world: World = NO_WORLD) -> st.SearchStrategy[Any]:
             return st.text(max_size=120)
         case "ref":
             return _ref(refs["ref"])
+        case "operator":
+            return st.none() | _ref(refs["ref"])
         case "text":
             return st.sampled_from(world.words) | st.text(max_size=300)
         case "note":
@@ -149,6 +160,7 @@ _ACCEPTS: dict[str, set[str]] = {
     "since": {"str"},
     "page": {"str"},
     "ref": {"str"},
+    "operator": {"str"},
     "text": {"str"},
     "note": {"str"},
     "refs": {"list"},
@@ -172,7 +184,7 @@ def wrong_value(kind: str) -> st.SearchStrategy[Any]:
 # Values of the right JSON type that lie outside the contract's range for the field.
 def out_of_range(kind: str) -> st.SearchStrategy[Any] | None:
     match kind:
-        case "ref":
+        case "ref" | "operator":
             return st.just("") | st.text(min_size=129, max_size=300)
         case "nonce":
             return st.just("") | st.text(min_size=65, max_size=100)

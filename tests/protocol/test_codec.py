@@ -18,10 +18,12 @@ from protocol.events import (
     DATA_TYPES,
     Attachment,
     Author,
+    ChatAssigned,
     Event,
     Kind,
     MessagePosted,
     Money,
+    NotePosted,
     Operator,
     OrderCard,
     Party,
@@ -58,6 +60,9 @@ CLIENT_FRAMES = [
     f.ReturnReject(claim="r1", reason="Следы носки"),
     f.ReturnResolve(claim="r1", decision="reject", comment="Фото подтверждают износ"),
     f.ReturnWithdraw(claim="r1", id="w"),
+    f.Assign(chat="c1", operator="op-anna"),
+    f.Assign(chat="c1", operator=None, id="unassign"),
+    f.PrivateNote(chat="c1", text="Перезвонить", nonce="n2"),
 ]
 
 
@@ -397,3 +402,42 @@ def test_a_request_logged_before_1_1_reads_with_no_files_and_no_comment() -> Non
     data = decode_event(stored).data
     assert isinstance(data, ReturnRequested)
     assert data.attachments == [] and data.comment is msgspec.UNSET
+
+
+def test_the_operators_day_sends_its_nulls_and_leaves_assignee_out_for_the_buyer() -> None:
+    codec = CODECS[JSON]
+    assert msgspec.json.decode(codec.encode(f.Assign(chat="c1", operator=None, id="a"))) == {
+        "type": "assign",
+        "id": "a",
+        "chat": "c1",
+        "operator": None,
+    }
+    # `operator` must be sent: a frame without it is refused before any rule runs.
+    missing = codec.decode_client(b'{"type": "assign", "chat": "c1"}')
+    assert isinstance(missing, DecodeError)
+    anna = Operator(id="op-anna", name="Анна")
+    assert msgspec.json.decode(msgspec.json.encode(ChatAssigned(operator=None))) == {
+        "operator": None
+    }
+    assert msgspec.json.decode(msgspec.json.encode(ChatAssigned(operator=anna, by=anna))) == {
+        "operator": {"id": "op-anna", "name": "Анна"},
+        "by": {"id": "op-anna", "name": "Анна"},
+    }
+    assert msgspec.json.decode(msgspec.json.encode(NotePosted())) == {}
+    summary = f.ChatSummary(
+        chat="c1",
+        buyer=Party(id="b", name="Тимур"),
+        seller=Party(id="s", name="ИП"),
+        last=None,
+        unread=0,
+        reply_due=None,
+        claims=[],
+    )
+    buyers = msgspec.json.decode(msgspec.json.encode(summary))
+    assert "assignee" not in buyers
+    shops = msgspec.json.decode(
+        msgspec.json.encode(msgspec.structs.replace(summary, assignee=None))
+    )
+    assert shops["assignee"] is None
+    # A client of 1.0 summaries reads them with no assignee at all.
+    assert msgspec.json.decode(msgspec.json.encode(buyers), type=f.ChatSummary) == summary

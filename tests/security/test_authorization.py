@@ -34,6 +34,7 @@ from tests.e2e.harness import (
     module_server,
     token,
     uid,
+    without_session,
 )
 from tests.security.world import (
     CHATS,
@@ -82,6 +83,12 @@ FRAMES: dict[str, dict[str, Any]] = {
         "decision": "approve",
         "mode": "no_return",
     },
+    # The operator's day: the shop's own work, which only the shop may do.
+    "assign": {"type": "assign", "chat": "{chat}", "operator": None},
+    "note": {"type": "note", "chat": "{chat}", "text": "Чужая заметка"},
+    "note_nonce": {"type": "note", "chat": "{chat}", "text": "Ещё заметка", "nonce": "n-2"},
+    # Typing: relayed to the other side, never stored; no answer when it passes.
+    "typing": {"type": "typing", "chat": "{chat}"},
 }
 # Frames that name no chat: their answers must hold nothing of chats not the user's.
 LISTS: dict[str, dict[str, Any]] = {
@@ -90,7 +97,7 @@ LISTS: dict[str, dict[str, Any]] = {
     "ping": {"type": "ping"},
 }
 
-OK = "ok"  # the frame is carried out: an ack, a page, or no answer for `read`
+OK = "ok"  # the frame is carried out: an ack, a page, or no answer for `read` and `typing`
 # What each role gets on a chat it may see, in the world of tests/security/world.py (every
 # claim requested; D's claim disputed).
 OWN: dict[str, dict[str, set[str]]] = {
@@ -110,6 +117,10 @@ OWN: dict[str, dict[str, set[str]]] = {
         "return.dispute": {"conflict"},
         "return.resolve": {"forbidden"},
         "return.resolve_approve": {"forbidden"},
+        "assign": {"forbidden"},
+        "note": {"forbidden"},
+        "note_nonce": {"forbidden"},
+        "typing": {OK},
     },
     "seller": {
         "open": {"forbidden"},
@@ -127,6 +138,10 @@ OWN: dict[str, dict[str, set[str]]] = {
         "return.dispute": {"forbidden"},
         "return.resolve": {"forbidden"},
         "return.resolve_approve": {"forbidden"},
+        "assign": {"ack"},
+        "note": {"ack"},
+        "note_nonce": {"ack"},
+        "typing": {OK},
     },
     "manager": {
         "open": {"forbidden"},
@@ -144,6 +159,10 @@ OWN: dict[str, dict[str, set[str]]] = {
         "return.dispute": {"forbidden"},
         "return.resolve": {"ack"},
         "return.resolve_approve": {"ack"},
+        "assign": {"forbidden"},
+        "note": {"forbidden"},
+        "note_nonce": {"forbidden"},
+        "typing": {"forbidden"},
     },
 }
 
@@ -204,9 +223,11 @@ async def test_a_frame_reaches_only_the_chats_of_its_user(
         await user.settle()
         foreign_events = [e for e in user.events if e["chat"] not in _chat_ids(world, role)]
         foreign_reads = [r for r in user.reads if r["chat"] not in _chat_ids(world, role)]
+        foreign_ephemeral = [e for e in user.ephemeral if e["chat"] not in _chat_ids(world, role)]
     assert mismatches == []
     assert foreign_events == [], "events of another's chat reached the user"
     assert foreign_reads == []
+    assert foreign_ephemeral == []
     after = await snapshot(srv, world)
     for label in CHATS:
         if label not in role.visible:
@@ -308,7 +329,7 @@ async def test_an_expired_or_forged_token_does_nothing_at_all(
     for frame_name, template in {**FRAMES, **LISTS}.items():
         for label in ("A", "D"):
             got = await hello_then(srv, bad, fill(template, world.chats[label]))
-            assert got[:-1] == [
+            assert [without_session(frame) for frame in got[:-1]] == [
                 {"type": "error", "code": "unauthorized", "id": "h", "message": got[0]["message"]}
             ], (frame_name, got)
             assert got[-1] == 4001, (frame_name, got)

@@ -6,7 +6,7 @@ work (a budget, past which the search is `bad_frame` "search too broad")."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,10 +39,15 @@ class Recording(SqliteStore):
         self.asked: list[list[str]] = []
 
     async def search(
-        self, key: str, words: list[str], chat: str | None, limit: int
+        self,
+        key: str,
+        words: list[str],
+        chat: str | None,
+        limit: int,
+        hide_kinds: Collection[str] = (),
     ) -> list[Stored]:
         self.asked.append(list(words))
-        return await super().search(key, words, chat, limit)
+        return await super().search(key, words, chat, limit, hide_kinds)
 
 
 BUYER = Actor(role="buyer", id="u1", name="Анна")

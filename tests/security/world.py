@@ -150,8 +150,17 @@ async def build_world(server: ServerProcess) -> World:
 
 
 async def snapshot(server: ServerProcess, world: World) -> dict[str, Any]:
-    """Each chat's history and claims, as its buyer sees them."""
+    """Each chat's history and claims, as its buyer sees them, and its history as its shop
+    sees it (the shop's notes and assignments, which the buyer never sees, included)."""
     seen: dict[str, Any] = {}
+    shops_view: dict[str, Any] = {}
+    for shop, operator in ((world.s1, world.op1), (world.s2, world.op2)):
+        async with connect(server, token("seller", operator, seller=shop)) as owner:
+            for label, chat in world.chats.items():
+                if chat.shop != shop:
+                    continue
+                page = await owner.request({"type": "history", "chat": chat.chat, "limit": 100})
+                shops_view[label] = [(e["seq"], e["kind"], e.get("text")) for e in page["events"]]
     for buyer in (world.b1, world.b2):
         async with connect(server, token("buyer", buyer)) as owner:
             listed = await owner.request({"type": "chats"})
@@ -163,6 +172,7 @@ async def snapshot(server: ServerProcess, world: World) -> dict[str, Any]:
                 seen[label] = {
                     "events": [(e["seq"], e["kind"], e.get("text")) for e in page["events"]],
                     "claims": summary["claims"],
+                    "shop_events": shops_view[label],
                 }
     return seen
 
@@ -189,6 +199,7 @@ class Asker:
         self.client = client
         self.events: list[dict[str, Any]] = []
         self.reads: list[dict[str, Any]] = []
+        self.ephemeral: list[dict[str, Any]] = []
         self._n = 0
 
     async def ask(self, frame: dict[str, Any]) -> dict[str, Any] | None:
@@ -203,6 +214,9 @@ class Asker:
                 self.events.append(reply)
             elif reply["type"] == "read":
                 self.reads.append(reply)
+            elif reply["type"] in ("typing", "presence"):
+                # Unasked, like events: the other side typing, someone coming or going.
+                self.ephemeral.append(reply)
             elif reply.get("id") == barrier:
                 return answer
             else:

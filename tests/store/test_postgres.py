@@ -24,6 +24,8 @@ from tests.store.contract import (
     WebhookStoreContract,
     plain_request,
 )
+from tests.store.shop_work_contract import HiddenKindsContract, OperatorStoreContract
+from tests.store.templates_contract import TemplateStoreContract
 
 
 @pytest.fixture
@@ -36,7 +38,13 @@ async def schema_prefix() -> AsyncIterator[str]:
 
 
 class TestPostgresStore(
-    EventLogContract, ReadModelContract, KeyStoreContract, WebhookStoreContract
+    EventLogContract,
+    ReadModelContract,
+    KeyStoreContract,
+    WebhookStoreContract,
+    HiddenKindsContract,
+    OperatorStoreContract,
+    TemplateStoreContract,
 ):
     @pytest.fixture
     def open_store(self, schema_prefix: str) -> OpenStore:

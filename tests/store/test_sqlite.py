@@ -4,6 +4,7 @@ acked events surviving a kill -9 of the process)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -33,13 +34,23 @@ from tests.store.contract import (
     party,
     plain_request,
 )
+from tests.store.shop_work_contract import HiddenKindsContract, OperatorStoreContract
+from tests.store.templates_contract import TemplateStoreContract
 
 ROOT = Path(__file__).resolve().parents[2]
 
 Ack = tuple[str, int, int]  # stream, first seq, last seq
 
 
-class TestSqliteStore(EventLogContract, ReadModelContract, KeyStoreContract, WebhookStoreContract):
+class TestSqliteStore(
+    EventLogContract,
+    ReadModelContract,
+    KeyStoreContract,
+    WebhookStoreContract,
+    HiddenKindsContract,
+    OperatorStoreContract,
+    TemplateStoreContract,
+):
     @pytest.fixture
     def open_store(self, tmp_path: Path) -> OpenStore:
         async def open_store(name: str) -> EventStore:
@@ -154,6 +165,40 @@ async def test_the_wal_stays_bounded_under_commits_that_never_stop(tmp_path: Pat
     # Without the writer's restarts, the same load leaves a WAL several times that size.
     unbounded = await _wal_sizes_under_steady_commits(tmp_path / "unbounded.db", 2**62)
     assert max(unbounded) > 3 * max(bounded), (bounded, unbounded)
+
+
+async def test_a_reader_holding_the_wal_does_not_slow_every_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backup or an export reads one snapshot for its whole run, and the writer's RESTART
+    # waits RESTART_WAIT_MS for it in vain: once it found the reader there, it leaves the WAL
+    # alone for a while (longer after each try in vain) rather than wait after every batch.
+    monkeypatch.setattr(sqlite_writer, "RESTART_RETRY_SECONDS", 0.3)
+    path = tmp_path / "held.db"
+    store = SqliteStore(path, checkpoint_interval=3600, wal_restart_bytes=64 * 1024)
+    await store.open()
+    try:
+        await store.append(plain_request("c-first", 0))
+        restarts_before = store.wal_restarts
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM events").fetchone()  # holds its snapshot
+            for n in range(60):
+                await store.append(plain_request(f"c-held-{n}", 0))
+            held = store._writer.wal_restart_seconds
+            reader.execute("COMMIT")
+        restarts_while_held = store.wal_restarts - restarts_before
+        await asyncio.sleep(0.35)
+        for n in range(5):
+            await store.append(plain_request(f"c-after-{n}", 0))
+    finally:
+        await store.close()
+
+    # 60 batches past the bound: waiting after each would be 60 * 50 ms = 3 s.
+    assert restarts_while_held == 0, (restarts_while_held, held)
+    assert held < 1.0, held
+    # The reader gone, the next try starts the WAL over.
+    assert store.wal_restarts > restarts_before
 
 
 async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
@@ -352,32 +397,7 @@ def test_the_writer_looks_up_nonces_and_marks_by_key_not_by_scanning(tmp_path: P
     assert steps < 20, f"{steps * 100} instructions to set 2 read marks among 20 000"
 
 
-async def test_search_finds_texts_before_and_after_they_move_to_the_large_index(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "search.db"
-    store = SqliteStore(path, search_fold_span=10)
-    await store.open()
-    try:
-        chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
-        await chat.append(store, chat.opened())
-        for n in range(25):
-            await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
-        found = await store.search("b:u1", ["пришла"], None, 100)
-        one = await store.search("s:s1", ["посылка7"], None, 100)
-        with sqlite3.connect(path) as db:
-            recent = db.execute("SELECT count(*) FROM search_recent").fetchone()[0]
-            large = db.execute("SELECT count(*) FROM search").fetchone()[0]
-    finally:
-        await store.close()
-
-    # Newest first, each once, whichever index holds it.
-    assert [s.event.text for s in found] == [f"посылка{n} пришла" for n in reversed(range(25))]
-    assert [s.event.text for s in one] == ["посылка7 пришла"]
-    assert recent < 11 and large >= 15 and recent + large == 25
-
-
-async def test_a_large_batch_indexes_its_texts_straight_into_the_large_index(
+async def test_a_commit_queues_its_texts_and_a_search_indexes_the_queue_first(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "search.db"
@@ -385,20 +405,88 @@ async def test_a_large_batch_indexes_its_texts_straight_into_the_large_index(
     await store.open()
     try:
         chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
-        await chat.append(store, chat.opened(), chat.from_buyer("первая пришла"))
-        many = sqlite_writer.SEARCH_DIRECT_BATCH
-        await chat.append(store, *(chat.from_buyer(f"пачка{n} пришла") for n in range(many)))
-        await chat.append(store, chat.from_buyer("последняя пришла"))
+        await chat.append(store, chat.opened())
+        for n in range(5):
+            await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+        with sqlite3.connect(path) as db:
+            before = _search_tables(db)
         found = await store.search("b:u1", ["пришла"], None, 100)
         with sqlite3.connect(path) as db:
-            recent = db.execute("SELECT count(*) FROM search_recent").fetchone()[0]
-            large = db.execute("SELECT count(*) FROM search").fetchone()[0]
+            after = _search_tables(db)
     finally:
         await store.close()
 
-    texts = ["первая пришла", *(f"пачка{n} пришла" for n in range(many)), "последняя пришла"]
-    assert [s.event.text for s in found] == texts[::-1]
-    assert (recent, large) == (2, many)
+    # Committed texts wait in the queue, and the search that asks indexes them first.
+    assert before == (5, 0)
+    assert [s.event.text for s in found] == [f"посылка{n} пришла" for n in reversed(range(5))]
+    assert after == (0, 5)
+
+
+async def test_the_writer_indexes_the_queue_once_it_spans_a_batch(tmp_path: Path) -> None:
+    path = tmp_path / "search.db"
+    store = SqliteStore(path, search_index_batch=10)
+    await store.open()
+    try:
+        chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
+        await chat.append(store, chat.opened())
+        for n in range(25):
+            await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+        with sqlite3.connect(path) as db:
+            queued, indexed = _search_tables(db)
+        one = await store.search("s:s1", ["посылка7"], None, 100)
+    finally:
+        await store.close()
+
+    assert 0 < queued < 10 and indexed >= 15 and queued + indexed == 25
+    assert [s.event.text for s in one] == ["посылка7 пришла"]
+
+
+async def test_a_database_with_the_older_second_index_keeps_every_text(tmp_path: Path) -> None:
+    # Databases written before the queue kept their newest texts in a second FTS5 index,
+    # `search_recent`; opening one moves them into `search`.
+    path = tmp_path / "search.db"
+    store = SqliteStore(path)
+    await store.open()
+    chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
+    try:
+        await chat.append(store, chat.opened())
+        for n in range(6):
+            await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+        await store.search("b:u1", ["пришла"], None, 100)
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE VIRTUAL TABLE search_recent USING fts5"
+            " (text, chat UNINDEXED, tokenize = 'unicode61 remove_diacritics 0')"
+        )
+        db.execute(
+            "INSERT INTO search_recent (rowid, text, chat)"
+            " SELECT rowid, text, chat FROM search WHERE text LIKE 'посылка3%'"
+            " OR text LIKE 'посылка4%' OR text LIKE 'посылка5%'"
+        )
+        db.execute("DELETE FROM search WHERE rowid IN (SELECT rowid FROM search_recent)")
+        # The schema version before the queue (chatd.store.sqlite_migrations, step 2).
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
+
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        found = await store.search("b:u1", ["пришла"], None, 100)
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert [s.event.text for s in found] == [f"посылка{n} пришла" for n in reversed(range(6))]
+    assert "search_recent" not in tables
+
+
+def _search_tables(db: sqlite3.Connection) -> tuple[int, int]:
+    """(texts queued, texts indexed)."""
+    queued = db.execute("SELECT count(*) FROM search_queue").fetchone()[0]
+    indexed = db.execute("SELECT count(*) FROM search").fetchone()[0]
+    return int(queued), int(indexed)
 
 
 # ---- search cost ---------------------------------------------------------------------------
@@ -433,21 +521,25 @@ async def test_a_search_by_a_user_without_chats_never_reaches_the_index(tmp_path
 async def test_a_search_past_its_budget_is_refused_and_a_users_chats_bound_its_work(
     tmp_path: Path,
 ) -> None:
-    # 4 000 matching texts in one shop, then one in a buyer's chat with another shop: the
-    # index holds them all, but the buyer's chats span a few positions at the end of the log.
+    # 4 000 matching texts in one shop, between two of u1's in a chat with another shop: u1's
+    # chats span the whole log, and every match in the span is read before it is refused as
+    # another's. u2's chat spans a few positions at the end of the log.
     store = SqliteStore(tmp_path / "search.db", search_budget=30_000)
     await store.open()
     try:
+        early = ChatScript(party("u1"), party("s2"))
+        await _talk(store, early, "куртка пришла", 1)
         await _talk(store, ChatScript(party("crowd"), party("s1")), "куртка порвалась", 4000)
-        await _talk(store, ChatScript(party("u1"), party("s2")), "куртка пришла", 1)
+        await early.append(store, early.from_buyer("куртка снова пришла"))
+        await _talk(store, ChatScript(party("u2"), party("s3")), "куртка пришла", 1)
         with pytest.raises(SearchTooBroad):
-            await store.search("s:s1", ["куртк"], None, 50)
-        # Without the span of u1's chats, this query would walk the same 4 001 matches.
-        narrow = [s.event.text for s in await store.search("b:u1", ["куртк"], None, 50)]
+            await store.search("b:u1", ["куртк"], None, 50)
+        # Without the span of u2's chat, this query would walk the same 4 000 matches.
+        narrow = [s.event.text for s in await store.search("b:u2", ["куртк"], None, 50)]
         # The interrupted reader went back to the pool with its budget lifted: every reader
         # answers, a search and a long read alike.
         for _ in range(2 * READERS):
-            assert len(await store.search("b:u1", ["пришл"], None, 50)) == 1
+            assert len(await store.search("b:u2", ["пришл"], None, 50)) == 1
             assert (
                 len(await store.read_stream(ChatScript(party("crowd"), party("s1")).stream)) > 4000
             )
@@ -488,10 +580,10 @@ async def test_a_failure_between_batches_is_not_the_batchs_failure(
 ) -> None:
     # The batch has committed when the writer's upkeep runs: were its failure taken for the
     # batch's, the appends would be retried and written twice.
-    def failing_fold(db: sqlite3.Connection, span: int) -> bool:
+    def failing_index(db: sqlite3.Connection, at_least: int = 1) -> bool:
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(sqlite_writer, "fold_recent_search", failing_fold)
+    monkeypatch.setattr(sqlite_writer, "index_queued_search", failing_index)
     store = SqliteStore(tmp_path / "upkeep.db")
     await store.open()
     try:

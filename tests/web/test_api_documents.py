@@ -65,6 +65,27 @@ def test_every_frame_and_event_kind_is_in_it() -> None:
     assert kinds >= set(CHAT_KINDS)
 
 
+def test_the_operators_day_is_in_it_with_the_shapes_of_its_frames_and_events() -> None:
+    """`assign` and `note`, their events and the summary's `assignee` come from the Structs
+    (version 1.1): nothing was written into the document by hand."""
+    document = asyncapi_document()
+    messages = document["components"]["messages"]
+    schemas = document["components"]["schemas"]
+    assert messages["client.assign"]["payload"] == {"$ref": "#/components/schemas/Assign"}
+    assert messages["client.note"]["payload"] == {"$ref": "#/components/schemas/PrivateNote"}
+    assert set(schemas["Assign"]["required"]) == {"type", "chat", "operator"}
+    assert set(schemas["PrivateNote"]["required"]) == {"type", "chat", "text"}
+    for kind, data in (("chat.assigned", "ChatAssigned"), ("note", "NotePosted")):
+        payload = messages[f"event.{kind}"]["payload"]["allOf"][1]["properties"]
+        assert payload == {
+            "kind": {"const": kind},
+            "data": {"$ref": f"#/components/schemas/{data}"},
+        }
+    assert schemas["ChatAssigned"]["required"] == ["operator"]
+    assert "assignee" in schemas["ChatSummary"]["properties"]
+    assert "assignee" not in schemas["ChatSummary"].get("required", [])
+
+
 def test_refs_all_resolve() -> None:
     document = asyncapi_document()
     text = json.dumps(document)
@@ -96,7 +117,7 @@ def test_every_api_route_is_documented_and_nothing_else(tmp_path: Path) -> None:
     for route in app.routes:
         if route is API_FALLBACK or not isinstance(route, Route):
             continue  # the fallback only answers other paths' 404 and 405 as JSON
-        if route.path.startswith("/api/") or route.path == "/healthz":
+        if route.path.startswith("/api/") or route.path in ("/healthz", "/livez", "/readyz"):
             path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
             served |= {(m, path) for m in route.methods or () if m != "HEAD"}
     documented = {

@@ -16,10 +16,15 @@ const TABS = [
 /** An image fetched with the token, shown when it arrives. */
 export function imageThumb(files, attachment, className = 'thumb') {
   const img = h(`img.${className}`, { alt: attachment.name, title: attachment.name });
-  files.url(attachment.id).then(
-    (url) => { img.src = url; },
-    () => { img.classList.add('broken'); },
-  );
+  const known = files.cached(attachment.id);
+  if (known) {
+    img.src = known;
+  } else {
+    files.url(attachment.id).then(
+      (url) => { img.src = url; },
+      () => { img.classList.add('broken'); },
+    );
+  }
   return h('button.photo-link', { type: 'button', title: attachment.name, onclick: () => showPhoto(files, attachment) }, img);
 }
 
@@ -31,11 +36,47 @@ export function fileChip(files, attachment) {
   }, icon('file'), h('span.file-name', attachment.name), h('span.file-size', formatSize(attachment.size)));
 }
 
-function showPhoto(files, attachment) {
+/** The photo viewer: the photo fitted to the window (a small photo is enlarged, never shown
+ * smaller than its thumbnail), its name, and a close button; Esc, the button or a click
+ * beside the photo closes it, and the focus goes back where it was. */
+export function showPhoto(files, attachment) {
+  const opener = document.activeElement;
   const img = h('img.lightbox-image', { alt: attachment.name });
-  const box = h('div.lightbox', { onclick: () => box.remove() }, img, h('div.lightbox-name', attachment.name));
-  files.url(attachment.id).then((url) => { img.src = url; }, () => box.remove());
+  const fit = () => {
+    const { naturalWidth: width, naturalHeight: height } = img;
+    if (!width || !height) return;
+    const room = { width: window.innerWidth * 0.92, height: window.innerHeight * 0.8 };
+    const scale = Math.min(room.width / width, room.height / height);
+    img.style.width = `${Math.round(width * scale)}px`;
+    img.style.height = `${Math.round(height * scale)}px`;
+  };
+  const close = () => {
+    box.remove();
+    document.removeEventListener('keydown', onKey, true);
+    window.removeEventListener('resize', fit);
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  };
+  const onKey = (event) => {
+    if (event.key !== 'Escape') return;
+    event.preventDefault();
+    event.stopPropagation();
+    close();
+  };
+  const closeButton = h('button.lightbox-close', {
+    type: 'button', title: 'Закрыть (Esc)', 'aria-label': 'Закрыть', onclick: close,
+  }, icon('close'));
+  const box = h('div.lightbox', {
+    role: 'dialog', 'aria-modal': 'true', 'aria-label': attachment.name,
+    onclick: (event) => {
+      if (event.target === box || event.target.classList.contains('lightbox-figure')) close();
+    },
+  }, closeButton, h('figure.lightbox-figure', img, h('figcaption.lightbox-name', attachment.name)));
+  img.addEventListener('load', fit);
+  window.addEventListener('resize', fit);
+  document.addEventListener('keydown', onKey, true);
+  files.url(attachment.id).then((url) => { img.src = url; }, close);
   document.body.append(box);
+  closeButton.focus();
 }
 
 export class AttachmentsPanel {

@@ -1,7 +1,10 @@
-// The open chat: header (search, «Вложения», ⋮), the product card and messages with date
-// separators, service messages with what the parties wrote into a claim, the return
-// controls, the manager's claims, and the composer.
+// The open chat: header (back to the list on a phone, search, «Вложения», ⋮), the product
+// card and messages with date separators, service messages with what the parties wrote into a
+// claim, what happens next after an approval, the return controls, the manager's claims, the
+// messages still on their way (outbox.js), and the composer. The newest messages stay in view
+// while the panes around them change size (the connection banner, a refusal, the composer).
 
+import { assignedLine, chooseOperator, transferButton } from './assign.js';
 import { AttachmentsPanel } from './attachments.js';
 import { Composer, showRules } from './composer.js';
 import { toast } from './dialog.js';
@@ -9,10 +12,11 @@ import { fill, h, highlighted, icon, matchRanges } from './dom.js';
 import { errorText } from './errors.js';
 import { attachmentsView, eventNote } from './evidence.js';
 import { dayKey, formatDay, formatTime } from './format.js';
-import { claimCards, isChoosingMode, missesRequests } from './manager.js';
+import { claimCards, isChoosingMode, managerQueue, missesRequests } from './manager.js';
+import { noteView } from './notes.js';
 import {
-  disputeButton, dueNote, initiateButton, isAgreeing, nonReturnableAdvice, opensNote, productCard,
-  returnButton, shopClaimButtons, shopMenuItems, withdrawButton,
+  approvalMode, disputeButton, dueNote, initiateButton, isAgreeing, nextStepNote, nonReturnableAdvice,
+  opensNote, productCard, returnButton, shopClaimButtons, shopMenuItems, withdrawButton,
 } from './returns.js';
 import { buyerMayRequest, opensLater } from './returnwindow.js';
 import { sideOf } from './store.js';
@@ -28,7 +32,14 @@ export class ChatView {
     this.composerPart = new Composer(app, () => {
       this.stickToBottom = true;
       this.scrollToBottom();
+      this.app.notifier.offer();
     });
+    // The messages' box shrinks when a banner, a refusal or a longer draft takes room: a reader
+    // who was at the bottom stays there.
+    this.resizes = new ResizeObserver(() => {
+      if (this.stickToBottom && this.messages) this.scrollToBottom();
+    });
+    this.scrolledByHand = -Infinity;
     this.loadingOlder = false;
     this.stickToBottom = true;
     this.searchOpen = false;
@@ -43,6 +54,12 @@ export class ChatView {
       if (this.menu && !this.menu.contains(event.target) && !event.target.closest('.menu-btn')) {
         this.closeMenu();
       }
+    });
+    document.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || !this.menu) return;
+      event.preventDefault();
+      this.closeMenu();
+      this.header?.querySelector('.menu-btn')?.focus();
     });
   }
 
@@ -93,6 +110,30 @@ export class ChatView {
     while (this.chatId === chatId && chat.loaded && chat.more && missesRequests(this.store, chat)) {
       if (!(await this.loadOlder(OLDER_PAGE))) break;
     }
+  }
+
+  /** Back to the list (a phone's one column): no chat is open, so none is read. */
+  close() {
+    if (!this.chatId) return;
+    this.composerPart.saveDraft();
+    this.chatId = null;
+    this.store.viewing = null;
+    this.closeMenu();
+    this.panel.close();
+    if (this.messages) this.resizes.unobserve(this.messages);
+    this.messages = null;
+    this.renderPlaceholder();
+    this.app.inbox.render();
+  }
+
+  /** The open chat's queued messages changed. */
+  outboxChanged(chatId) {
+    if (chatId === this.chatId && this.messages) this.renderMessages();
+  }
+
+  /** Online or not: the queued messages say whether they are going out. */
+  statusChanged() {
+    if (this.chatId && this.messages && this.app.outbox.forChat(this.chatId).length) this.renderMessages();
   }
 
   /** Everything was forgotten (bad cursor): load the open chat again. */
@@ -165,8 +206,13 @@ export class ChatView {
     this.header = h('header.chat-head');
     this.searchBar = h('div.chat-search', { hidden: true });
     this.claimsBar = h('aside.claims-bar', { hidden: true, 'aria-label': 'Заявки на возврат' });
+    if (this.messages) this.resizes.unobserve(this.messages);
     this.messages = h('div.messages', { role: 'log', 'aria-live': 'polite' });
+    this.resizes.observe(this.messages);
     this.messages.addEventListener('scroll', () => this.onScroll());
+    for (const type of ['wheel', 'touchmove', 'mousedown', 'keydown']) {
+      this.messages.addEventListener(type, () => { this.scrolledByHand = performance.now(); }, { passive: true });
+    }
     this.messages.addEventListener('load', () => {
       if (this.stickToBottom) this.scrollToBottom();
     }, true);
@@ -211,25 +257,49 @@ export class ChatView {
   renderHeader() {
     const chat = this.chat;
     const due = this.store.role === 'seller' && chat.replyDue ? this.replyDue(chat.replyDue) : null;
+    const whose = this.store.role === 'seller' && this.store.assignments ? this.assignLine(chat) : null;
     fill(this.header,
+      h('button.icon-btn.back-btn', {
+        type: 'button', title: 'К списку чатов', 'aria-label': 'К списку чатов', onclick: () => this.app.closeChat(),
+      }, icon('back')),
       h('div.chat-title',
         h('span.chat-name', this.counterpart(chat)),
-        this.store.role === 'buyer' ? h('span.chat-sub', 'Продавец') : null,
-        due),
+        // Online or not, or «… печатает…» (presence.js, typing.js).
+        h('div.chat-status', this.store.role === 'buyer' ? h('span.chat-sub', 'Продавец') : null, this.app.presence.status(chat)),
+        due,
+        whose),
       h('div.head-actions',
         h('button.icon-btn.search-btn', {
           type: 'button', title: 'Поиск по чату', 'aria-label': 'Поиск по чату',
           onclick: () => this.toggleSearch(),
         }, icon('search')),
         h('button.btn.btn-plain.attachments-btn', {
-          type: 'button', onclick: () => (this.panel.isOpen ? this.panel.close() : this.panel.open(this.chatId)),
-        }, icon('attach'), 'Вложения'),
+          type: 'button', title: 'Вложения', 'aria-label': 'Вложения',
+          onclick: () => (this.panel.isOpen ? this.panel.close() : this.panel.open(this.chatId)),
+        }, icon('attach'), h('span.btn-label', 'Вложения')),
         h('button.icon-btn.menu-btn', {
           type: 'button', title: 'Ещё', 'aria-label': 'Ещё', onclick: (event) => this.toggleMenu(event),
         }, icon('more'))),
     );
     // An open ⋮ menu stays open while the chat changes under it.
     if (this.menu) this.header.append(this.menu);
+  }
+
+  /** Who of the shop has the chat, and taking it (or giving it back) in one click. */
+  assignLine(chat) {
+    const me = this.store.user?.id;
+    const mine = chat.assignee?.id === me;
+    const assign = (operator) => this.app.conn.request({ type: 'assign', chat: chat.id, operator })
+      .catch((error) => toast(errorText(error), 'error'));
+    let who = 'Без ответственного';
+    if (mine) who = 'Ответственный: вы';
+    else if (chat.assignee) who = `Ответственный: ${chat.assignee.name}`;
+    return h('div.assign-line',
+      h('span.assign-who', who),
+      mine
+        ? h('button.btn.btn-link.assign-btn', { type: 'button', onclick: () => assign(null) }, 'Снять с себя')
+        : h('button.btn.btn-link.assign-btn', { type: 'button', onclick: () => assign(me) }, 'Взять себе'),
+      transferButton(this.app, chat));
   }
 
   replyDue(due) {
@@ -248,8 +318,12 @@ export class ChatView {
     if (this.store.role === 'seller') items.push(...shopMenuItems(this.app, this.chat));
     items.push({ label: 'Вложения', action: () => this.panel.open(this.chatId) });
     items.push({ label: 'Поиск по чату', action: () => this.toggleSearch(true) });
+    if (this.store.role === 'seller' && this.store.assignments) {
+      items.push({ label: 'Передать чат', action: () => chooseOperator(this.app, this.chatId) });
+    }
+    if (this.store.role === 'seller') items.push({ label: 'Шаблоны ответов', action: () => this.app.templates.manage() });
     if (this.store.role === 'seller') items.push({ label: 'Правила оформления ответов', action: showRules });
-    this.menu = h('div.menu-popup', { role: 'menu' }, items.map((item) =>
+    this.menu = h('div.menu-popup', { role: 'menu', 'aria-label': 'Ещё' }, items.map((item) =>
       h('button.menu-item', {
         type: 'button',
         role: 'menuitem',
@@ -259,6 +333,7 @@ export class ChatView {
         },
       }, item.label)));
     this.header.append(this.menu);
+    this.menu.querySelector('.menu-item')?.focus();
   }
 
   closeMenu() {
@@ -316,7 +391,11 @@ export class ChatView {
     if (this.store.role !== 'manager') return;
     const cards = claimCards(this.app, this.chat);
     this.claimsBar.hidden = !cards.length;
-    this.claimsBar.replaceChildren(h('div.claims-title', 'Заявки на возврат'), ...cards);
+    // The queue goes on from here: the claim that has waited longest among the others.
+    const next = managerQueue(this.store, this.store.sortedChats()).waiting.find((chat) => chat.id !== this.chatId);
+    this.claimsBar.replaceChildren(h('div.claims-title', 'Заявки на возврат'), ...cards,
+      next ? h('button.btn.btn-link.next-claim', { type: 'button', onclick: () => this.app.openChat(next.id) },
+        `Следующая в очереди: ${next.buyer?.name || ''} — ${next.seller?.name || ''} →`) : null);
   }
 
   // ---- messages --------------------------------------------------------------------------------
@@ -352,6 +431,7 @@ export class ChatView {
       }
       if (cached.el) children.push(cached.el);
     }
+    children.push(...this.app.outbox.forChat(chat.id).map((item) => this.queued(item)));
     box.replaceChildren(...children);
     const first = box.querySelector('[data-seq]')?.dataset.seq;
     if (this.stickToBottom) {
@@ -367,7 +447,12 @@ export class ChatView {
 
   onScroll() {
     const box = this.messages;
-    this.stickToBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    // Only the reader's own scrolling (wheel, touch, keys, the scrollbar) decides whether the
+    // view follows the newest messages: a scroll the layout caused (the box or its content
+    // changed size for a moment) leaves that as it was.
+    if (performance.now() - this.scrolledByHand < 1000) {
+      this.stickToBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    }
     if (box.scrollTop < 40 && this.chat?.more && this.chat.loaded) this.loadOlder();
   }
 
@@ -390,6 +475,8 @@ export class ChatView {
       claim ? isAgreeing(claim.claim) : '',
       claim ? isChoosingMode(claim.claim) : '',
       claim?.due || '',
+      claim ? approvalMode(this.store, chat, claim) || '' : '',
+      claim ? Boolean(this.store.claimEvent(chat, claim.claim, 'refund.issued')) : '',
       order ? latestCard.get(order.id) === event.seq : '',
       returnWindow,
     ].join('|');
@@ -412,6 +499,10 @@ export class ChatView {
         return wrap(this.card(chat, event, order, claim, isLatest), this.bubble(event));
       case 'return.initiated':
         return wrap(this.service(event), order ? this.card(chat, event, order, claim, isLatest) : null);
+      case 'chat.assigned':
+        return wrap(assignedLine(event));
+      case 'note':
+        return wrap(noteView(event));
       case 'return.rejected': {
         const extra = this.store.role === 'buyer' && claim && claim.state === 'rejected'
           ? h('div.service-actions', disputeButton(this.app, chat, claim.claim)) : null;
@@ -444,6 +535,7 @@ export class ChatView {
       notes.push(dueNote(role, claim, this.app.marketplace()));
     }
     const state = claim && (event.kind !== 'chat.opened' || isLatest) ? claim.state : null;
+    if (state) notes.push(nextStepNote(role, this.store, chat, claim));
     return productCard(order, { files: this.app.files, state, actions, note: notes });
   }
 
@@ -464,6 +556,27 @@ export class ChatView {
       event.text ? h('div.msg-text', event.text) : null,
       eventNote(event),
       attachmentsView(this.app.files, event.data?.attachments));
+  }
+
+  /** A message still on its way: how it stands, and for one the server refused, why, with
+   * «Отправить ещё раз» and «Удалить». Not a `.msg`: it is not in the chat yet. */
+  queued(item) {
+    const outbox = this.app.outbox;
+    let status;
+    if (item.state === 'failed') status = `Не отправлено: ${item.error || 'ошибка'}`;
+    else if (this.app.conn.ready) status = 'Отправляется…';
+    else status = 'Ждёт соединения, отправится автоматически';
+    return h(`div.event.queued.${item.state}`, { dataset: { nonce: item.nonce } },
+      h('div.outbox-msg',
+        h('div.msg-head', h('span.msg-author', 'Вы'), h('span.outbox-status', icon('clock'), status)),
+        item.text ? h('div.outbox-text', item.text) : null,
+        item.attachments?.length
+          ? h('div.msg-files', item.attachments.map((file) => h('span.file-chip', icon('file'), h('span.file-name', file.name))))
+          : null,
+        item.state === 'failed' ? h('div.outbox-actions',
+          h('button.btn.btn-link', { type: 'button', onclick: () => outbox.retry(item) }, 'Отправить ещё раз'),
+          h('button.btn.btn-link.danger-link', { type: 'button', onclick: () => outbox.discard(item) }, 'Удалить'))
+          : null));
   }
 
   /** A service message; a refusal's reason or a decision's comment below its text. */

@@ -1,10 +1,14 @@
-// The composer: text, attachments (uploaded at once, sent by id), «Отправить», the rules at
-// hand, and the contacts filter's refusal shown next to the input with what it found marked.
+// The composer: text (a draft per chat, kept across reloads), attachments (uploaded at once,
+// sent by id), «Отправить» or Enter (Shift+Enter breaks the line), the rules at hand, and the
+// contacts filter's refusal shown next to the input with what it found marked. Messages go
+// out through the outbox (outbox.js), which sends each once, whenever the server is there.
 
 import { ask, toast } from './dialog.js';
 import { fill, h, highlighted, icon } from './dom.js';
 import { codePointSpans } from './format.js';
-import { errorText } from './errors.js';
+import { errorText, uploadErrorText } from './errors.js';
+import { NoteMode } from './notes.js';
+import { TemplatePicker } from './templates.js';
 
 export const RULES = [
   'Отвечать на обращения Покупателей следует аргументированно, в полном объеме и в соответствии ' +
@@ -28,34 +32,29 @@ export function showRules() {
   });
 }
 
-function newNonce() {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 export class Composer {
-  /** onSent: called after a message of the open chat was accepted. */
+  /** onSent: called once a message of the open chat was queued to go out. */
   constructor(app, onSent) {
     this.app = app;
     this.onSent = onSent;
     this.chatId = null;
     this.textarea = null;
-    this.drafts = new Map(); // chat -> {text, pending, nonce}
+    this.uploads = new Map(); // chat -> [{name, status, file}]: files picked for the next message
   }
 
-  draft() {
-    if (!this.drafts.has(this.chatId)) this.drafts.set(this.chatId, { text: '', pending: [], nonce: null });
-    return this.drafts.get(this.chatId);
+  pending(chatId = this.chatId) {
+    if (!this.uploads.has(chatId)) this.uploads.set(chatId, []);
+    return this.uploads.get(chatId);
   }
 
+  /** The draft is kept as it is typed (app.drafts); nothing is left to save. */
   saveDraft() {
-    if (this.chatId && this.textarea) this.draft().text = this.textarea.value;
+    if (this.chatId && this.textarea) this.app.drafts.set(this.chatId, this.textarea.value);
   }
 
   /** The composer of a chat, with that chat's draft. */
   build(chatId) {
     this.chatId = chatId;
-    const draft = this.draft();
     this.refusal = h('div.refusal', { hidden: true, role: 'alert' });
     this.pendingBox = h('div.pending-files');
     this.fileInput = h('input', {
@@ -66,22 +65,31 @@ export class Composer {
       },
     });
     this.textarea = h('textarea.composer-input', {
-      placeholder: 'Ваш комментарий', rows: 2, maxlength: 1000, 'aria-label': 'Ваш комментарий',
+      placeholder: 'Ваш комментарий', rows: 1, maxlength: 1000, 'aria-label': 'Ваш комментарий',
+      enterkeyhint: 'send',
     });
-    this.textarea.value = draft.text;
+    this.textarea.value = this.app.drafts.get(chatId);
     this.textarea.addEventListener('input', () => {
-      const current = this.draft();
-      current.text = this.textarea.value;
-      current.nonce = null; // an edited message is a new message
+      this.app.drafts.set(chatId, this.textarea.value);
+      this.fit();
+      if (!this.notes?.on) this.app.typing.typed(chatId, this.textarea.value); // a note is no typing
     });
+    // The shop's: «/» opens its canned replies (templates.js); «Заметка» writes a private note (notes.js).
+    const shop = this.app.store.role === 'seller';
+    this.picker = shop ? new TemplatePicker(this.app, this.textarea) : null;
+    this.notes = shop ? new NoteMode(this.app, this, chatId) : null;
+    // Enter sends; Shift+Enter (and Enter while an input method composes) breaks the line.
     this.textarea.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.send();
       }
     });
-    this.sendButton = h('button.btn.btn-primary.send-btn', { type: 'button', onclick: () => this.send() }, 'Отправить');
+    this.sendButton = h('button.btn.btn-primary.send-btn', {
+      type: 'button', title: 'Отправить (Enter); новая строка: Shift+Enter', onclick: () => this.send(),
+    }, h('span.send-label', 'Отправить'), icon('send'));
     const composer = h('div.composer',
+      this.picker?.el,
       this.refusal,
       this.pendingBox,
       h('div.composer-row',
@@ -93,74 +101,100 @@ export class Composer {
         this.textarea,
         this.sendButton),
       this.app.store.role === 'seller'
-        ? h('div.composer-foot', h('button.btn.btn-link.rules-link', { type: 'button', onclick: showRules }, 'Правила оформления ответов'))
+        ? h('div.composer-foot', this.notes.el, this.picker.button,
+          h('button.btn.btn-link.rules-link', { type: 'button', onclick: showRules }, 'Правила оформления ответов'))
         : null);
+    this.root = composer;
     this.renderPending();
+    requestAnimationFrame(() => this.fit());
     return composer;
+  }
+
+  /** The input grows with its text, up to its max-height. */
+  fit() {
+    const area = this.textarea;
+    if (!area || !area.isConnected) return;
+    area.style.height = 'auto';
+    area.style.height = `${area.scrollHeight + 2}px`;
   }
 
   async upload(file) {
     const chatId = this.chatId;
-    const draft = this.draft();
+    const list = this.pending(chatId);
     const item = { name: file.name, status: 'uploading', file: null };
-    draft.pending.push(item);
-    draft.nonce = null;
+    list.push(item);
     this.renderPending();
     try {
       item.file = await this.app.files.upload(file);
       item.status = 'done';
     } catch (error) {
       item.status = 'error';
-      toast(`${file.name}: ${errorText(error)}`, 'error');
-      draft.pending.splice(draft.pending.indexOf(item), 1);
+      toast(`${file.name}: ${uploadErrorText(error)}`, 'error');
+      list.splice(list.indexOf(item), 1);
     }
     if (this.chatId === chatId) this.renderPending();
   }
 
   renderPending() {
     if (!this.pendingBox) return;
-    const draft = this.draft();
-    this.pendingBox.replaceChildren(...draft.pending.map((item) =>
-      h(`div.pending-file.${item.status}`, icon('file'), h('span', item.name),
+    const list = this.pending();
+    this.pendingBox.replaceChildren(...list.map((item) =>
+      h(`div.pending-file.${item.status}`, icon('file'), h('span.pending-name', item.name),
         item.status === 'uploading' ? h('span.muted', ' загрузка…') : null,
         h('button.icon-btn.remove-file', {
           type: 'button', 'aria-label': `Убрать ${item.name}`,
           onclick: () => {
-            draft.pending.splice(draft.pending.indexOf(item), 1);
-            draft.nonce = null;
+            list.splice(list.indexOf(item), 1);
             this.renderPending();
           },
         }, icon('close')))));
-    this.sendButton.disabled = draft.pending.some((item) => item.status === 'uploading');
+    this.sendButton.disabled = list.some((item) => item.status === 'uploading');
   }
 
-  async send() {
+  /** Queues the message (app.outbox): it shows at once and goes out as soon as it can, once. */
+  send() {
     const chatId = this.chatId;
-    const draft = this.draft();
-    const text = this.textarea.value;
-    const attachments = draft.pending.filter((item) => item.status === 'done').map((item) => item.file.id);
-    if (draft.pending.some((item) => item.status === 'uploading')) return;
-    if (!text.trim() && !attachments.length) return;
-    if (!draft.nonce) draft.nonce = newNonce();
-    this.sendButton.disabled = true;
-    try {
-      const frame = { type: 'send', chat: chatId, text, nonce: draft.nonce };
-      if (attachments.length) frame.attachments = attachments;
-      await this.app.conn.request(frame);
-      this.drafts.delete(chatId);
-      if (this.chatId === chatId) {
-        this.textarea.value = '';
-        this.refusal.hidden = true;
-        this.onSent();
-        this.renderPending();
-      }
-    } catch (error) {
-      if (this.chatId !== chatId) return;
-      if (error.code === 'contacts_forbidden') this.showRefusal(text, error.details?.spans || []);
-      else toast(errorText(error), 'error');
-    } finally {
-      this.sendButton.disabled = false;
+    if (this.notes?.on) {
+      if (!this.textarea.value.trim()) return;
+      this.notes.send(chatId);
+      this.onSent();
+      return;
     }
+    const list = this.pending(chatId);
+    if (list.some((item) => item.status === 'uploading')) return;
+    const text = this.textarea.value;
+    const attachments = list.filter((item) => item.status === 'done').map((item) => item.file);
+    if (!text.trim() && !attachments.length) return;
+    this.app.outbox.add(chatId, text, attachments);
+    this.textarea.value = '';
+    this.app.drafts.set(chatId, '');
+    this.uploads.delete(chatId);
+    this.refusal.hidden = true;
+    this.renderPending();
+    this.fit();
+    this.onSent();
+  }
+
+  /** The server refused a queued message for contacts: its text comes back to the input
+   * (unless something else was typed since), with what was found marked. */
+  refused(item, error) {
+    const spans = error.details?.spans || [];
+    if (item.chat !== this.chatId || !this.textarea) {
+      if (!this.app.drafts.get(item.chat)) this.app.drafts.set(item.chat, item.text);
+      toast(errorText(error), 'error');
+      return;
+    }
+    if (!this.textarea.value) {
+      this.textarea.value = item.text;
+      this.app.drafts.set(item.chat, item.text);
+      const list = this.pending();
+      if (!list.length) {
+        for (const file of item.attachments || []) list.push({ name: file.name, status: 'done', file });
+      }
+      this.renderPending();
+      this.fit();
+    }
+    this.showRefusal(item.text, spans);
   }
 
   showRefusal(text, spans) {

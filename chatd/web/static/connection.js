@@ -24,6 +24,7 @@ export class Connection {
   /**
    * handlers: onWelcome(welcome, {resumed}), onEvent(event), onRead(frame), onSynced(),
    * onReset() (the cursor was unknown: reload chats), onStatus(status), onFatal(message).
+   * onSignal(frame): a `typing` or `presence` frame (1.1).
    * status: 'connecting' | 'offline' | 'syncing' | 'live' | 'closed'.
    */
   constructor({ url, token, handlers }) {
@@ -85,6 +86,30 @@ export class Connection {
     this.ready = false;
     this.stopPing();
     this.failInFlight();
+    this.attempt = 0;
+    this.open();
+  }
+
+  /** A new token after the server refused the old one (a new link pasted into the tab): the
+   * page connects again with it and its cursor, as after a lost connection. */
+  resume(token) {
+    if (!this.stopped) {
+      this.renew(token);
+      return;
+    }
+    this.token = token;
+    this.stopped = false;
+    const ws = this.ws;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try {
+        ws.close();
+      } catch {
+        // already closed
+      }
+      this.ws = null;
+    }
+    this.ready = false;
     this.attempt = 0;
     this.open();
   }
@@ -216,6 +241,11 @@ export class Connection {
       case 'read':
         this.handlers.onRead?.(frame);
         return;
+      case 'typing':
+      case 'presence':
+        // Version 1.1's signals: no id, not events, nothing to resume from.
+        this.handlers.onSignal?.(frame);
+        return;
       case 'error':
         if (frame.code === 'bad_cursor') {
           // Unknown cursor (another log): live events follow welcome.cursor; reload.
@@ -278,7 +308,7 @@ export class Connection {
       if (!entry.sent) continue;
       clearTimeout(entry.timer);
       entry.sent = false;
-      if (REPEATABLE.has(entry.frame.type) || (entry.frame.type === 'send' && entry.frame.nonce)) {
+      if (REPEATABLE.has(entry.frame.type) || ((entry.frame.type === 'send' || entry.frame.type === 'note') && entry.frame.nonce)) {
         again.push(id);
       } else {
         this.settle(id, null, new ChatdError('unavailable', 'Нет соединения с сервером'));

@@ -57,7 +57,7 @@ let toastBox = null;
 
 /** A notice at the bottom of the screen for a few seconds. */
 export function toast(message, kind = 'info') {
-  if (!toastBox) {
+  if (!toastBox || !toastBox.isConnected) {
     toastBox = h('div.toasts', { role: 'status', 'aria-live': 'polite' });
     document.body.append(toastBox);
   }

@@ -4,7 +4,7 @@
 
 import { toast } from './dialog.js';
 import { fill, h, highlighted, icon } from './dom.js';
-import { errorText } from './errors.js';
+import { uploadErrorText } from './errors.js';
 import { codePointSpans } from './format.js';
 
 const CONTACTS_HINT = 'В чате нельзя обмениваться контактами и приглашать на другие площадки ' +
@@ -96,7 +96,7 @@ export class PhotoPicker {
       item.file = await this.files.upload(file);
       item.status = 'done';
     } catch (error) {
-      toast(`${file.name}: ${errorText(error)}`, 'error');
+      toast(`${file.name}: ${uploadErrorText(error)}`, 'error');
       this.remove(item);
       return;
     }

@@ -11,6 +11,13 @@ export class Files {
   constructor(token) {
     this.token = token;
     this.blobs = new Map(); // file id -> Promise<blob URL>
+    this.ready = new Map(); // file id -> blob URL, once fetched
+  }
+
+  /** The blob URL of a file fetched already, else null: an image drawn again shows at once,
+   * without a moment of no picture (which would change the height of what holds it). */
+  cached(id) {
+    return this.ready.get(id) || null;
   }
 
   headers() {
@@ -23,7 +30,9 @@ export class Files {
       const loading = fetch(`/api/v1/files/${encodeURIComponent(id)}`, { headers: this.headers() })
         .then(async (response) => {
           if (!response.ok) throw await errorOf(response);
-          return URL.createObjectURL(await response.blob());
+          const url = URL.createObjectURL(await response.blob());
+          this.ready.set(id, url);
+          return url;
         });
       loading.catch(() => this.blobs.delete(id));
       this.blobs.set(id, loading);

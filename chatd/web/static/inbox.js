@@ -1,18 +1,27 @@
 // The chat list on the left: name, date of the last message, unread count on an orange
 // badge, the search box (names here, words across every chat from the server), the shop's
-// filters, and for a manager how each claim came and how long it has waited.
+// filters, and for a manager the queue of claims: those waiting for a decision, the longest
+// waiting first, with how each came, how long it has waited and what the parties wrote, then
+// the decided ones, marked so.
 
 import { searchHit } from './chat.js';
 import { toast } from './dialog.js';
 import { h, icon } from './dom.js';
 import { errorText } from './errors.js';
-import { FILTERS, filterByKey } from './filters.js';
+import { ASSIGNMENT_FILTERS, FILTERS, assignmentByKey, filterByKey } from './filters.js';
 import { formatShortDate } from './format.js';
-import { handover, waitingClaims, waitingTags } from './manager.js';
+import {
+  decidedMark, evidencePreview, handover, managerQueue, waitingClaims, waitingTags,
+} from './manager.js';
 
 const KIND_SNIPPETS = {
   'chat.opened': 'Чат открыт',
 };
+
+/** Who has the chat, as the shop's list and chat say it. */
+export function assigneeText(chat) {
+  return chat.assignee ? `Ответственный: ${chat.assignee.name}` : 'Без ответственного';
+}
 
 const TITLES = {
   seller: 'Чат с покупателями',
@@ -43,12 +52,16 @@ export class Inbox {
     this.title = h('h2.inbox-title');
     this.filter = null; // the key of the filter on, or null
     this.filters = h('div.inbox-filters', { role: 'group', 'aria-label': 'Фильтры', hidden: true });
+    this.assignment = 'all'; // whose chats: all, mine, nobody's
+    this.assignFilters = h('div.inbox-assign', { role: 'group', 'aria-label': 'Чьи чаты', hidden: true });
     this.el = h('aside.inbox',
       this.title,
       h('div.inbox-search', icon('search'), this.input),
+      this.assignFilters,
       this.filters,
       this.list,
-      this.hitsBox);
+      this.hitsBox,
+      app.notifier.el);
   }
 
   get store() {
@@ -67,24 +80,30 @@ export class Inbox {
       toast(errorText(error), 'error');
       return;
     }
-    if (this.filter) this.loadAll();
+    if (this.filtering()) this.loadAll();
     if (this.store.role === 'manager') this.learnHandovers();
+  }
+
+  filtering() {
+    return Boolean(this.filter) || this.assignment !== 'all';
   }
 
   /** A filter looks at every chat, not only the first page. */
   async loadAll() {
-    while (this.filter && this.store.nextPage) {
+    while (this.filtering() && this.store.nextPage) {
       const before = this.store.nextPage;
       await this.loadMore();
       if (this.store.nextPage === before) break; // the page failed; scrolling tries again
     }
   }
 
-  /** A manager's list says how each claim came (escalated or disputed) and since when: that
-   * is in the claim's events, so each chat whose claim waits gets its newest page. */
+  /** A manager's queue says how each claim came (escalated or disputed), since when, and what
+   * the parties wrote: that is in the claim's events, so each chat whose claim waits gets its
+   * newest page. */
   async learnHandovers() {
     for (const chat of this.store.sortedChats()) {
-      const unknown = waitingClaims(chat).some((claim) => !handover(this.store, chat, claim.claim));
+      const unknown = waitingClaims(chat).some((claim) => !handover(this.store, chat, claim.claim) ||
+        !this.store.claimEvent(chat, claim.claim, 'return.requested'));
       if (!unknown || chat.loaded) continue;
       try {
         const page = await this.app.conn.request({ type: 'history', chat: chat.id, limit: 100 });
@@ -125,6 +144,7 @@ export class Inbox {
     if (!last) return '';
     if (last.text) return last.text;
     if (last.data?.attachments?.length) return `Вложение: ${last.data.attachments.map((a) => a.name).join(', ')}`;
+    if (last.kind === 'chat.assigned') return last.data?.operator ? `Ответственный: ${last.data.operator.name}` : 'Ответственный снят';
     return KIND_SNIPPETS[last.kind] || '';
   }
 
@@ -134,7 +154,30 @@ export class Inbox {
     if (this.filter) this.loadAll();
   }
 
+  /** «Все» / «Мои» / «Без ответственного», once the server tells who has each chat. */
+  renderAssignFilters(chats) {
+    this.assignFilters.hidden = this.store.role !== 'seller' || !this.store.assignments;
+    if (this.assignFilters.hidden) return;
+    const me = this.store.user?.id;
+    this.assignFilters.replaceChildren(...ASSIGNMENT_FILTERS.map((filter) => {
+      const on = this.assignment === filter.key;
+      const count = chats.filter((chat) => filter.test(chat, me)).length;
+      return h(`button.assign-chip${on ? '.on' : ''}`, {
+        type: 'button',
+        title: filter.title,
+        'aria-pressed': String(on),
+        dataset: { assign: filter.key },
+        onclick: () => {
+          this.assignment = filter.key;
+          this.render();
+          if (filter.key !== 'all') this.loadAll();
+        },
+      }, filter.label, h('span.filter-count', String(count)));
+    }));
+  }
+
   renderFilters(chats, now) {
+    this.renderAssignFilters(chats);
     this.filters.hidden = this.store.role !== 'seller';
     if (this.filters.hidden) return;
     this.filters.replaceChildren(...FILTERS.map((filter) => {
@@ -154,10 +197,15 @@ export class Inbox {
    * came and its age for a manager. */
   tags(chat, now) {
     const role = this.store.role;
-    if (role === 'manager') return waitingTags(this.store, chat);
+    if (role === 'manager') return [...waitingTags(this.store, chat), decidedMark(this.store, chat)].filter(Boolean);
     if (role !== 'seller') return [];
-    return FILTERS.filter((filter) => filter.key !== 'unanswered' && filter.test(chat, now))
+    const tags = FILTERS.filter((filter) => filter.key !== 'unanswered' && filter.test(chat, now))
       .map((filter) => h(`span.tag.tag-${filter.key}`, filter.key === 'claims' ? 'Заявка на возврат' : filter.label));
+    if (chat.assignee) {
+      const mine = chat.assignee.id === this.store.user?.id;
+      tags.push(h(`span.assignee${mine ? '.mine' : ''}`, { title: assigneeText(chat) }, mine ? 'Вы' : chat.assignee.name));
+    }
+    return tags;
   }
 
   render() {
@@ -167,11 +215,29 @@ export class Inbox {
     const all = this.store.sortedChats();
     this.renderFilters(all, now);
     const filter = this.store.role === 'seller' ? filterByKey(this.filter) : null;
+    const whose = this.store.role === 'seller' && this.store.assignments ? assignmentByKey(this.assignment) : null;
+    const me = this.store.user?.id;
     const chats = all.filter((chat) =>
       (!query || this.name(chat).toLocaleLowerCase('ru-RU').includes(query)) &&
-      (!filter || filter.test(chat, now)));
+      (!filter || filter.test(chat, now)) &&
+      (!whose || whose.test(chat, me)));
+    const items = this.store.role === 'manager' ? this.queueItems(chats, now) : chats.map((chat) => this.item(chat, now));
+    if (!chats.length) {
+      let none = this.store.role === 'manager' ? 'Спорных заявок нет' : 'Диалогов пока нет';
+      if (query) none = 'Никого не найдено';
+      else if (filter || (whose && whose.key !== 'all')) none = 'Таких диалогов нет';
+      items.push(h('li.chat-empty', this.loaded ? none : 'Загрузка…'));
+    }
+    this.list.replaceChildren(...items);
+    if (this.loaded) this.list.dataset.loaded = 'true';
+    this.renderHits();
+  }
+
+  item(chat, now) {
     const current = this.app.chatView.chatId;
-    const items = chats.map((chat) => h(`li.chat-item${chat.id === current ? '.active' : ''}`, {
+    const manager = this.store.role === 'manager';
+    const evidence = manager ? evidencePreview(this.store, chat) : [];
+    return h(`li.chat-item${chat.id === current ? '.active' : ''}`, {
       role: 'option',
       'aria-selected': String(chat.id === current),
       dataset: { chat: chat.id },
@@ -179,20 +245,29 @@ export class Inbox {
     },
     h('div.chat-row',
       h('span.chat-item-name', this.name(chat)),
+      this.app.presence.dot(chat),
       h('span.chat-item-date', chat.last ? formatShortDate(chat.last.at) : '')),
-    h('div.chat-row',
-      h('span.chat-item-snippet', this.snippet(chat)),
+    evidence.length ? evidence : h('div.chat-row',
+      this.app.typing.snippet(chat) || h('span.chat-item-snippet', this.snippet(chat)),
       chat.unread > 0 ? h('span.badge', { 'aria-label': `Непрочитанных: ${chat.unread}` }, String(chat.unread)) : null),
-    this.tagRow(chat, now)));
-    if (!items.length) {
-      let none = this.store.role === 'manager' ? 'Спорных заявок нет' : 'Диалогов пока нет';
-      if (query) none = 'Никого не найдено';
-      else if (filter) none = 'Таких диалогов нет';
-      items.push(h('li.chat-empty', this.loaded ? none : 'Загрузка…'));
+    this.tagRow(chat, now));
+  }
+
+  /** The manager's list: the waiting claims as a queue, then the decided ones. */
+  queueItems(chats, now) {
+    const { waiting, decided } = managerQueue(this.store, chats);
+    const items = [];
+    if (waiting.length) {
+      items.push(h('li.queue-head', { role: 'presentation', title: 'Сначала те, что ждут дольше всех' }, 'Ждут решения',
+        h('span.queue-count', String(waiting.length))));
+      items.push(...waiting.map((chat) => this.item(chat, now)));
     }
-    this.list.replaceChildren(...items);
-    if (this.loaded) this.list.dataset.loaded = 'true';
-    this.renderHits();
+    if (decided.length) {
+      items.push(h('li.queue-head.queue-decided', { role: 'presentation' }, 'Решённые',
+        h('span.queue-count', String(decided.length))));
+      items.push(...decided.map((chat) => this.item(chat, now)));
+    }
+    return items;
   }
 
   tagRow(chat, now) {

@@ -8,7 +8,8 @@ import { attachmentsView, eventNote } from './evidence.js';
 import { NoteField } from './fields.js';
 import { formatAge, formatAmount, formatDateTime } from './format.js';
 import {
-  MAX_REASON, amountOf, button, formFailure, nonReturnableAdvice, productCard, sendFromDialog,
+  MAX_REASON, amountOf, button, formFailure, nextStepNote, nonReturnableAdvice, productCard,
+  sendFromDialog,
 } from './returns.js';
 
 const choosingMode = new Set();
@@ -39,6 +40,78 @@ export function waitingTags(store, chat) {
     return h(`span.tag.tag-${came.kind}`, { title: `Передана ${formatDateTime(came.at)}` },
       `${came.label} · ${formatAge(store.now() - Date.parse(came.at))}`);
   });
+}
+
+/** When the chat's oldest waiting claim came to the managers (ms), or null when not known yet. */
+export function waitingSince(store, chat) {
+  let since = null;
+  for (const claim of waitingClaims(chat)) {
+    const came = handover(store, chat, claim.claim);
+    const at = came ? Date.parse(came.at) : NaN;
+    if (!Number.isNaN(at)) since = since === null ? at : Math.min(since, at);
+  }
+  return since;
+}
+
+/**
+ * The manager's list as a queue: chats whose claims wait for a decision first, the longest
+ * waiting on top (those whose handover is not loaded yet after them), then the decided ones,
+ * latest first. Returns {waiting, decided}.
+ */
+export function managerQueue(store, chats) {
+  const waiting = [];
+  const decided = [];
+  for (const chat of chats) {
+    if (waitingClaims(chat).length) waiting.push({ chat, since: waitingSince(store, chat) });
+    else decided.push(chat);
+  }
+  waiting.sort((a, b) => (a.since ?? Infinity) - (b.since ?? Infinity));
+  return { waiting: waiting.map((entry) => entry.chat), decided };
+}
+
+const RESOLVED_STATES = new Set(['resolved_approved', 'resolved_rejected']);
+
+/** How the managers decided a chat whose claims no longer wait: «Решено» and the outcome. */
+export function decidedMark(store, chat) {
+  const claims = [...chat.claims.values()];
+  if (!claims.length || waitingClaims(chat).length) return null;
+  let approved = false;
+  let rejected = false;
+  for (const claim of claims) {
+    const resolved = store.claimEvent(chat, claim.claim, 'return.resolved');
+    const decision = resolved?.data?.decision ||
+      (claim.state === 'resolved_rejected' ? 'reject' : RESOLVED_STATES.has(claim.state) ? 'approve' : null);
+    if (decision === 'approve') approved = true;
+    if (decision === 'reject') rejected = true;
+  }
+  let text = 'Решено';
+  if (approved && !rejected) text = 'Решено: возврат одобрен';
+  else if (rejected && !approved) text = 'Решено: в возврате отказано';
+  return h('span.decided', { dataset: { decided: approved && !rejected ? 'approve' : rejected && !approved ? 'reject' : 'mixed' } }, text);
+}
+
+function shortly(text, max = 90) {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/** What the parties wrote into the chat's waiting claims, in a line or two for the queue: the
+ * goods, the buyer's comment and photos, the shop's reason. */
+export function evidencePreview(store, chat) {
+  const lines = [];
+  for (const claim of waitingClaims(chat)) {
+    const order = chat.orders.get(claim.order);
+    const requested = store.claimEvent(chat, claim.claim, 'return.requested');
+    const rejected = store.claimEvent(chat, claim.claim, 'return.rejected');
+    const photos = (requested?.data?.attachments || []).filter((a) => a.mime?.startsWith('image/')).length;
+    const parts = [];
+    if (order) parts.push(h('span.ev-order', order.name));
+    if (requested?.data?.comment) parts.push(h('span.ev-comment', `«${shortly(requested.data.comment)}»`));
+    if (photos) parts.push(h('span.ev-photos', `фото: ${photos}`));
+    if (rejected?.data?.reason) parts.push(h('span.ev-reason', `Отказ: ${shortly(rejected.data.reason, 70)}`));
+    if (parts.length) lines.push(h('div.chat-row.queue-evidence', parts));
+  }
+  return lines;
 }
 
 async function resolve(app, chat, claimId, decision, mode) {
@@ -146,7 +219,10 @@ export function claimCards(app, chat) {
       files: app.files,
       state: claim.state,
       actions,
-      note: [claimFile(app, chat, claim), waiting ? nonReturnableAdvice(order) : null],
+      note: [
+        claimFile(app, chat, claim),
+        waiting ? nonReturnableAdvice(order) : nextStepNote('manager', app.store, chat, claim),
+      ],
     }));
   }
   return cards;

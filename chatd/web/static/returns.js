@@ -42,7 +42,10 @@ export function isAgreeing(claimId) {
 /** The product's picture: the photo the order names (fetched with the token), else an icon. */
 function productThumb(files, order) {
   const box = h('div.card-thumb', icon('box'));
-  if (files && typeof order.photo === 'string' && order.photo) {
+  const known = files && typeof order.photo === 'string' ? files.cached(order.photo) : null;
+  if (known) {
+    box.replaceChildren(h('img.card-photo', { src: known, alt: order.name }));
+  } else if (files && typeof order.photo === 'string' && order.photo) {
     files.url(order.photo).then(
       (url) => box.replaceChildren(h('img.card-photo', { src: url, alt: order.name })),
       () => {}, // no photo to show: the icon stays
@@ -95,6 +98,50 @@ export function dueNote(role, claim, marketplace) {
     return h('div.card-due', `Предложение действует до ${formatDateTime(claim.due)}.`);
   }
   return null;
+}
+
+/** How an approved claim's goods go back (`pvz`, `no_return`), from its approval or the
+ * manager's decision; null while neither is loaded. */
+export function approvalMode(store, chat, claim) {
+  for (const kind of ['return.resolved', 'return.approved']) {
+    const mode = store.claimEvent(chat, claim.claim, kind)?.data?.mode;
+    if (mode) return mode;
+  }
+  // The goods moved: they went to a pickup point.
+  return ['handed_in', 'arrived', 'inspected'].includes(claim.state) ? 'pvz' : null;
+}
+
+// What happens after an approval, for each side, in the words of the service messages that
+// will follow («Товар сдан в пункт выдачи.», «Товар поступил на склад.», «Денежные средства
+// возвращены на баланс покупателя.»: protocol/texts.py).
+function nextStepText(role, step, refunded) {
+  const buyer = role === 'buyer';
+  if (step === 'pvz') {
+    return buyer
+      ? 'Что дальше: отнесите товар в пункт выдачи заказов. Деньги вернутся на баланс, когда товар поступит на склад.'
+      : 'Что дальше: покупатель сдаст товар в пункт выдачи. Деньги вернутся ему на баланс, когда товар поступит на склад.';
+  }
+  if (step === 'handed_in') {
+    return buyer
+      ? 'Что дальше: товар сдан в пункт выдачи. Деньги вернутся на баланс, когда он поступит на склад.'
+      : 'Что дальше: товар едет на склад. Деньги вернутся покупателю, когда он поступит.';
+  }
+  const money = refunded ? 'Деньги возвращены на баланс' : 'Деньги вернутся на баланс';
+  if (buyer) return `Что дальше: ничего не нужно, товар остаётся у вас. ${money}.`;
+  if (role === 'seller') return `Что дальше: ничего не нужно, товар остаётся у покупателя. ${money} покупателя.`;
+  return `Что дальше: товар остаётся у покупателя. ${money} покупателя.`;
+}
+
+/** The note under an approved claim's card that says what happens next, or null. */
+export function nextStepNote(role, store, chat, claim) {
+  if (!claim || !role) return null;
+  const approved = claim.state === 'approved' || claim.state === 'resolved_approved';
+  if (!approved && claim.state !== 'handed_in') return null;
+  const mode = approvalMode(store, chat, claim);
+  if (!mode) return null;
+  const step = claim.state === 'handed_in' ? 'handed_in' : mode;
+  const refunded = Boolean(store.claimEvent(chat, claim.claim, 'refund.issued'));
+  return h(`div.card-next.next-${step}`, { role: 'note' }, nextStepText(role, step, refunded));
 }
 
 export function button(label, onclick, kind = 'plain') {

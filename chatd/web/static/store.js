@@ -21,6 +21,10 @@ const CLAIM_STATE_OF_KIND = {
 
 // A shop's message, approval, refusal or offer answers everything the buyer wrote before.
 const SHOP_ANSWERS = new Set(['return.approved', 'return.rejected', 'return.initiated']);
+// The shop's own work (protocol 1.1): the buyer never receives these, so they answer nothing,
+// are nobody's to read, and are not what a chat summary's state counts up to. A buyer meets
+// gaps in `seq` where they stand; nothing here asks for what is missing.
+const SHOP_ONLY = new Set(['note', 'chat.assigned']);
 
 export function sideOf(author) {
   if (author.role === 'buyer') return 'buyer';
@@ -46,6 +50,8 @@ function newChat(id) {
     more: true, // older events exist that are not loaded
     readSent: 0, // the last read mark this page sent
     stub: false, // known only from a live event; its summary is on its way
+    assignee: null, // the operator who has the chat ({id, name}), for the shop's view
+    online: null, // {buyer, seller}: which side is connected now (1.1; presence.js)
   };
 }
 
@@ -59,6 +65,7 @@ export class Store extends EventTarget {
     this.pending = new Set(); // chats whose change is not announced yet
     this.announceScheduled = false;
     this.clockSkew = 0; // the server's clock minus this machine's, in ms
+    this.assignments = false; // the server tells who has each chat (summaries' `assignee`)
   }
 
   get role() {
@@ -124,10 +131,15 @@ export class Store extends EventTarget {
       chat.claims = new Map(summary.claims.map((c) => [c.claim, { ...c }]));
       chat.replyDue = summary.reply_due;
       chat.unread = this.side ? summary.unread : 0;
+      if ('assignee' in summary) {
+        chat.assignee = summary.assignee || null;
+        this.assignments = true;
+      }
       chat.stateSeq = summarySeq;
       if (summary.last) this.remember(chat, summary.last);
     }
     if (summary.last && (!chat.last || summary.last.seq >= chat.last.seq)) chat.last = summary.last;
+    if (summary.online) chat.online = { ...summary.online }; // the state now, whatever the seq
     if (this.viewing === chat.id) chat.unread = 0;
     this.changed(chat.id);
   }
@@ -156,7 +168,12 @@ export class Store extends EventTarget {
     }
     if (!chat.buyer) chat.stub = true;
     this.remember(chat, event);
-    if (!chat.last || event.seq > chat.last.seq) chat.last = event;
+    // The shop's own events are no chat's `last`, as in the summaries: they move no chat up.
+    if (!SHOP_ONLY.has(event.kind) && (!chat.last || event.seq > chat.last.seq)) chat.last = event;
+    if (event.kind === 'chat.assigned') {
+      chat.assignee = event.data?.operator || null;
+      this.assignments = true;
+    }
     this.advance(chat, event, true);
     this.changed(chat.id);
     return true;
@@ -223,7 +240,7 @@ export class Store extends EventTarget {
     const data = event.data || {};
     if (data.order && typeof data.order === 'object') chat.orders.set(data.order.id, data.order);
     if (data.claim && data.amount) chat.amounts.set(data.claim, data.amount);
-    if (data.claim && event.kind.startsWith('return.')) {
+    if (data.claim && (event.kind.startsWith('return.') || event.kind === 'refund.issued')) {
       if (!chat.claimEvents.has(data.claim)) chat.claimEvents.set(data.claim, new Map());
       chat.claimEvents.get(data.claim).set(event.kind, event);
     }
@@ -235,7 +252,7 @@ export class Store extends EventTarget {
 
   /** Moves claims, reply deadline and unread count past `event` (once, in seq order). */
   advance(chat, event, live) {
-    if (event.seq <= chat.stateSeq) return;
+    if (event.seq <= chat.stateSeq || SHOP_ONLY.has(event.kind)) return;
     chat.stateSeq = event.seq;
     const data = event.data || {};
     let state = CLAIM_STATE_OF_KIND[event.kind];

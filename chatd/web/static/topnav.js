@@ -1,8 +1,10 @@
 // The top navigation as on the seller portal. Only the pages this app has work (the chat,
-// and the shop's finances under «Аналитика»); the portal's other sections are shown inert,
-// so the shop finds its way as it does on the portal.
+// and the shop's finances under «Аналитика»); the portal's other sections are shown as plain
+// greyed text, not links, so the shop finds its way as it does on the portal and nothing
+// looks clickable that is not. On a narrow screen the sections give way to a menu button
+// with the pages that open.
 
-import { h } from './dom.js';
+import { h, icon } from './dom.js';
 
 const SELLER_NAV = [
   { label: 'Администрирование' },
@@ -31,7 +33,7 @@ const MANAGER_NAV = [{ label: 'Спорные заявки', page: 'chat' }];
 
 const NAVS = { seller: SELLER_NAV, buyer: BUYER_NAV, manager: MANAGER_NAV };
 
-const INERT_TITLE = 'Этот раздел портала здесь не открывается';
+const INERT_TITLE = 'Раздел портала: здесь не открывается';
 
 /** The pages a role can open from the navigation. */
 export function pagesOf(role) {
@@ -51,15 +53,43 @@ export class TopNav {
     document.addEventListener('click', (event) => {
       if (!this.el.contains(event.target)) this.closeMenus();
     });
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.closeMenus();
+    });
   }
 
   closeMenus() {
-    for (const open of this.el.querySelectorAll('.nav-group.open')) open.classList.remove('open');
+    for (const open of this.el.querySelectorAll('.nav-group.open, .nav-phone.open')) open.classList.remove('open');
   }
 
   render(role, page) {
     const entries = NAVS[role] || [];
     this.el.replaceChildren(...entries.map((entry) => this.group(entry, page)));
+    const compact = this.compact(entries, page);
+    if (compact) this.el.append(compact);
+  }
+
+  /** The phone's menu: the pages that open, nothing else. None for a single page. */
+  compact(entries, page) {
+    const pages = [];
+    for (const entry of entries) {
+      if (entry.page) pages.push(entry);
+      for (const item of entry.items || []) if (item.page) pages.push(item);
+    }
+    if (pages.length < 2) return null;
+    const group = h('div.nav-phone');
+    const toggle = h('button.nav-toggle', {
+      type: 'button', title: 'Разделы', 'aria-label': 'Разделы', 'aria-haspopup': 'true', 'aria-expanded': 'false',
+      onclick: () => {
+        const open = !group.classList.contains('open');
+        this.closeMenus();
+        group.classList.toggle('open', open);
+        toggle.setAttribute('aria-expanded', String(open));
+      },
+    }, icon('menu'));
+    group.append(toggle, h('div.nav-menu.nav-phone-menu', { role: 'menu', 'aria-label': 'Разделы' },
+      pages.map((item) => this.link(item, page, 'nav-link', 'menuitem'))));
+    return group;
   }
 
   group(entry, page) {

@@ -1,0 +1,1 @@
+"""What an operator reads of a running chatd: its log lines (`logs`)."""
