@@ -9,6 +9,7 @@ shop finds at its first listing, are chatd.domain.templates's; the store keeps t
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 import msgspec
 from starlette.requests import Request
@@ -57,6 +58,22 @@ def new_template_id() -> str:
     return "tpl_" + secrets.token_hex(8)
 
 
+def _record(
+    shop: str, draft: rules.TemplateDraft, now: datetime, template: str | None = None
+) -> TemplateRecord:
+    """The record of `draft` in `shop`, made or changed at `now` (a new id unless
+    `template` names the one it replaces)."""
+    return TemplateRecord(
+        id=template or new_template_id(),
+        shop=shop,
+        shortcut=draft.shortcut,
+        title=draft.title,
+        text=draft.text,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 class TemplatesApi:
     def __init__(self, api: Api, service: ChatService) -> None:
         self.api = api
@@ -93,16 +110,7 @@ class TemplatesApi:
         draft = await self._draft(request)
         if isinstance(draft, Response):
             return draft
-        now = self.service.now()
-        record = TemplateRecord(
-            id=new_template_id(),
-            shop=shop,
-            shortcut=draft.shortcut,
-            title=draft.title,
-            text=draft.text,
-            created_at=now,
-            updated_at=now,
-        )
+        record = _record(shop, draft, self.service.now())
         try:
             await store.create_template(record, rules.MAX_PER_SHOP)
         except ShortcutTaken as exc:
@@ -126,16 +134,8 @@ class TemplatesApi:
         draft = await self._draft(request)
         if isinstance(draft, Response):
             return draft
-        now = self.service.now()
-        replacing = TemplateRecord(
-            id=template,
-            shop=shop,
-            shortcut=draft.shortcut,
-            title=draft.title,
-            text=draft.text,
-            created_at=now,  # not written: the template keeps its own
-            updated_at=now,
-        )
+        # Its `created_at` is not written: the template keeps its own.
+        replacing = _record(shop, draft, self.service.now(), template)
         try:
             kept = await store.update_template(replacing)
         except ShortcutTaken as exc:
@@ -148,16 +148,7 @@ class TemplatesApi:
         """The defaults, for a shop at its first listing (chatd.store.base.TemplateStore)."""
         now = self.service.now()
         defaults = [
-            TemplateRecord(
-                id=new_template_id(),
-                shop=shop,
-                shortcut=draft.shortcut,
-                title=draft.title,
-                text=draft.text,
-                created_at=now,
-                updated_at=now,
-            )
-            for draft in rules.defaults(self.service.rules.marketplace)
+            _record(shop, draft, now) for draft in rules.defaults(self.service.rules.marketplace)
         ]
         await self.service.store.seed_templates(shop, now, defaults)
 
