@@ -135,10 +135,10 @@ async def test_the_wal_is_checkpointed_beside_the_writer_and_stays_small(
     assert len(await read_log(path)) == 12 * 150
 
 
-async def _wal_sizes_under_steady_commits(path: Path, restart_bytes: int) -> list[int]:
+async def _wal_sizes_under_steady_commits(path: Path, restart_bytes: int) -> tuple[list[int], int]:
     """The WAL's size after each of 60 bursts of appends that follow each other with no
     pause at all, while the background checkpoint runs as often as it can: a load that never
-    gives the WAL a quiet moment to start over in."""
+    gives the WAL a quiet moment to start over in; and how often the writer started it over."""
     store = SqliteStore(path, checkpoint_interval=0.01, wal_restart_bytes=restart_bytes)
     await store.open()
     wal = path.with_name(path.name + "-wal")
@@ -152,19 +152,22 @@ async def _wal_sizes_under_steady_commits(path: Path, restart_bytes: int) -> lis
         assert len(await store.read_all(0, 10_000)) == 6000
     finally:
         await store.close()
-    return sizes
+    return sizes, store.wal_restarts
 
 
 async def test_the_wal_stays_bounded_under_commits_that_never_stop(tmp_path: Path) -> None:
     bound = 256 * 1024
-    bounded = await _wal_sizes_under_steady_commits(tmp_path / "bounded.db", bound)
+    bounded, restarts = await _wal_sizes_under_steady_commits(tmp_path / "bounded.db", bound)
     # The writer starts the WAL over once it passes the bound: it never grows past the bound
-    # and one batch's pages (a burst here writes well under 1 MiB).
+    # and one batch's pages (a burst here writes well under 1 MiB), and it was the writer's
+    # doing. (Whether SQLite finds a quiet moment to start the WAL over by itself depends on
+    # the machine's timing, so the size without the writer's restarts is no fixed figure: on
+    # a quiet machine it grows several times past this bound, on a busy one less.)
     assert max(bounded) < bound + 1024 * 1024, bounded
+    assert restarts >= 1
     assert len(await read_log(tmp_path / "bounded.db")) == 6000
-    # Without the writer's restarts, the same load leaves a WAL several times that size.
-    unbounded = await _wal_sizes_under_steady_commits(tmp_path / "unbounded.db", 2**62)
-    assert max(unbounded) > 3 * max(bounded), (bounded, unbounded)
+    _, never = await _wal_sizes_under_steady_commits(tmp_path / "unbounded.db", 2**62)
+    assert never == 0
 
 
 async def test_a_reader_holding_the_wal_does_not_slow_every_commit(
