@@ -47,19 +47,21 @@ async def _writer(
 async def test_reconnecting_with_a_cursor_loses_and_doubles_nothing(server: ServerProcess) -> None:
     """Operators reconnect again and again with their last cursor while buyers write."""
     acked: list[tuple[str, int]] = []
+    # From the very beginning of this user's feed: a first socket without a cursor would
+    # miss what was written before its hello, and the cursor of what it saw next would skip it.
+    async with connect(server, SHOP, read=False) as shop:
+        last_cursor = f"{shop.welcome['cursor'].split('.')[0]}.0"
     writers = asyncio.gather(*(_writer(server, f"rb{i}", 60, acked) for i in range(4)))
     seen: list[tuple[str, int]] = []
-    last_cursor: str | None = None
     reconnects = 0
     while not writers.done() or reconnects < 3:
         async with connect(server, SHOP, since=last_cursor, read=False) as shop:
-            if last_cursor is not None:
+            frame = await shop.recv()
+            while frame["type"] == "event":
+                seen.append((frame["chat"], frame["seq"]))
+                last_cursor = frame["cursor"]
                 frame = await shop.recv()
-                while frame["type"] == "event":
-                    seen.append((frame["chat"], frame["seq"]))
-                    last_cursor = frame["cursor"]
-                    frame = await shop.recv()
-                assert frame["type"] == "synced", frame
+            assert frame["type"] == "synced", frame
             deadline = asyncio.get_running_loop().time() + random.uniform(0.05, 0.3)
             while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
                 try:
@@ -70,9 +72,6 @@ async def test_reconnecting_with_a_cursor_loses_and_doubles_nothing(server: Serv
                 seen.append((frame["chat"], frame["seq"]))
                 last_cursor = frame["cursor"]
         reconnects += 1
-        if last_cursor is None:
-            # Nothing arrived yet: start from the very beginning of this user's feed.
-            last_cursor = f"{shop.welcome['cursor'].split('.')[0]}.0"
     await writers
     async with connect(server, SHOP, since=last_cursor, read=False) as shop:
         frame = await shop.recv()
