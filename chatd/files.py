@@ -23,6 +23,7 @@ The directory (several nodes may share it):
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import hashlib
@@ -234,7 +235,7 @@ async def read_multipart(
     return reader.filename
 
 
-class MultipartParts:
+class MultipartParts(abc.ABC):
     """The part of python-multipart's callbacks every multipart reader shares: parts counted
     (at most `max_parts`, else `BadUpload` naming `what` the body is), each part's headers
     bounded, and its Content-Disposition options handed to `on_part` once they end."""
@@ -256,7 +257,7 @@ class MultipartParts:
         self.disposition = b""
         self.part_begun()
 
-    def part_begun(self) -> None:
+    def part_begun(self) -> None:  # noqa: B027 - an optional hook: most readers need none
         """A new part starts: the reader forgets where the last one went."""
 
     def _count(self, size: int) -> None:
@@ -282,9 +283,9 @@ class MultipartParts:
         _, options = parse_options_header(self.disposition)
         self.on_part(options)
 
+    @abc.abstractmethod
     def on_part(self, options: dict[bytes, bytes]) -> None:
         """A part's headers ended; `options` are its Content-Disposition's (name, filename)."""
-        raise NotImplementedError
 
 
 class _PartReader(MultipartParts):
