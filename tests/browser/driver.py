@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import struct
+import time as time_module
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class Pages:
     server: ServerProcess
     contexts: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The HTTP requests each page has in flight (WebSockets are not among them), by page.
+    in_flight: dict[int, set[Any]] = field(default_factory=dict)
 
     def open(
         self,
@@ -74,6 +77,11 @@ class Pages:
         page.set_default_timeout(10_000)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("console", self._console)
+        pending: set[Any] = set()
+        self.in_flight[id(page)] = pending
+        page.on("request", lambda request: pending.add(request))
+        page.on("requestfinished", lambda request: pending.discard(request))
+        page.on("requestfailed", lambda request: pending.discard(request))
         page.goto(f"{self.server.http}/#token={tok}")
         # Attached, not visible: a phone opened on a chat shows the chat, not the list.
         page.wait_for_selector(".chat-list[data-loaded]", state="attached")
@@ -84,6 +92,16 @@ class Pages:
         expected = ("WebSocket connection", "ERR_INTERNET_DISCONNECTED", "ERR_CONNECTION_REFUSED")
         if message.type == "error" and not any(e in message.text for e in expected):
             self.errors.append(message.text)
+
+    def wait_for_quiet_network(self, *pages: Any, timeout_s: float = 10.0) -> None:
+        """Until none of `pages` has an HTTP request in flight: a test that kills the server
+        does it between downloads, or the browser rightly reports the one it cut."""
+        deadline = time_module.monotonic() + timeout_s
+        for page in pages:
+            while self.in_flight[id(page)]:
+                busy = [request.url for request in self.in_flight[id(page)]]
+                assert time_module.monotonic() < deadline, f"still loading: {busy}"
+                page.wait_for_timeout(50)  # Playwright delivers the page's events meanwhile
 
     def close(self) -> None:
         for context in self.contexts:

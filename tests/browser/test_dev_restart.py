@@ -61,6 +61,7 @@ def test_a_restart_is_invisible_to_open_pages(pages: Pages, server: ServerProces
     open_chat(buyer, SHOP_NAME)
     chat = shop.evaluate("window.chatd.chatView.chatId")
 
+    pages.wait_for_quiet_network(shop, buyer)
     server.kill()
     for page in (shop, buyer):
         expect(page.locator(".conn-banner")).to_have_text("Нет соединения… Переподключаемся")
@@ -99,6 +100,7 @@ def test_a_restart_is_invisible_to_open_pages(pages: Pages, server: ServerProces
     draft = "Черновик, который нельзя потерять"
     shop.fill(".composer-input", draft)
     shop.evaluate("window.loadedOnce = true")
+    pages.wait_for_quiet_network(shop, buyer)
     server.kill()
     kept.unlink()
     server.start()

@@ -42,6 +42,7 @@ def test_the_page_survives_a_server_restart(pages: Pages, server: ServerProcess)
     expect(banner).to_be_hidden()
 
     # The server dies without a goodbye: both pages say so.
+    pages.wait_for_quiet_network(shop, buyer)
     server.kill()
     for page in (shop, buyer):
         expect(page.locator(".conn-banner")).to_have_text("Нет соединения… Переподключаемся")
@@ -96,6 +97,7 @@ def test_an_unknown_cursor_reloads_the_chats(pages: Pages, server: ServerProcess
 
     # Another log behind the same address (a database restored from elsewhere): the page's
     # cursor means nothing there, so it loads its chats again instead of missing events.
+    pages.wait_for_quiet_network(shop)
     server.kill()
     for leftover in server.db.parent.glob(server.db.name + "*"):
         if leftover.is_file():
