@@ -427,28 +427,44 @@ class Session:
             frame = received.frame
             self.metrics.count_in(str(type(frame).__struct_config__.tag))
             try:
-                reply = await self.sockets.in_time(self._dispatch(actor, frame))
-            except (TooLate, StoreUnavailable):
-                reply = self._error(
-                    ErrorCode.UNAVAILABLE,
-                    "no answer in time: a write may still be carried out; send it again with"
-                    " its nonce",
-                    frame.id,
-                )
-            except Exception:
-                log.exception(
-                    "frame %s failed",
-                    type(frame).__name__,
-                    extra=fields(event="ws_frame_failed", session=self.session),
-                )
-                reply = self._error(ErrorCode.INTERNAL, "internal error", frame.id)
-            if reply is not None:
+                reply = await self.sockets.in_time(self._answered(actor, frame))
+            except TooLate:
+                reply = self._unavailable(frame.id)
                 connection.reply(reply)
             view = self.view
             if view is not None and not isinstance(reply, f.Error):
                 unseen = view.answered(frame, reply)
                 if unseen is not None:
                     await view.bring_into_view(unseen)
+
+    async def _answered(self, actor: Actor, frame: f.ClientFrame) -> Any:
+        """`frame` carried out and its reply written, which it returns.
+
+        The reply is written here, in the same turn of the event loop as the events the
+        frame published, not after the deadline's task has handed it back (two turns
+        later): so the sender's ack and its own copy of the event leave in one write.
+        """
+        try:
+            reply = await self._dispatch(actor, frame)
+        except StoreUnavailable:
+            reply = self._unavailable(frame.id)
+        except Exception:
+            log.exception(
+                "frame %s failed",
+                type(frame).__name__,
+                extra=fields(event="ws_frame_failed", session=self.session),
+            )
+            reply = self._error(ErrorCode.INTERNAL, "internal error", frame.id)
+        if reply is not None:
+            self.connection.reply(reply)
+        return reply
+
+    def _unavailable(self, request_id: str | None) -> f.Error:
+        return self._error(
+            ErrorCode.UNAVAILABLE,
+            "no answer in time: a write may still be carried out; send it again with its nonce",
+            request_id,
+        )
 
     def _ack(self, outcome: Done | Rejection, request_id: str | None) -> f.Ack | f.Error:
         if isinstance(outcome, Rejection):
