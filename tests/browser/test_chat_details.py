@@ -95,6 +95,14 @@ def test_the_photo_viewer_the_menu_and_files(pages: Pages, tmp_path: Path) -> No
         "photo.png: Можно прикрепить только фото (JPEG, PNG) или документ PDF."
     )
     expect(buyer.locator(".pending-file")).to_have_count(0)
+    # An empty file is not a file of the wrong type: the page says which it is.
+    empty = tmp_path / "scan.pdf"
+    empty.write_bytes(b"")
+    buyer.set_input_files(".composer input[type=file]", str(empty))
+    expect(buyer.locator(".toast-error").last).to_have_text(
+        "scan.pdf: Файл пустой: выберите другой."
+    )
+    expect(buyer.locator(".pending-file")).to_have_count(0)
     # The browser logs the refused upload's 415 itself; the page said what it meant.
     pages.errors[:] = [e for e in pages.errors if "status of 415" not in e]
 

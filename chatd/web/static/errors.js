@@ -50,6 +50,7 @@ export function uploadErrorText(error) {
       return 'Файл больше 5 МБ.';
     }
     case 'bad_frame':
+      if (error.details?.empty) return 'Файл пустой: выберите другой.';
       return 'Можно прикрепить только фото (JPEG, PNG) или документ PDF.';
     case 'forbidden':
       return 'Прикреплять файлы здесь нельзя.';

@@ -45,6 +45,10 @@ export class Files {
     if (file.type && !ACCEPTED_TYPES.includes(file.type)) {
       throw new ChatdError('bad_frame', 'Можно прикрепить фото (JPEG, PNG) или документ PDF');
     }
+    if (file.size === 0) {
+      // The server refuses it too («the file is empty»): said before anything is sent.
+      throw new ChatdError('bad_frame', 'Файл пустой', { empty: true });
+    }
     if (file.size > MAX_FILE_BYTES) {
       throw new ChatdError('too_large', 'Файл больше 5 МБ');
     }
