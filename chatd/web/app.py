@@ -23,6 +23,7 @@ from chatd.credentials import Credentials
 from chatd.domain.actors import Actor
 from chatd.observability.options import DEFAULT_METRICS_ALLOW
 from chatd.service import ChatService
+from chatd.store.base import StoreUnavailable
 from chatd.web.asyncapi import asyncapi_document
 from chatd.web.headers import SecurityHeaders
 from chatd.web.health import Probes
@@ -33,7 +34,9 @@ from chatd.web.http import (
     client_gone_handler,
     not_found_handler,
     server_error_handler,
+    store_unavailable_handler,
 )
+from chatd.web.http_deadline import AnswerHttpInTime
 from chatd.web.http_errors import API_FALLBACK, http_exception_handler
 from chatd.web.http_limits import HttpLimits, HttpLimitSettings
 from chatd.web.http_observer import ObserveHttp
@@ -135,29 +138,34 @@ class ChatApp:
         # SecurityHeaders and HttpLimits outside Starlette, so that its own 500 answers
         # carry their headers too; ExposeWire stays at the root, where uvicorn's `send` is.
         # `Exception` is starlette's handler of last resort (a JSON 500 instead of text).
+        # AnswerHttpInTime outside ResolveKeys: the key's look-up waits on the store too.
         # ResolveKeys outside HttpLimits: a request's API key is looked up (once) before
         # anything asks who the request is (chatd.web.key_auth). ObserveHttp outside them
         # all, so that it counts every answer: their 429s and 500s too.
         self.app = ExposeWire(
             ObserveHttp(
                 SecurityHeaders(
-                    ResolveKeys(
-                        HttpLimits(
-                            Starlette(
-                                routes=routes,
-                                lifespan=self._lifespan,
-                                exception_handlers={
-                                    ApiError: api_error_handler,
-                                    ClientDisconnect: client_gone_handler,
-                                    404: not_found_handler,
-                                    HTTPException: http_exception_handler,
-                                    Exception: server_error_handler,
-                                },
+                    AnswerHttpInTime(
+                        ResolveKeys(
+                            HttpLimits(
+                                Starlette(
+                                    routes=routes,
+                                    lifespan=self._lifespan,
+                                    exception_handlers={
+                                        ApiError: api_error_handler,
+                                        ClientDisconnect: client_gone_handler,
+                                        StoreUnavailable: store_unavailable_handler,
+                                        404: not_found_handler,
+                                        HTTPException: http_exception_handler,
+                                        Exception: server_error_handler,
+                                    },
+                                ),
+                                self._requester,
+                                settings.http_limits,
                             ),
-                            self._requester,
-                            settings.http_limits,
+                            credentials,
                         ),
-                        credentials,
+                        settings.sockets.answer_deadline,
                     )
                 ),
                 routes,

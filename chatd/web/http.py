@@ -337,5 +337,10 @@ async def client_gone_handler(request: Request, exc: Exception) -> Response:
     )
 
 
+async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
+    # The log is out of reach: the client may try again, or another node.
+    return error_response(ErrorCode.UNAVAILABLE, "the log is out of reach: try again", status=503)
+
+
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(ErrorCode.INTERNAL, "internal error")

@@ -45,6 +45,7 @@ from chatd.web.http import (
     from_rejection,
     json_response,
 )
+from chatd.web.http_deadline import waits_until
 from chatd.web.message_form import MAX_FORM_BODY, read_message_form
 from protocol.codes import ErrorCode
 from protocol.events import Money
@@ -145,6 +146,8 @@ class Integrators:
         limit = int_param(query, "limit", FEED_LIMIT, 1, FEED_MAX_LIMIT)
         wait = _float(query, "wait", 0.0, 0.0, MAX_WAIT)
         since = await self.position_of(query.get("cursor"))
+        # Waiting for events is what a long-poll asks for: not late for it.
+        waits_until(request.scope, asyncio.get_running_loop().time() + wait)
         page = await self.feed_page(actor, since, limit, wait)
         views = self.service.views
         view = view_of(actor.role)

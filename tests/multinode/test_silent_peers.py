@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import pytest
 import websockets
 
@@ -146,3 +147,65 @@ async def test_a_chat_list_does_not_wait_for_a_silent_redis(tmp_path: Path) -> N
             await asyncio.to_thread(a.stop)
             await asyncio.to_thread(b.stop)
             await proxy.close()
+
+
+async def test_http_requests_are_answered_unavailable_in_time_too(
+    node_with_silent_database: tuple[ServerProcess, SilentProxy],
+) -> None:
+    """Over HTTP, a request behind a silent database waited as long as the partition lasted
+    (the socket's frames had their deadline; HTTP had none)."""
+    node, proxy = node_with_silent_database
+    buyer, shop = uid("buyer"), uid("shop")
+    async with connect(node, token("buyer", buyer)) as client:
+        opened = await client.request({"type": "open", "seller": shop})
+        assert opened["type"] == "ack", opened
+    chat = opened["chat"]
+    headers = {"Authorization": f"Bearer {token('buyer', buyer)}"}
+    message = {
+        "url": f"{node.http}/api/v1/chats/{chat}/messages",
+        "json": {"text": "по HTTP, пока база молчит"},
+        "headers": {**headers, "Idempotency-Key": "k-1"},
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        proxy.freeze()
+        for request in (
+            http.build_request("GET", f"{node.http}/api/v1/chats", headers=headers),
+            http.build_request("POST", **message),
+        ):
+            started = time.monotonic()
+            answer = await http.send(request)
+            waited = time.monotonic() - started
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"] == "unavailable", answer.text
+            assert waited < ANSWER_DEADLINE + 2.0, waited
+
+        proxy.thaw()
+        # The same key again, until the node has its database back: written once.
+        deadline = time.monotonic() + 30
+        while (answer := await http.post(**message)).status_code == 503:
+            assert time.monotonic() < deadline, answer.text
+            await asyncio.sleep(0.5)
+        assert answer.status_code == 200, answer.text
+        page = await http.get(f"{node.http}/api/v1/chats/{chat}/history", headers=headers)
+        texts = [e.get("text") for e in page.json()["events"] if e["kind"] == "message"]
+        assert texts == ["по HTTP, пока база молчит"]
+
+
+async def test_a_long_poll_is_not_late_for_waiting(tmp_path: Path) -> None:
+    """A long-poll waits on purpose, longer than the deadline: it gets its page, not 503."""
+    node = ServerProcess(db=tmp_path / "node.db")
+    await asyncio.to_thread(node.start)
+    try:
+        headers = {"Authorization": f"Bearer {token('buyer', uid('buyer'))}"}
+        wait = ANSWER_DEADLINE + 1.5
+        async with httpx.AsyncClient(timeout=30) as http:
+            started = time.monotonic()
+            answer = await http.get(
+                f"{node.http}/api/v1/events", params={"wait": wait}, headers=headers
+            )
+            waited = time.monotonic() - started
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["events"] == []
+        assert waited >= wait - 0.1, waited
+    finally:
+        await asyncio.to_thread(node.stop)
