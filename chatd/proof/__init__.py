@@ -8,6 +8,8 @@
     python -m chatd.proof.http_flood            an HTTP flood beside a chat: does it hold?
     python -m chatd.proof.partitions            two nodes, PostgreSQL and Redis in network
                                                 namespaces: cuts, delay and loss, heals
+    python -m chatd.proof.reconnect_storm       1000 clients of a killed node back at once
+                                                on the other: synced when, missed, doubled
 
 They talk to the server over its wire contract and read its database only after a crash
 (`races` reads it while the nodes run, to check their answers against the log, and

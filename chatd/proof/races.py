@@ -984,10 +984,15 @@ async def postgres_database(pg: str) -> AsyncIterator[str]:
 
 async def require_redis(url: str) -> None:
     import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
 
     client = aioredis.Redis.from_url(url, socket_connect_timeout=3)
     try:
         await client.ping()
+    except RedisError as exc:
+        # redis-py's ConnectionError is not the built-in one: said as one, so that the
+        # program says "failed" and exits 2 (the run failed), not 1 with a traceback.
+        raise ConnectionError(f"no Redis at {url}: {exc}") from exc
     finally:
         await client.aclose()
 
