@@ -29,6 +29,7 @@ from chatd.store.base import StoreError, StoreUnavailable
 from chatd.web import socket_log
 from chatd.web.answer_deadline import ANSWER_DEADLINE, AnswerDeadline, TooLate
 from chatd.web.connection import Connection
+from chatd.web.frame_watch import FrameWatch
 from chatd.web.key_sockets import KeySockets
 from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request
 from chatd.web.metrics import Metrics
@@ -85,8 +86,10 @@ class Sockets:
         # Per user (`user_key`: role, shop and id, never the `sub` alone, which operators of
         # two shops may share): open connections, and the rate budget they share.
         self._users: dict[str, tuple[int, TokenBucket]] = {}
-        # Frames are answered even when the log does not answer: `in_time(work)`.
+        # Frames are answered even when the log does not answer: `in_time(work)` for the
+        # steps of a hello, the `frames` watch for the frames after it.
         self.in_time = AnswerDeadline(settings.answer_deadline).run
+        self.frames = FrameWatch(settings.answer_deadline)
 
     def join(self, actor: Actor) -> TokenBucket | None:
         """Counts a user's new connection; None when the user has too many open."""
@@ -172,6 +175,13 @@ class Session:
         self.errors: Counter[str] | None = None  # error frames sent, by code
         self.refused: str | None = None  # why its hello was refused
         self.peer_close: int | None = None  # the close code, when the close came from the peer
+        # Frames past their deadline (`too_late`): the frame being carried out, the readers'
+        # generation (each reader given up on leaves the socket to a new one), those readers,
+        # and the end of the last one.
+        self._frame_id: str | None = None
+        self._generation = 0
+        self._readers: set[asyncio.Task[None]] = set()
+        self._frames_over: asyncio.Future[None] | None = None
 
     def ended(self) -> None:
         """Counts and logs how the connection ended (once, after it is closed)."""
@@ -399,8 +409,55 @@ class Session:
     # ---- frames ------------------------------------------------------------------------------
 
     async def _frames(self, websocket: WebSocket, actor: Actor) -> None:
+        try:
+            await self._read_frames(websocket, actor, self._generation)
+            if self._frames_over is not None:
+                # A frame of this reader was given up on: the socket's later frames were
+                # read by others, and the last of them says when the socket is done.
+                await self._frames_over
+        finally:
+            for reader in self._readers:
+                reader.cancel()
+
+    def too_late(self) -> None:
+        """The frame being carried out is past its deadline (chatd.web.frame_watch): it is
+        answered `unavailable` now, and a new reader reads the socket's next frames. The
+        frame's work goes on in the reader that took it up, unanswered, to end by itself
+        (the store's own timeouts bound it); a write so answered may still be carried out,
+        and its nonce keeps a resend from writing it twice."""
+        if self.life.closing:
+            return
+        self._generation += 1
+        self.connection.reply(self._unavailable(self._frame_id))
+        if self._frames_over is None:
+            self._frames_over = asyncio.get_running_loop().create_future()
+        assert self.actor is not None
+        reader = asyncio.create_task(self._read_on(self.actor, self._generation))
+        self._readers.add(reader)
+        reader.add_done_callback(self._readers.discard)
+
+    async def _read_on(self, actor: Actor, generation: int) -> None:
+        over = self._frames_over
+        assert over is not None
+        try:
+            await self._read_frames(self.connection.websocket, actor, generation)
+        except asyncio.CancelledError:
+            if generation == self._generation:
+                over.cancel()
+            raise
+        except Exception as exc:
+            if generation == self._generation and not over.done():
+                over.set_exception(exc)
+            return
+        if generation == self._generation and not over.done():
+            over.set_result(None)
+
+    async def _read_frames(self, websocket: WebSocket, actor: Actor, generation: int) -> None:
+        """Reads and answers frames until the socket ends, or until a frame of this reader
+        (its `generation`) has been given up on."""
         life = self.life
         connection = self.connection
+        watch = self.sockets.frames
         while not life.closing:
             try:
                 data = await self._receive(websocket)
@@ -426,23 +483,24 @@ class Session:
                 continue
             frame = received.frame
             self.metrics.count_in(str(type(frame).__struct_config__.tag))
-            try:
-                reply = await self.sockets.in_time(self._answered(actor, frame))
-            except TooLate:
-                reply = self._unavailable(frame.id)
-                connection.reply(reply)
+            self._frame_id = frame.id
+            watch.begin(self)
+            reply = await self._answered(actor, frame, generation)
+            if generation != self._generation:
+                return  # answered `unavailable` meanwhile: another reader reads on
+            watch.end(self)
             view = self.view
             if view is not None and not isinstance(reply, f.Error):
                 unseen = view.answered(frame, reply)
                 if unseen is not None:
                     await view.bring_into_view(unseen)
 
-    async def _answered(self, actor: Actor, frame: f.ClientFrame) -> Any:
-        """`frame` carried out and its reply written, which it returns.
+    async def _answered(self, actor: Actor, frame: f.ClientFrame, generation: int) -> Any:
+        """`frame` carried out and its reply written (unless it was answered `unavailable`
+        meanwhile), which it returns.
 
-        The reply is written here, in the same turn of the event loop as the events the
-        frame published, not after the deadline's task has handed it back (two turns
-        later): so the sender's ack and its own copy of the event leave in one write.
+        The reply is written in the same turn of the event loop as the events the frame
+        published: the sender's ack and its own copy of the event leave in one write.
         """
         try:
             reply = await self._dispatch(actor, frame)
@@ -455,7 +513,7 @@ class Session:
                 extra=fields(event="ws_frame_failed", session=self.session),
             )
             reply = self._error(ErrorCode.INTERNAL, "internal error", frame.id)
-        if reply is not None:
+        if reply is not None and generation == self._generation:
             self.connection.reply(reply)
         return reply
 
