@@ -21,6 +21,7 @@ from chatd.domain.rules import Rules
 from chatd.hub.local import LocalHub
 from chatd.service import ChatService
 from chatd.store.sqlite import SqliteStore
+from chatd.store.stats import StoreStats
 from protocol.events import Kind, Money, OrderCard, Party
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -207,3 +208,53 @@ async def test_the_loop_fires_a_deadline_soon_after_its_time(store: SqliteStore)
                 await asyncio.sleep(0.05)
     finally:
         loop.cancel()
+
+
+class Commits(StoreStats):
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def observe_commit(self, seconds: float, batch_size: int) -> None:
+        self.sizes.append(batch_size)
+
+
+async def test_deadlines_due_together_are_fired_together(tmp_path: Path, clock: Clock) -> None:
+    """One after another, each deadline waited for a commit of its own: fifty due in one
+    second were fired up to a second late on PostgreSQL. Fired together, they share commits."""
+    commits = Commits()
+    store = SqliteStore(tmp_path / "chatd.db", synchronous="normal", stats=commits)
+    await store.open()
+    try:
+        service = service_on(store, clock)
+        claims = 30
+        for n in range(claims):
+            buyer = Actor(role="buyer", id=f"buyer-{n}", name="Покупатель")
+            card = OrderCard(
+                id=f"order-{n}",
+                buyer=Party(id=buyer.id, name=buyer.name),
+                seller=Party(id="shop-1", name="Магазин"),
+                article=f"{n}",
+                name="Товар",
+                brand="Бренд",
+                price=Money(value=100, currency="RUB"),
+                non_returnable=False,
+                purchased_at=NOW - timedelta(days=30),
+                received_at=NOW - timedelta(days=20),
+            )
+            assert (await service.register_order(SYSTEM, card))[0] == 201
+            await service.open_chat(buyer, "shop-1", None)
+            chat = chat_id(buyer.id, "shop-1")
+            assert not isinstance(await service.request_return(buyer, chat, card.id), Rejection)
+        deadlines = DeadlineTimers(service)
+        assert (await deadlines.fire_due()).fired == []
+
+        clock.now = NOW + RULES.claim_deadline
+        commits.sizes.clear()
+        fired = await deadlines.fire_due()
+
+        assert len(fired.fired) == claims
+        assert sum(commits.sizes) == claims
+        assert len(commits.sizes) < claims / 4, commits.sizes
+        assert await store.waiting_claims() == []
+    finally:
+        await store.close()
