@@ -168,6 +168,10 @@ class ChatService:
                     rows=rows,
                     nonce=nonce,
                 )
+                # From here on the command must not be cancelled: the store may commit what
+                # it was handed even so, and only this command publishes it to the sockets.
+                # Deadlines give up on a command's answer, never on its work
+                # (chatd.web.frame_watch, chatd.web.http_deadline).
                 try:
                     appended = await self.store.append(request)
                 except Conflict:

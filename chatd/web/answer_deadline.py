@@ -10,6 +10,11 @@ should wait for that. A write so answered may still be carried out; its nonce ke
 from writing it twice. (`python -m chatd.proof.partitions`;
 tests/multinode/test_silent_peers.py)
 
+It cancels what it gives up on, so it is for steps that only read or keep a record, such as
+those of a `hello`: a command that appends events must never be cancelled (see
+`ChatService._execute`), and a socket's frames and HTTP requests give up on their answers
+without cancelling their work (chatd.web.frame_watch, chatd.web.http_deadline).
+
 The clock runs from the moment the frame is taken up: a socket's frames are taken one after
 another, so one waits for those before it on its socket without that counting against it.
 """

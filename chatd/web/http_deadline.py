@@ -4,8 +4,11 @@ The socket's frames have had this for long (chatd.web.answer_deadline); a reques
 is the same work and needs the same promise: a request that has not begun its answer
 `ANSWER_DEADLINE` seconds after it was taken up gets 503 `unavailable` instead of silence
 (its log out of reach behind a partition, or too slow to be of use), and what it started is
-cancelled and left to end by itself in the background, as a frame's is. A write so answered
-may still be carried out: its `Idempotency-Key` keeps a retry from writing it twice.
+left to end by itself in the background, as a frame's is, its answer dropped. It is not
+cancelled: a write handed to the group commit may still be committed, and only the command
+that handed it over publishes it to the sockets (cancelled, it left live sockets without
+that event for good). A write so answered may still be carried out: its `Idempotency-Key`
+keeps a retry from writing it twice.
 
 The clock stops while the request waits for its client and is pushed back by a route that
 waits on purpose: it starts again after each part of the body received (a slow upload is the
@@ -97,7 +100,6 @@ class AnswerHttpInTime:
             await work  # its result, or its exception, as if it had run here
             return
         answer.give_up()
-        work.cancel()
         self._late.add(work)
         work.add_done_callback(self._ended)
         log.warning(
