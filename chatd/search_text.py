@@ -18,3 +18,45 @@ def normalise(text: str) -> str:
 def query_words(query: str) -> list[str]:
     """The words of a user's query, normalised; punctuation never reaches FTS syntax."""
     return _WORD.findall(normalise(query))
+
+
+def _fts5_diacritics() -> str:
+    """The combining marks FTS5's unicode61 lets go on a token (never start one):
+    `sqlite3Fts5UnicodeIsdiacritic`, U+0300 to U+0331 by its two bit masks."""
+    masks = ((768, 0x08029FDF), (800, 0x000361F8))
+    return "".join(chr(base + bit) for base, mask in masks for bit in range(32) if mask >> bit & 1)
+
+
+# FTS5's unicode61 tokenizer (remove_diacritics 0) starts a token at a letter, a number or a
+# private-use character (its categories "L* N* Co"; `[^\W_]` is the first two) and goes on
+# through those and its diacritics; anything else separates.
+_PRIVATE_USE = "\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
+_TOKEN = re.compile(rf"(?:[^\W_]|[{_PRIVATE_USE}])(?:[^\W_]|[{_PRIVATE_USE}{_fts5_diacritics()}])*")
+
+
+def tokens(text: str) -> list[str]:
+    """`text`'s words as the search index splits them (normalised first)."""
+    return _TOKEN.findall(normalise(text))
+
+
+def matches(words: list[str], text: str) -> bool:
+    """Whether the index's query for `words` finds `text`, without the index.
+
+    A query is each word as a quoted prefix (`"word"*`), all of them required: FTS5 splits
+    a quoted word into tokens as it splits texts, so a word is a phrase of its tokens, the
+    last one a prefix ("a_b" finds "a b…"). A word with no token in it ("_") asks for nothing,
+    and a query of such words alone finds nothing.
+    """
+    phrases = [phrase for phrase in map(tokens, words) if phrase]
+    if not phrases:
+        return False
+    have = tokens(text)
+    for phrase in phrases:
+        *whole, prefix = phrase
+        size = len(whole)
+        if not any(
+            have[start : start + size] == whole and have[start + size].startswith(prefix)
+            for start in range(len(have) - size)
+        ):
+            return False
+    return True

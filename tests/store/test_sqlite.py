@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from chatd.search_text import query_words
 from chatd.store import sqlite_schema, sqlite_writer
 from chatd.store.base import EventStore, SearchTooBroad, Stored
 from chatd.store.group_commit import MarkWrite
@@ -598,3 +599,48 @@ async def test_a_failure_between_batches_is_not_the_batchs_failure(
         await store.close()
     assert all(not a.duplicate and a.events for a in appended)
     assert sorted(s.event.stream for s in log) == [f"c{n}" for n in range(5)]
+
+
+async def test_a_search_in_one_chat_costs_what_the_chat_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # u1's chat spans the whole log, 4 000 matching texts of another chat between its two.
+    # Through the index the span is all a chat's search can bound, so the one-chat search
+    # read the 4 000 and was refused past its budget; the chat's own texts are two.
+    store = SqliteStore(tmp_path / "search.db", search_budget=30_000)
+    await store.open()
+    try:
+        mine = ChatScript(party("u1"), party("s2"))
+        await _talk(store, mine, "куртка пришла", 1)
+        await _talk(store, ChatScript(party("crowd"), party("s1")), "куртка порвалась", 4000)
+        await mine.append(store, mine.from_shop("Куртку_XL отправим завтра, №42"))
+        await mine.append(store, mine.from_buyer("куртка с браком"))
+
+        async def texts(words: list[str], key: str = "b:u1") -> list[str | None]:
+            found = await store.search(key, words, mine.stream, 50)
+            return [s.event.text for s in found]
+
+        assert await texts(["куртк"]) == [
+            "куртка с браком",
+            "Куртку_XL отправим завтра, №42",
+            "куртка пришла",
+        ]
+        read_in_the_chat = {
+            query: await texts(query_words(query))
+            for query in ("куртк", "куртку xl", "xl", "42", "отправ завт", "брак", "пальто", "_")
+        }
+        assert read_in_the_chat["пальто"] == read_in_the_chat["_"] == []
+        assert await texts(["куртк"], key="b:u2") == []  # not u2's chat
+        assert await texts(["куртк"], key="s:s2") != []  # the shop's
+        # The same answers as the index gives for the chat (made to answer it, under a budget
+        # it can afford), so the chat's texts are read as the index reads them.
+        monkeypatch.setattr("chatd.store.sqlite.SCAN_CHAT_EVENTS", 0)
+        store._search_budget = 10**9
+        for query, answer in read_in_the_chat.items():
+            assert await texts(query_words(query)) == answer, query
+        # And a search over all of a user's chats still goes through the index.
+        store._search_budget = 30_000
+        with pytest.raises(SearchTooBroad):
+            await store.search("b:u1", ["куртк"], None, 50)
+    finally:
+        await store.close()
