@@ -10,6 +10,8 @@
                                                 namespaces: cuts, delay and loss, heals
     python -m chatd.proof.reconnect_storm       1000 clients of a killed node back at once
                                                 on the other: synced when, missed, doubled
+    python -m chatd.proof.long_run              half an hour of messages, reads, searches,
+                                                returns and reconnects: does anything grow?
 
 They talk to the server over its wire contract and read its database only after a crash
 (`races` reads it while the nodes run, to check their answers against the log, and
