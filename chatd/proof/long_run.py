@@ -70,16 +70,13 @@ the figures depend on what else the machine does: run it on a quiet one.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
 import heapq
 import itertools
-import json
 import os
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -95,7 +92,6 @@ import httpx
 import msgspec
 from websockets.typing import BytesLike
 
-from chatd.arg_types import positive_float_arg, positive_int_arg
 from chatd.client.tokens import mint
 from chatd.launcher import Server
 from chatd.loadtest.fleet import QUIET, TEXT, Fleet
@@ -116,7 +112,10 @@ from chatd.proof.soak import (
     file_size,
     flat,
     judge,
+    load_config,
+    load_parser,
     period_line,
+    run_program,
 )
 from protocol import frames as f
 from protocol.events import Money
@@ -1261,54 +1260,9 @@ def run(config: LongRunConfig) -> LongRunReport:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m chatd.proof.long_run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--minutes", type=positive_int_arg, default=30, help="periods to run")
-    parser.add_argument(
-        "--minute-seconds", type=positive_float_arg, default=60.0, help="seconds of one period"
-    )
-    parser.add_argument("--chats", type=positive_int_arg, default=1000)
-    parser.add_argument(
-        "--rate",
-        type=positive_float_arg,
-        default=None,
-        help="messages a second (default: from --load-share of a closed loop's rate)",
-    )
-    parser.add_argument("--load-share", type=positive_float_arg, default=0.7)
-    parser.add_argument("--sync", choices=("full", "normal"), default="full")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the database and log")
-    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
-    args = parser.parse_args(argv)
-    config = LongRunConfig(
-        minutes=args.minutes,
-        minute_seconds=args.minute_seconds,
-        chats=args.chats,
-        rate=args.rate,
-        load_share=args.load_share,
-        sync=args.sync,
-        workdir=args.workdir,
-    )
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # unwinds like Ctrl-C, so the server is stopped too
-
-    affinity = os.sched_getaffinity(0)
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        report = run(config)
-    except (OSError, RuntimeError, TimeoutError, ConnectionError) as exc:
-        say(f"failed: {type(exc).__name__}: {exc}")
-        return 2
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        os.sched_setaffinity(0, affinity)
-    print(summary(report), flush=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
-    return 0 if report.ok else 1
+    args = load_parser("python -m chatd.proof.long_run", __doc__, minutes=30).parse_args(argv)
+    config = LongRunConfig(**load_config(args))
+    return run_program(lambda: run(config), summary, args.json)
 
 
 if __name__ == "__main__":

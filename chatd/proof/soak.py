@@ -47,10 +47,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from chatd.arg_types import positive_float_arg, positive_int_arg
 from chatd.launcher import Server
 from chatd.loadtest.fleet import Fleet, LoadResult
 from chatd.loadtest.servers import ServerSpec
@@ -387,65 +389,84 @@ def run(config: SoakConfig) -> SoakReport:
     return report
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(text: str) -> int | float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0: {text}")
-        return value
+class Outcome(Protocol):
+    """What a steady-load program's run reports: its verdicts' sum, and its figures."""
 
-    return parse
+    @property
+    def ok(self) -> bool: ...
+
+    def as_json(self) -> dict[str, Any]: ...
 
 
-def main(argv: list[str] | None = None) -> int:
+R = TypeVar("R", bound=Outcome)
+
+
+def load_parser(prog: str, description: str | None, minutes: int) -> argparse.ArgumentParser:
+    """The options of a program that holds a steady load on one server (this one, and
+    `chatd.proof.long_run`): its periods, chats, rate or share of capacity, and where it
+    keeps what it made."""
     parser = argparse.ArgumentParser(
-        prog="python -m chatd.proof.soak",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=_positive(int), default=10, help="periods to run")
+    parser.add_argument("--minutes", type=positive_int_arg, default=minutes, help="periods to run")
     parser.add_argument(
-        "--minute-seconds", type=_positive(float), default=60.0, help="seconds of one period"
+        "--minute-seconds", type=positive_float_arg, default=60.0, help="seconds of one period"
     )
-    parser.add_argument("--chats", type=_positive(int), default=1000)
+    parser.add_argument("--chats", type=positive_int_arg, default=1000)
     parser.add_argument(
         "--rate",
-        type=_positive(float),
+        type=positive_float_arg,
         default=None,
         help="messages a second offered (default: --load-share of a closed loop's rate)",
     )
-    parser.add_argument("--load-share", type=_positive(float), default=0.7)
+    parser.add_argument("--load-share", type=positive_float_arg, default=0.7)
     parser.add_argument("--sync", choices=("full", "normal"), default="full")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the database and log")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
-    args = parser.parse_args(argv)
-    config = SoakConfig(
-        minutes=args.minutes,
-        minute_seconds=args.minute_seconds,
-        chats=args.chats,
-        rate=args.rate,
-        load_share=args.load_share,
-        sync=args.sync,
-        workdir=args.workdir,
-    )
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of a run's config (`SoakConfig`, `LongRunConfig`) from `load_parser`'s."""
+    return {
+        "minutes": args.minutes,
+        "minute_seconds": args.minute_seconds,
+        "chats": args.chats,
+        "rate": args.rate,
+        "load_share": args.load_share,
+        "sync": args.sync,
+        "workdir": args.workdir,
+    }
+
+
+def run_program(run_it: Callable[[], R], summarise: Callable[[R], str], out: Path | None) -> int:
+    """Runs a steady-load program to its exit status: 0 when every verdict holds, 1 when
+    one fails, 2 when the run itself failed. SIGTERM ends it as Ctrl-C does, so that the
+    server it started is stopped too."""
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # unwinds like Ctrl-C, so the server is stopped too
+        raise KeyboardInterrupt
 
     affinity = os.sched_getaffinity(0)
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        report = run(config)
+        report = run_it()
     except (OSError, RuntimeError, TimeoutError, ConnectionError) as exc:
         say(f"failed: {type(exc).__name__}: {exc}")
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
         os.sched_setaffinity(0, affinity)
-    print(summary(report), flush=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
+    print(summarise(report), flush=True)
+    if out is not None:
+        out.write_text(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
     return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = load_parser("python -m chatd.proof.soak", __doc__, minutes=10).parse_args(argv)
+    config = SoakConfig(**load_config(args))
+    return run_program(lambda: run(config), summary, args.json)
 
 
 if __name__ == "__main__":

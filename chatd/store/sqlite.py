@@ -438,13 +438,13 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
             whose.append(chat)
         # Each word a quoted prefix: user input never becomes FTS5 syntax.
         query = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
-        # Texts reach the index in batches after their commits: the queue goes in first, so
-        # the search sees every text committed before it started.
-        await self._writer.index_search_queue()
         if chat is not None:
             found = await self._search_chat(who, whose, words, chat, limit, hide_kinds)
             if found is not None:
                 return found
+        # Texts reach the index in batches after their commits: the queue goes in first, so
+        # the search sees every text committed before it started.
+        await self._writer.index_search_queue()
         async with self._reading(long=True) as db, self._budget(db):
             # The user's chats first: the log positions they span bound the index's rowids,
             # which FTS5 seeks to instead of walking every user's matches (ten times less
@@ -490,7 +490,8 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
         query reads every text of the range that has a word of that prefix, inside FTS5,
         where the search budget does not see it (18-40 ms a search at 350 000 texts, and
         growing with the log). Reading the chat's own texts costs what the chat holds.
-        `chatd.search_text.matches` finds what the index's query would.
+        `chatd.search_text.matches` finds what the index's query would. Texts still queued
+        for the index are read from the queue.
         """
         hidden, kinds = _without_kinds("e.kind", hide_kinds)
         async with self._reading() as db:
@@ -503,13 +504,24 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
             ((last,),) = head
             if last is None or last > SCAN_CHAT_EVENTS:
                 return None
-            rows = await db.execute_fetchall(
-                "SELECT e.pos, e.body, s.text FROM events e JOIN search s ON s.rowid = e.pos"
-                f" WHERE e.stream = ?{hidden} ORDER BY e.pos DESC",
+            # The texts not yet indexed as well, so the index's queue need not be emptied
+            # first (every search did that, a transaction of the writer's, and commits
+            # waited behind it): the queue is read before the index, so a text the writer
+            # moves in between is read twice, never missed.
+            queued = await db.execute_fetchall(
+                "SELECT q.pos, e.body, q.text FROM search_queue q JOIN events e ON e.pos = q.pos"
+                f" WHERE q.chat = ?{hidden}",
                 (chat, *kinds),
             )
-        found = [(pos, body) for pos, body, text in rows if matches(words, text)]
-        return self._stored(found[:limit])
+            indexed = await db.execute_fetchall(
+                "SELECT e.pos, e.body, s.text FROM events e JOIN search s ON s.rowid = e.pos"
+                f" WHERE e.stream = ?{hidden}",
+                (chat, *kinds),
+            )
+        texts = {pos: (body, text) for pos, body, text in (*queued, *indexed)}
+        newest_first = sorted(texts.items(), reverse=True)
+        hits = [(pos, body) for pos, (body, text) in newest_first if matches(words, text)]
+        return self._stored(hits[:limit])
 
     @contextlib.asynccontextmanager
     async def _budget(self, db: aiosqlite.Connection) -> AsyncIterator[None]:

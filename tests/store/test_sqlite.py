@@ -644,3 +644,30 @@ async def test_a_search_in_one_chat_costs_what_the_chat_holds(
             await store.search("b:u1", ["куртк"], None, 50)
     finally:
         await store.close()
+
+
+async def test_a_search_in_one_chat_reads_the_queued_texts_without_indexing_them(
+    tmp_path: Path,
+) -> None:
+    # Emptying the queue is a transaction of the writer's, and every commit waits behind it:
+    # three searches a second in the long run made three such stalls a second.
+    path = tmp_path / "search.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
+        await chat.append(store, chat.opened())
+        for n in range(3):
+            await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+        await store.search("b:u1", ["пришла"], None, 100)  # all of them indexed
+        for n in range(3, 5):
+            await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+        with sqlite3.connect(path) as db:
+            before = _search_tables(db)
+        found = await store.search("b:u1", ["пришла"], chat.stream, 100)
+        with sqlite3.connect(path) as db:
+            after = _search_tables(db)
+    finally:
+        await store.close()
+    assert before == after == (2, 3)
+    assert [s.event.text for s in found] == [f"посылка{n} пришла" for n in reversed(range(5))]
