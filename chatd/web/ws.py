@@ -180,7 +180,8 @@ class Session:
         # and the end of the last one.
         self._frame_id: str | None = None
         self._generation = 0
-        self._readers: set[asyncio.Task[None]] = set()
+        self._reader: asyncio.Task[None] | None = None  # the one reading now, if not the first
+        self._readers: set[asyncio.Task[None]] = set()  # held until they end
         self._frames_over: asyncio.Future[None] | None = None
 
     def ended(self) -> None:
@@ -416,8 +417,11 @@ class Session:
                 # read by others, and the last of them says when the socket is done.
                 await self._frames_over
         finally:
-            for reader in self._readers:
-                reader.cancel()
+            # The reader reading now, if the session ends before it (a shutdown). Those given
+            # up on are left to end their frame's work: cancelled, a write they handed to
+            # the store could be committed and never published.
+            if self._reader is not None:
+                self._reader.cancel()
 
     def too_late(self) -> None:
         """The frame being carried out is past its deadline (chatd.web.frame_watch): it is
@@ -432,7 +436,7 @@ class Session:
         if self._frames_over is None:
             self._frames_over = asyncio.get_running_loop().create_future()
         assert self.actor is not None
-        reader = asyncio.create_task(self._read_on(self.actor, self._generation))
+        reader = self._reader = asyncio.create_task(self._read_on(self.actor, self._generation))
         self._readers.add(reader)
         reader.add_done_callback(self._readers.discard)
 
