@@ -39,15 +39,20 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(normalise(text))
 
 
-def matches(words: list[str], text: str) -> bool:
-    """Whether the index's query for `words` finds `text`, without the index.
+Phrases = list[list[str]]
 
-    A query is each word as a quoted prefix (`"word"*`), all of them required: FTS5 splits
-    a quoted word into tokens as it splits texts, so a word is a phrase of its tokens, the
-    last one a prefix ("a_b" finds "a b…"). A word with no token in it ("_") asks for nothing,
-    and a query of such words alone finds nothing.
-    """
-    phrases = [phrase for phrase in map(tokens, words) if phrase]
+
+def phrases_of(words: list[str]) -> Phrases:
+    """The index's query for `words`, as `found_in` reads it: each word as a quoted prefix
+    (`"word"*`) is a phrase of its tokens, FTS5 splitting a quoted word as it splits texts
+    ("a_b" is "a" then a word starting "b"). A word with no token in it ("_") asks for
+    nothing."""
+    return [phrase for phrase in map(tokens, words) if phrase]
+
+
+def found_in(phrases: Phrases, text: str) -> bool:
+    """Whether the index's query (`phrases_of`) finds `text`, without the index: every
+    phrase in it, its last token a prefix. A query of no phrase finds nothing."""
     if not phrases:
         return False
     have = tokens(text)
@@ -60,3 +65,8 @@ def matches(words: list[str], text: str) -> bool:
         ):
             return False
     return True
+
+
+def matches(words: list[str], text: str) -> bool:
+    """Whether the index's query for `words` finds `text`, without the index."""
+    return found_in(phrases_of(words), text)

@@ -26,7 +26,7 @@ import aiosqlite
 
 from chatd.domain.ids import ORDER_STREAM
 from chatd.routing import parse_key
-from chatd.search_text import matches
+from chatd.search_text import found_in, phrases_of
 from chatd.store.base import (
     ApiKeyRecord,
     Appended,
@@ -490,7 +490,7 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
         query reads every text of the range that has a word of that prefix, inside FTS5,
         where the search budget does not see it (18-40 ms a search at 350 000 texts, and
         growing with the log). Reading the chat's own texts costs what the chat holds.
-        `chatd.search_text.matches` finds what the index's query would. Texts still queued
+        `chatd.search_text.found_in` finds what the index's query would. Texts still queued
         for the index are read from the queue.
         """
         hidden, kinds = _without_kinds("e.kind", hide_kinds)
@@ -520,7 +520,8 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
             )
         texts = {pos: (body, text) for pos, body, text in (*queued, *indexed)}
         newest_first = sorted(texts.items(), reverse=True)
-        hits = [(pos, body) for pos, (body, text) in newest_first if matches(words, text)]
+        query = phrases_of(words)  # once, not for every text
+        hits = [(pos, body) for pos, (body, text) in newest_first if found_in(query, text)]
         return self._stored(hits[:limit])
 
     @contextlib.asynccontextmanager
