@@ -128,6 +128,13 @@ def guarded_protocol(*, header_timeout: float, max_connections: int) -> type[Htt
             if not self.parser.should_upgrade():
                 self._await_body()
 
+        def handle_websocket_upgrade(self) -> None:
+            super().handle_websocket_upgrade()
+            # The transport belongs to the WebSocket protocol now. The parser holds this
+            # object's callbacks and this object the parser: a reference cycle that would
+            # leave the connection's objects for the garbage collector to find.
+            self.parser = None  # type: ignore[assignment]
+
         def _await_body(self) -> None:
             self._body_arrived()
             self._body_since = self.loop.time()

@@ -66,7 +66,13 @@ class AnswerDeadline:
         finally:
             timer.cancel()
         if task.done():
-            return task.result()
+            try:
+                return task.result()
+            finally:
+                # The work's exception, raised here, holds this frame in its traceback: the
+                # frame must let go of the task that holds the exception, or the three make
+                # a cycle that keeps a refused socket's objects for the garbage collector.
+                del task
         task.remove_done_callback(wake)
         task.cancel()
         self._late.add(task)

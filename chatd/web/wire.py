@@ -104,6 +104,12 @@ class ExposeWire:
             wire = _wire_of(send)
             if wire is not None:
                 scope[WIRE_SCOPE_KEY] = wire
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    # The protocol holds the scope, and the wire holds the protocol.
+                    del scope[WIRE_SCOPE_KEY]
+                return
         await self.app(scope, receive, send)
 
 
