@@ -452,7 +452,10 @@ class Traffic:
         self.gap_examples: list[str] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self.closing = False
-        self.http = httpx.AsyncClient(base_url=server.http, timeout=30.0)
+        # A connection is kept idle for less than the server keeps it (uvicorn: 5 s), or a
+        # request sent just as the server closes it fails (ReadError) and is counted.
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        self.http = httpx.AsyncClient(base_url=server.http, timeout=30.0, limits=limits)
         self.system = self.token("system", "marketplace", "Маркетплейс")
 
     # ---- setup -------------------------------------------------------------------------------
