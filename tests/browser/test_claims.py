@@ -263,7 +263,11 @@ def test_the_manager_sees_the_evidence_before_deciding(
     shop.locator(".kind-return-requested").get_by_role("button", name="Отказать в возврате").click()
     dialog(shop).get_by_label("Причина отказа").fill(reason)
     dialog(shop).get_by_role("button", name="Отклонить").click()
-    buyer.get_by_role("button", name="Оспорить решение").click()
+    # The refusal shown whole before its button is pressed: a click while the page is still
+    # laying it out can land where the button was a moment before.
+    refusal = buyer.locator(".kind-return-rejected")
+    expect(refusal.locator(".claim-note")).to_have_text(f"Причина отказа: {reason}")
+    refusal.get_by_role("button", name="Оспорить решение").click()
     dialog(buyer).get_by_role("button", name="Оспорить").click()
 
     # The claim reaches the managers live, with how it came and how long it has waited.

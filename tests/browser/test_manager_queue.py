@@ -47,7 +47,12 @@ def test_the_queue_oldest_first_with_evidence_and_decisions(
         timeout=10,
     )
     assert refused.status_code == 200, refused.text
-    buyer.get_by_role("button", name="Оспорить решение").click()
+    # The refusal shown whole before its button is pressed (see test_claims).
+    refusal = buyer.locator(".kind-return-rejected")
+    expect(refusal.locator(".claim-note")).to_have_text(
+        "Причина отказа: Вмятина от падения у покупателя."
+    )
+    refusal.get_by_role("button", name="Оспорить решение").click()
     dialog(buyer).get_by_role("button", name="Оспорить").click()
     expect(service_with(buyer, "Покупатель оспорил решение продавца.")).to_have_count(1)
 
