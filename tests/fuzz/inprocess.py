@@ -162,6 +162,9 @@ class FakeSocket:
         return decoded
 
 
+NOTICES_OF_OTHERS = frozenset({"event", "read", "typing", "presence"})
+
+
 @dataclass
 class Outcome:
     """What one frame caused on its own connection."""
@@ -296,7 +299,9 @@ class InProcessServer:
             if frame.get("id") == barrier:
                 assert frame["type"] == "pong", frame
                 return Outcome(decoded, replies, None)
-            if frame["type"] not in ("event", "read"):
+            # What other peers' frames cause reaches this socket too, whenever it comes:
+            # their events and read marks, typing and presence notices. None is a reply.
+            if frame["type"] not in NOTICES_OF_OTHERS:
                 replies.append(frame)
 
     # ---- what must hold --------------------------------------------------------------------
