@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import sqlite3
@@ -509,20 +510,30 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
             # waited behind it): the queue is read before the index, so a text the writer
             # moves in between is read twice, never missed.
             queued = await db.execute_fetchall(
-                "SELECT q.pos, e.body, q.text FROM search_queue q JOIN events e ON e.pos = q.pos"
+                "SELECT q.pos, q.text FROM search_queue q JOIN events e ON e.pos = q.pos"
                 f" WHERE q.chat = ?{hidden}",
                 (chat, *kinds),
             )
             indexed = await db.execute_fetchall(
-                "SELECT e.pos, e.body, s.text FROM events e JOIN search s ON s.rowid = e.pos"
+                "SELECT e.pos, s.text FROM events e JOIN search s ON s.rowid = e.pos"
                 f" WHERE e.stream = ?{hidden}",
                 (chat, *kinds),
             )
-        texts = {pos: (body, text) for pos, body, text in (*queued, *indexed)}
-        newest_first = sorted(texts.items(), reverse=True)
+        texts: dict[int, str] = {pos: text for pos, text in (*queued, *indexed)}
         query = phrases_of(words)  # once, not for every text
-        hits = [(pos, body) for pos, (body, text) in newest_first if found_in(query, text)]
-        return self._stored(hits[:limit])
+        # Newest first, and only until `limit` are found; the events' bodies are read for
+        # those alone (an event never changes once written).
+        newest_first = sorted(texts, reverse=True)
+        hits = list(itertools.islice((p for p in newest_first if found_in(query, texts[p])), limit))
+        if not hits:
+            return []
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT pos, body FROM events WHERE pos IN ({','.join('?' * len(hits))})"
+                " ORDER BY pos DESC",
+                hits,
+            )
+        return self._stored(rows)
 
     @contextlib.asynccontextmanager
     async def _budget(self, db: aiosqlite.Connection) -> AsyncIterator[None]:
