@@ -9,7 +9,8 @@ the event loop: an `ack` and the sender's own copy of the event, or every event 
 group commit for one reader, leave in one system call.
 
 `ExposeWire`, at the root of the app (where `send` is still uvicorn's own method), puts the
-`Wire` into the scope. Under any other server there is none, and connections use ASGI.
+`Wire` into the scope while the app serves the socket. Under any other server there is none,
+and connections use ASGI.
 """
 
 from __future__ import annotations
@@ -100,17 +101,17 @@ class ExposeWire:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket":
-            wire = _wire_of(send)
-            if wire is not None:
-                scope[WIRE_SCOPE_KEY] = wire
-                try:
-                    await self.app(scope, receive, send)
-                finally:
-                    # The protocol holds the scope, and the wire holds the protocol.
-                    del scope[WIRE_SCOPE_KEY]
-                return
-        await self.app(scope, receive, send)
+        wire = _wire_of(send) if scope["type"] == "websocket" else None
+        if wire is None:
+            await self.app(scope, receive, send)
+            return
+        scope[WIRE_SCOPE_KEY] = wire
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            # Only while the app serves the socket: uvicorn's protocol holds the scope and
+            # the wire holds the protocol, a cycle that only the garbage collector would end.
+            del scope[WIRE_SCOPE_KEY]
 
 
 def wire_of(scope: Any) -> Wire | None:
