@@ -95,6 +95,7 @@ async def measure(chats: int, history: int, messages: int, workdir: Path) -> Non
         path,
         synchronous="normal",
         checkpoint_interval=3600.0,
+        wal_checkpoint_bytes=2**62,
         wal_restart_bytes=2**62,
         stats=batches,
     )

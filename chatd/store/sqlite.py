@@ -47,6 +47,8 @@ from chatd.store.sqlite_templates import SqliteTemplates
 from chatd.store.sqlite_webhooks import SqliteWebhooks
 from chatd.store.sqlite_writer import (
     SEARCH_INDEX_BATCH,
+    SEARCH_INDEX_SLICE,
+    WAL_CHECKPOINT_BYTES,
     WAL_RESTART_BYTES,
     Synchronous,
     WriterThread,
@@ -83,8 +85,10 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
         max_batch: int = 512,
         stats: StoreStats | None = None,
         checkpoint_interval: float = 1.0,
+        wal_checkpoint_bytes: int = WAL_CHECKPOINT_BYTES,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
         search_index_batch: int = SEARCH_INDEX_BATCH,
+        search_index_slice: int = SEARCH_INDEX_SLICE,
         readers: int = READERS,
         search_budget: int = SEARCH_BUDGET,
     ) -> None:
@@ -93,7 +97,11 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
         self._path = str(path)
         self._synchronous = synchronous
         self._writer = WriterThread(
-            self._path, wal_restart_bytes=wal_restart_bytes, search_index_batch=search_index_batch
+            self._path,
+            wal_checkpoint_bytes=wal_checkpoint_bytes,
+            wal_restart_bytes=wal_restart_bytes,
+            search_index_batch=search_index_batch,
+            search_index_slice=search_index_slice,
         )
         self._reader_count = readers
         self._readers: list[aiosqlite.Connection] = []
@@ -124,13 +132,23 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
 
     @property
     def wal_restarts(self) -> int:
-        """How many times the writer started the WAL over (see `WriterThread`)."""
+        """How many RESTART checkpoints the writer ran (see `WriterThread`)."""
         return self._writer.wal_restarts
 
     @property
     def wal_restart_seconds(self) -> float:
         """Time the writer spent starting the WAL over (no commit lands meanwhile)."""
         return self._writer.wal_restart_seconds
+
+    @property
+    def wal_checkpoints(self) -> int:
+        """How many PASSIVE checkpoints the writer ran between batches."""
+        return self._writer.wal_checkpoints
+
+    @property
+    def wal_checkpoint_seconds(self) -> float:
+        """Time the writer spent in them (no commit lands meanwhile)."""
+        return self._writer.wal_checkpoint_seconds
 
     def wal_bytes(self) -> int:
         """The WAL file's size now (0 when there is none), for /metrics."""

@@ -7,11 +7,14 @@ calls.
 
 The writer also keeps the WAL bounded. SQLite starts the WAL over from its beginning only
 when a write begins after a checkpoint copied all of it and no reader still uses it; under
-steady load the background PASSIVE checkpoint never catches the end, commits keep coming,
-and the file grows without bound (1 GB in a minute at 700 msg/s). So between two batches,
-when the WAL has passed `wal_restart_bytes`, the writer itself runs a RESTART checkpoint:
-no commit can land meanwhile (it is the only writer), the checkpoint completes, and the
-next batch writes from the WAL's start. `journal_size_limit` then trims the file back.
+steady load a background checkpoint never catches the end, commits keep coming, and the
+file grows without bound (1 GB in a minute at 700 msg/s). So between two batches, when the
+WAL has passed `wal_checkpoint_bytes` (about a megabyte), the writer itself checkpoints,
+PASSIVE: no commit can land meanwhile (it is the only writer), so the checkpoint catches the
+end unless a reader still needs some of the WAL, and the next batch writes from the WAL's
+start; `journal_size_limit` trims the file back. Should readers keep it from starting over
+until it passes `wal_restart_bytes`, the writer runs a RESTART checkpoint, which waits for
+them (briefly, then again later: see RESTART_WAIT_MS).
 """
 
 from __future__ import annotations
@@ -49,9 +52,17 @@ Synchronous = Literal["full", "normal"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# Past this size the writer starts the WAL over between two batches. Small enough that the
-# checkpoint it takes is short (most pages are already copied by the background one), large
-# enough that it comes seldom.
+# Past this size the writer checkpoints between two batches, PASSIVE: it copies the WAL's
+# pages into the database while no commit can land (it is the only writer) and waits for
+# nobody; when it copied everything, the next commit starts the WAL over from its beginning
+# and SQLite trims the file back to WAL_SIZE_LIMIT. Kept small, each checkpoint is short
+# (about a millisecond); at 16 MiB each took 15-30 ms, a stall for every commit behind it,
+# and the writer's CPU per message was no lower (its pages stay in the page cache).
+WAL_CHECKPOINT_BYTES = 1024 * 1024 + 64 * 1024
+# What SQLite trims the WAL file back to after it started over.
+WAL_SIZE_LIMIT = 1024 * 1024
+# A reader on an old snapshot keeps the WAL from starting over, and it grows. Past this size
+# the writer runs a RESTART checkpoint instead, which waits for such readers.
 WAL_RESTART_BYTES = 16 * 1024 * 1024
 # How long a statement of the writer waits for a lock, and a RESTART checkpoint for readers.
 BUSY_TIMEOUT_MS = 10_000
@@ -62,13 +73,19 @@ RESTART_WAIT_MS = 50
 # their whole run) costs a wait of RESTART_WAIT_MS now and then, not before every commit.
 RESTART_FIRST_RETRY_SECONDS = 0.05
 RESTART_RETRY_SECONDS = 1.0
-# What SQLite trims the WAL file back to after it started over.
-WAL_SIZE_LIMIT = 4 * 1024 * 1024
 # Texts queued for the search index before the writer indexes them between two batches (a
 # search indexes the queue first, whatever its length). FTS5's cost is per transaction:
 # a text indexed alone cost a commit 28 µs more than the queue's row (at 50 000 indexed),
 # one of a thousand about 8 µs.
 SEARCH_INDEX_BATCH = 1000
+# Every commit waits while the writer indexes, so it indexes the oldest queued texts a slice
+# at a time, one slice between two batches: 250 texts take ~1.5 ms, 1 000 took ~6 ms.
+SEARCH_INDEX_SLICE = 250
+# FTS5 merges its index's segments itself after each write ('automerge'), and now and then
+# one such merge took 30-40 ms, a stall for every commit behind it. The index is kept with
+# automerge off, and the writer merges a bounded step at a time between two batches, for as
+# long as a step finds work (a step of 32 pages took under 11 ms).
+SEARCH_MERGE_PAGES = 32
 _INDEX_QUEUED = "INSERT INTO search (rowid, text, chat) SELECT pos, text, chat FROM search_queue"
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
@@ -152,12 +169,16 @@ class WriterThread:
         self,
         path: str,
         *,
+        wal_checkpoint_bytes: int = WAL_CHECKPOINT_BYTES,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
         search_index_batch: int = SEARCH_INDEX_BATCH,
+        search_index_slice: int = SEARCH_INDEX_SLICE,
     ) -> None:
         self._path = path
         self._search_index_batch = search_index_batch
+        self._search_index_slice = search_index_slice
         self._wal_path = path + "-wal"
+        self._wal_checkpoint_bytes = wal_checkpoint_bytes
         self._wal_restart_bytes = wal_restart_bytes
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._db: sqlite3.Connection | None = None
@@ -165,13 +186,18 @@ class WriterThread:
         # While a reader holds the WAL: when to try again, the wait before that, and since
         # when it has been held.
         self._restart_after = 0.0
+        self._checkpoint_after = 0.0
         self._restart_backoff = 0.0
         self._held_since: float | None = None
-        # Time spent in RESTART checkpoints, for /metrics: every commit waits meanwhile.
+        # Time spent in the writer's checkpoints, for /metrics: every commit waits meanwhile.
         self.wal_restart_seconds = 0.0
+        self.wal_checkpoints = 0
+        self.wal_checkpoint_seconds = 0.0
         # Whether `search_queue` may hold texts, as the writer last saw it: read on the event
         # loop's thread by a search, which indexes the queue first when it does.
         self.search_queued = True
+        # Whether the search index may have segments to merge (see SEARCH_MERGE_PAGES).
+        self._merge_owed = True
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Runs `work(connection, *args)` on the writer's thread."""
@@ -190,20 +216,38 @@ class WriterThread:
         here must not read as the batch's failure (its appends would be retried and written
         twice), so it is logged, and tried again after the next batch."""
         try:
-            self.search_queued = index_queued_search(db, at_least=self._search_index_batch)
+            self._tend_search_index(db)
             self._bound_wal(db)
         except sqlite3.Error:
             log.exception("upkeep between batches failed; trying again after the next one")
+
+    def _tend_search_index(self, db: sqlite3.Connection) -> None:
+        """One bounded step of the search index's work, so that no commit waits long behind
+        it: a merge step while the last one found work, else the oldest slice of the queue
+        once the queue spans a batch."""
+        if self._merge_owed:
+            self._merge_owed = merge_search_segments(db)
+            return
+        indexed, self.search_queued = index_queued_search(
+            db, at_least=self._search_index_batch, most=self._search_index_slice
+        )
+        self._merge_owed = indexed > 0
+
+    def _index_whole_queue(self, db: sqlite3.Connection) -> None:
+        indexed, self.search_queued = index_queued_search(db)
+        self._merge_owed = self._merge_owed or indexed > 0
 
     def _bound_wal(self, db: sqlite3.Connection) -> None:
         try:
             size = os.stat(self._wal_path).st_size
         except FileNotFoundError:
             return
-        if size < self._wal_restart_bytes:
+        if size < self._wal_checkpoint_bytes and size < self._wal_restart_bytes:
             return
         now = time.monotonic()
-        if now < self._restart_after:
+        if size < self._wal_restart_bytes or now < self._restart_after:
+            if now >= self._checkpoint_after:
+                self._checkpoint_passively(db, now)
             return
         # RESTART waits for readers still on an old snapshot; every commit waits behind it, so
         # it waits briefly and, if a reader is still there, tries again after the next batch.
@@ -234,11 +278,21 @@ class WriterThread:
                 )
                 self._held_since = None
 
+    def _checkpoint_passively(self, db: sqlite3.Connection, now: float) -> None:
+        started = time.perf_counter()
+        _, in_wal, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.wal_checkpoints += 1
+        self.wal_checkpoint_seconds += time.perf_counter() - started
+        # A reader still needs the rest: copying again after every batch would copy only
+        # what that batch wrote, with a database fsync each time. Wait for it a little.
+        if copied < in_wal:
+            self._checkpoint_after = now + RESTART_FIRST_RETRY_SECONDS
+
     async def index_search_queue(self) -> None:
         """Indexes every queued text, so that a search that starts after this sees each text
         committed before it."""
         if self.search_queued:
-            await self.run(index_queued_search)
+            await self.run(self._index_whole_queue)
 
     async def open(self, synchronous: Synchronous) -> str:
         """Opens the connection, creates the schema; the log's id."""
@@ -258,6 +312,7 @@ class WriterThread:
             # The schema created, or brought to this code's version one numbered step at a
             # time; a database newer than this code is refused before anything is written.
             sqlite_migrations.migrate(db, self._path)
+            keep_search_merges_to_the_writer(db)
         except BaseException:
             db.close()
             raise
@@ -382,24 +437,55 @@ def _write_marks(db: sqlite3.Connection, marks: Sequence[MarkWrite]) -> list[int
     return [now[(m.chat, m.side)] for m in marks]
 
 
-def index_queued_search(db: sqlite3.Connection, at_least: int = 1) -> bool:
-    """Moves the queued texts into the search index in one transaction once at least
-    `at_least` log positions separate the oldest and the newest; whether texts remain queued.
-    """
-    low, high = db.execute("SELECT min(pos), max(pos) FROM search_queue").fetchone()
+def index_queued_search(
+    db: sqlite3.Connection, at_least: int = 1, most: int | None = None
+) -> tuple[int, bool]:
+    """Moves the oldest queued texts, `most` of them or all, into the search index in one
+    transaction once at least `at_least` log positions separate the oldest and the newest;
+    how many it moved, and whether texts remain queued."""
+    # Each from an end of the primary key: `SELECT min(pos), max(pos)` in one query is
+    # answered by reading the whole queue, ~90 µs after every batch with a thousand queued.
+    low, high = db.execute(
+        "SELECT (SELECT min(pos) FROM search_queue), (SELECT max(pos) FROM search_queue)"
+    ).fetchone()
     if low is None:
-        return False
+        return 0, False
     if high - low + 1 < at_least:
-        return True
+        return 0, True
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute(_INDEX_QUEUED)
-        db.execute("DELETE FROM search_queue")
+        if most is None:
+            moved = db.execute(_INDEX_QUEUED).rowcount
+            db.execute("DELETE FROM search_queue")
+            remaining = False
+        else:
+            (upto,) = db.execute(
+                "SELECT max(pos) FROM (SELECT pos FROM search_queue ORDER BY pos LIMIT ?)",
+                (most,),
+            ).fetchone()
+            moved = db.execute(_INDEX_QUEUED + " WHERE pos <= ?", (upto,)).rowcount
+            db.execute("DELETE FROM search_queue WHERE pos <= ?", (upto,))
+            remaining = upto < high
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return False
+    return moved, remaining
+
+
+def merge_search_segments(db: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> bool:
+    """One bounded step of merging the search index's segments (about `pages` pages
+    written); whether it found work, so that another step may follow."""
+    before = db.total_changes
+    db.execute("INSERT INTO search (search, rank) VALUES ('merge', ?)", (pages,))
+    # The command itself counts as one change; the rows FTS5 rewrote are the rest.
+    return db.total_changes - before > 1
+
+
+def keep_search_merges_to_the_writer(db: sqlite3.Connection) -> None:
+    """Turns FTS5's own merging after each write off (see SEARCH_MERGE_PAGES); kept in the
+    index's own configuration, so a rebuilt index needs it again."""
+    db.execute("INSERT INTO search (search, rank) VALUES ('automerge', 0)")
 
 
 def rebuild_projections(db: sqlite3.Connection, project: Callable[[Stored], list[Row]]) -> None:
@@ -426,6 +512,7 @@ def rebuild_projections(db: sqlite3.Connection, project: Callable[[Stored], list
             after = int(rows[-1][0])
         db.execute(_INDEX_QUEUED)
         db.execute("DELETE FROM search_queue")
+        keep_search_merges_to_the_writer(db)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

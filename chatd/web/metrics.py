@@ -64,6 +64,12 @@ class WalStats(Protocol):
     @property
     def wal_restart_seconds(self) -> float: ...
 
+    @property
+    def wal_checkpoints(self) -> int: ...
+
+    @property
+    def wal_checkpoint_seconds(self) -> float: ...
+
 
 class DeliveryStats(Protocol):
     """What the webhook dispatcher counts (chatd.webhooks.delivery.WebhookDispatcher)."""
@@ -262,8 +268,19 @@ class _Parts:
                 value=self.wal.wal_bytes(),
             )
             yield CounterMetricFamily(
+                "chatd_sqlite_writer_checkpoints",
+                "The writer's PASSIVE checkpoints between batches (the WAL past about 1 MiB)",
+                value=self.wal.wal_checkpoints,
+            )
+            yield CounterMetricFamily(
+                "chatd_sqlite_writer_checkpoint_seconds",
+                "Time the writer spent in its PASSIVE checkpoints (no commit lands meanwhile)",
+                value=self.wal.wal_checkpoint_seconds,
+            )
+            yield CounterMetricFamily(
                 "chatd_sqlite_wal_restarts",
-                "Times the writer started the WAL over (a RESTART checkpoint past 16 MiB)",
+                "Times the writer waited for readers to start the WAL over (a RESTART"
+                " checkpoint, once readers kept it from starting over past 16 MiB)",
                 value=self.wal.wal_restarts,
             )
             yield CounterMetricFamily(

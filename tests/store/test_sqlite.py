@@ -136,11 +136,19 @@ async def test_the_wal_is_checkpointed_beside_the_writer_and_stays_small(
     assert len(await read_log(path)) == 12 * 150
 
 
-async def _wal_sizes_under_steady_commits(path: Path, restart_bytes: int) -> tuple[list[int], int]:
+async def _wal_sizes_under_steady_commits(
+    path: Path, restart_bytes: int, checkpoint_bytes: int = 2**62
+) -> tuple[list[int], int]:
     """The WAL's size after each of 60 bursts of appends that follow each other with no
     pause at all, while the background checkpoint runs as often as it can: a load that never
-    gives the WAL a quiet moment to start over in; and how often the writer started it over."""
-    store = SqliteStore(path, checkpoint_interval=0.01, wal_restart_bytes=restart_bytes)
+    gives the WAL a quiet moment to start over in; and how often the writer started it over
+    with a RESTART."""
+    store = SqliteStore(
+        path,
+        checkpoint_interval=0.01,
+        wal_restart_bytes=restart_bytes,
+        wal_checkpoint_bytes=checkpoint_bytes,
+    )
     await store.open()
     wal = path.with_name(path.name + "-wal")
     sizes = []
@@ -169,6 +177,22 @@ async def test_the_wal_stays_bounded_under_commits_that_never_stop(tmp_path: Pat
     assert len(await read_log(tmp_path / "bounded.db")) == 6000
     _, never = await _wal_sizes_under_steady_commits(tmp_path / "unbounded.db", 2**62)
     assert never == 0
+
+
+async def test_the_writers_passive_checkpoints_start_the_wal_over_without_restarts(
+    tmp_path: Path,
+) -> None:
+    # Between two batches no commit can land, so the writer's PASSIVE checkpoint copies the
+    # whole WAL, and the next batch starts it over: bounded with no RESTART, which would
+    # wait for readers.
+    bound = 128 * 1024
+    sizes, restarts = await _wal_sizes_under_steady_commits(
+        tmp_path / "passive.db", 2**62, checkpoint_bytes=bound
+    )
+    # Without them it grew to ~3 MiB here (less on a busy machine: see the test above).
+    assert max(sizes) < bound + 512 * 1024, sizes
+    assert restarts == 0
+    assert len(await read_log(tmp_path / "passive.db")) == 6000
 
 
 async def test_a_reader_holding_the_wal_does_not_slow_every_commit(
@@ -374,6 +398,23 @@ def test_the_writer_finds_a_streams_head_without_reading_the_stream(tmp_path: Pa
     assert steps < 20, f"{steps * 100} instructions to find 3 heads among 20 000 events"
 
 
+def test_the_writer_reads_the_search_queues_span_from_its_ends(tmp_path: Path) -> None:
+    # After every batch the writer asks how far the queued texts span; reading the whole
+    # queue to answer cost each batch ~90 µs with a thousand texts queued.
+    db = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+    db.executescript(sqlite_schema.PROJECTIONS)
+    db.executemany(
+        "INSERT INTO search_queue (pos, text, chat) VALUES (?, 'посылка пришла', 'c1')",
+        [(n,) for n in range(1, 901)],
+    )
+    outcome: list[tuple[int, bool]] = []
+    steps = _vm_steps(
+        db, lambda: outcome.append(sqlite_writer.index_queued_search(db, at_least=1000))
+    )
+    assert outcome == [(0, True)]
+    assert steps < 5, f"{steps * 100} instructions to find the span of 900 queued texts"
+
+
 def test_the_writer_looks_up_nonces_and_marks_by_key_not_by_scanning(tmp_path: Path) -> None:
     # Every batch looks up its nonces and read marks; a scan of the whole table there makes
     # every commit slower as the log grows.
@@ -443,6 +484,68 @@ async def test_the_writer_indexes_the_queue_once_it_spans_a_batch(tmp_path: Path
 
     assert 0 < queued < 10 and indexed >= 15 and queued + indexed == 25
     assert [s.event.text for s in one] == ["посылка7 пришла"]
+
+
+async def test_the_writer_indexes_the_queue_a_slice_at_a_time(tmp_path: Path) -> None:
+    # Every commit waits while the writer indexes: between two batches it moves at most a
+    # slice of the queue, oldest first, however long the queue has grown.
+    path = tmp_path / "search.db"
+    store = SqliteStore(path, search_index_batch=10, search_index_slice=4)
+    await store.open()
+    moved: list[int] = []
+    try:
+        chat = ChatScript(party("u1", "Анна"), party("s1", "Магазин"))
+        await chat.append(store, chat.opened())
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            before = _search_tables(db)
+            for n in range(60):
+                await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+                after = _search_tables(db)
+                moved.append(after[1] - before[1])
+                before = after
+            oldest_queued = db.execute("SELECT min(pos) FROM search_queue").fetchone()[0]
+            newest_indexed = db.execute("SELECT max(rowid) FROM search").fetchone()[0]
+        found = await store.search("s:s1", ["посылка"], None, 100)
+    finally:
+        await store.close()
+
+    assert max(moved) == 4 and sum(moved) >= 40
+    assert newest_indexed < oldest_queued
+    assert len(found) == 60
+
+
+def _index_segments(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(DISTINCT segid) FROM search_idx").fetchone()[0])
+
+
+async def test_the_writer_merges_the_index_a_step_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FTS5's own merging runs inside a write and once in a while takes tens of milliseconds;
+    # it is off, and the writer merges a bounded step between two batches instead. Without
+    # those steps every slice stays a segment of its own until FTS5's crisis merge.
+    async def segments_after_slices(path: Path) -> int:
+        store = SqliteStore(path, search_index_batch=2, search_index_slice=2)
+        await store.open()
+        try:
+            chat = ChatScript(party("u1"), party("s1"))
+            await chat.append(store, chat.opened())
+            # 14 slices: below the 16 segments at which FTS5 merges in a crisis.
+            for n in range(28):
+                await chat.append(store, chat.from_buyer(f"посылка{n} пришла"))
+        finally:
+            await store.close()
+        return _index_segments(path)
+
+    merged = await segments_after_slices(tmp_path / "merged.db")
+    with contextlib.closing(sqlite3.connect(tmp_path / "merged.db")) as db:
+        config = dict(db.execute("SELECT k, v FROM search_config").fetchall())
+    monkeypatch.setattr(sqlite_writer, "merge_search_segments", lambda db, pages=0: False)
+    unmerged = await segments_after_slices(tmp_path / "unmerged.db")
+
+    assert config["automerge"] == 0
+    assert merged <= 4 and unmerged >= 12
 
 
 async def test_a_database_with_the_older_second_index_keeps_every_text(tmp_path: Path) -> None:
@@ -584,10 +687,16 @@ async def test_a_failure_between_batches_is_not_the_batchs_failure(
 ) -> None:
     # The batch has committed when the writer's upkeep runs: were its failure taken for the
     # batch's, the appends would be retried and written twice.
-    def failing_index(db: sqlite3.Connection, at_least: int = 1) -> bool:
+    def failing_index(
+        db: sqlite3.Connection, at_least: int = 1, most: int | None = None
+    ) -> tuple[int, bool]:
+        raise sqlite3.OperationalError("database is locked")
+
+    def failing_merge(db: sqlite3.Connection, pages: int = 0) -> bool:
         raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr(sqlite_writer, "index_queued_search", failing_index)
+    monkeypatch.setattr(sqlite_writer, "merge_search_segments", failing_merge)
     store = SqliteStore(tmp_path / "upkeep.db")
     await store.open()
     try:

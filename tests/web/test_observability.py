@@ -124,6 +124,14 @@ class _Wal:
     def wal_restart_seconds(self) -> float:
         return 0.25
 
+    @property
+    def wal_checkpoints(self) -> int:
+        return 40
+
+    @property
+    def wal_checkpoint_seconds(self) -> float:
+        return 0.5
+
 
 class _LaggingHub(LocalHub):
     def stats(self) -> HubStats:
@@ -146,6 +154,10 @@ def test_what_the_store_hub_and_webhooks_report_is_read_at_scrape_time() -> None
     got = _families(metrics)
     assert got["chatd_sqlite_wal_bytes"] == {"chatd_sqlite_wal_bytes{}": 12345}
     assert got["chatd_sqlite_wal_restarts"] == {"chatd_sqlite_wal_restarts_total{}": 2}
+    assert got["chatd_sqlite_writer_checkpoints"] == {"chatd_sqlite_writer_checkpoints_total{}": 40}
+    assert got["chatd_sqlite_writer_checkpoint_seconds"] == {
+        "chatd_sqlite_writer_checkpoint_seconds_total{}": 0.5
+    }
     assert got["chatd_hub_up"] == {"chatd_hub_up{}": 0}
     assert got["chatd_hub_reconnections"] == {"chatd_hub_reconnections_total{}": 3}
     assert got["chatd_hub_lag_seconds"]["chatd_hub_lag_seconds{}"] > 0
