@@ -227,6 +227,9 @@ class WriterThread:
         once the queue spans a batch."""
         if self._merge_owed:
             self._merge_owed = merge_search_segments(db)
+            # The batch just written may have queued texts: until the queue is looked at
+            # again, a search must index it first.
+            self.search_queued = True
             return
         indexed, self.search_queued = index_queued_search(
             db, at_least=self._search_index_batch, most=self._search_index_slice

@@ -514,6 +514,23 @@ async def test_the_writer_indexes_the_queue_a_slice_at_a_time(tmp_path: Path) ->
     assert len(found) == 60
 
 
+async def test_a_search_finds_a_text_committed_while_the_writer_merges(tmp_path: Path) -> None:
+    # After a slice emptied the queue, the writer's next upkeep is a merge step, which does
+    # not look at the queue: the text that batch queued must still be found by a search.
+    store = SqliteStore(tmp_path / "search.db", search_index_batch=2)
+    await store.open()
+    try:
+        chat = ChatScript(party("u1"), party("s1"))
+        await chat.append(store, chat.opened())
+        await chat.append(store, chat.from_buyer("посылка пришла"))
+        await chat.append(store, chat.from_buyer("куртка порвалась"))  # the queue indexed
+        await chat.append(store, chat.from_buyer("свитер маловат"))  # a merge step after it
+        found = await store.search("s:s1", ["свитер"], None, 10)
+    finally:
+        await store.close()
+    assert [s.event.text for s in found] == ["свитер маловат"]
+
+
 def _index_segments(path: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return int(db.execute("SELECT count(DISTINCT segid) FROM search_idx").fetchone()[0])
