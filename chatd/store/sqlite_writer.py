@@ -57,7 +57,7 @@ T = TypeVar("T")
 # nobody; when it copied everything, the next commit starts the WAL over from its beginning
 # and SQLite trims the file back to WAL_SIZE_LIMIT. Kept small, each checkpoint is short
 # (about a millisecond); at 16 MiB each took 15-30 ms, a stall for every commit behind it,
-# and the writer's CPU per message was no lower (its pages stay in the page cache).
+# for no less CPU per message.
 WAL_CHECKPOINT_BYTES = 1024 * 1024 + 64 * 1024
 # What SQLite trims the WAL file back to after it started over.
 WAL_SIZE_LIMIT = 1024 * 1024

@@ -5,6 +5,7 @@ figures it writes are checked against what they must be, and against each other.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from chatd.proof.reconnect_storm import Sample, cpu_peak, cpu_share
 from tests.backends import PG_DSN, REDIS_URL, require_postgres, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +115,18 @@ def test_sizes_that_make_no_pairs_are_refused_before_anything_starts(tmp_path: P
     done, path = run_storm(tmp_path, "--chats", "7")
     assert done.returncode == 2 and "--clients must be" in done.stderr, done.stderr
     assert not path.exists()
+
+
+def test_the_cpu_peak_is_read_over_half_a_second_not_one_tick_counted_interval() -> None:
+    # The kernel counts CPU time in 10 ms ticks per thread: a process on both of 2 cores
+    # shows 0.16 s in one 0.1 s interval and 0.24 s in the next. Read per interval, that is
+    # 240% of a core on 2 cores; over half a second the ticks even out.
+    steps = [0.16, 0.24, 0.20, 0.20, 0.20] * 4
+    samples = [Sample(0.0, 0, 0.0)]
+    for n, used in enumerate(steps, start=1):
+        samples.append(Sample(0.1 * n, 0, samples[-1].cpu + used))
+    per_interval = max(cpu_share(x, y) for x, y in itertools.pairwise(samples))
+    assert per_interval > 230
+    assert cpu_peak(samples) == pytest.approx(200.0)
+    # A stretch shorter than the window is read whole.
+    assert cpu_peak(samples[:3]) == pytest.approx(200.0)
