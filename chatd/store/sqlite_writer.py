@@ -245,7 +245,7 @@ class WriterThread:
             size = os.stat(self._wal_path).st_size
         except FileNotFoundError:
             return
-        if size < self._wal_checkpoint_bytes and size < self._wal_restart_bytes:
+        if size < min(self._wal_checkpoint_bytes, self._wal_restart_bytes):
             return
         now = time.monotonic()
         if size < self._wal_restart_bytes or now < self._restart_after:
@@ -457,23 +457,19 @@ def index_queued_search(
         return 0, True
     db.execute("BEGIN IMMEDIATE")
     try:
-        if most is None:
-            moved = db.execute(_INDEX_QUEUED).rowcount
-            db.execute("DELETE FROM search_queue")
-            remaining = False
-        else:
+        upto = high
+        if most is not None:
             (upto,) = db.execute(
                 "SELECT max(pos) FROM (SELECT pos FROM search_queue ORDER BY pos LIMIT ?)",
                 (most,),
             ).fetchone()
-            moved = db.execute(_INDEX_QUEUED + " WHERE pos <= ?", (upto,)).rowcount
-            db.execute("DELETE FROM search_queue WHERE pos <= ?", (upto,))
-            remaining = upto < high
+        moved = db.execute(_INDEX_QUEUED + " WHERE pos <= ?", (upto,)).rowcount
+        db.execute("DELETE FROM search_queue WHERE pos <= ?", (upto,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return moved, remaining
+    return moved, upto < high
 
 
 def merge_search_segments(db: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> bool:
