@@ -63,6 +63,9 @@ def uvicorn_config(
     cap = connection_cap(max_connections, raise_file_limit())
     return uvicorn.Config(
         chat_app.app,
+        # The app's entry is a plain callable that returns a coroutine (chatd.web.entry),
+        # which uvicorn would take for ASGI 2.
+        interface="asgi3",
         host=host,
         port=port,
         # httptools, with a deadline for a request's headers and a cap on open connections.

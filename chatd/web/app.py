@@ -25,6 +25,7 @@ from chatd.observability.options import DEFAULT_METRICS_ALLOW
 from chatd.service import ChatService
 from chatd.store.base import StoreUnavailable
 from chatd.web.asyncapi import asyncapi_document
+from chatd.web.entry import Entry
 from chatd.web.headers import SecurityHeaders
 from chatd.web.health import Probes
 from chatd.web.http import (
@@ -48,7 +49,6 @@ from chatd.web.openapi import openapi_document
 from chatd.web.operators_api import OperatorsApi
 from chatd.web.templates_api import TemplatesApi
 from chatd.web.wb_compat import WB_PREFIX, WbCompat
-from chatd.web.wire import ExposeWire
 from chatd.web.ws import Sockets, SocketSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ def _document(make: Callable[[], dict[str, Any]]) -> Callable[[Request], Awaitab
 
 
 STATIC = Path(__file__).parent / "static"
+SOCKET_PATH = "/ws"
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ class ChatApp:
         self.wb = WbCompat(self.api, http)
         self.probes = Probes(self.api, service.store, service.hub)
         routes: list[Route | Mount | WebSocketRoute] = [
-            WebSocketRoute("/ws", self.sockets.serve),
+            # Reached through the entry below; listed for the API documents and for a
+            # server that calls the HTTP stack itself.
+            WebSocketRoute(SOCKET_PATH, self.sockets.serve),
             Route("/healthz", self.api.healthz),
             # For an orchestrator: the process answers; the store and the hub answer now.
             Route("/livez", self.probes.livez),
@@ -136,42 +139,43 @@ class ChatApp:
         if STATIC.is_dir():
             routes.append(Mount("/", StaticFiles(directory=STATIC, html=True), name="static"))
         # SecurityHeaders and HttpLimits outside Starlette, so that its own 500 answers
-        # carry their headers too; ExposeWire stays at the root, where uvicorn's `send` is.
+        # carry their headers too.
         # `Exception` is starlette's handler of last resort (a JSON 500 instead of text).
         # AnswerHttpInTime outside ResolveKeys: the key's look-up waits on the store too.
         # ResolveKeys outside HttpLimits: a request's API key is looked up (once) before
         # anything asks who the request is (chatd.web.key_auth). ObserveHttp outside them
         # all, so that it counts every answer: their 429s and 500s too.
-        self.app = ExposeWire(
-            ObserveHttp(
-                SecurityHeaders(
-                    AnswerHttpInTime(
-                        ResolveKeys(
-                            HttpLimits(
-                                Starlette(
-                                    routes=routes,
-                                    lifespan=self._lifespan,
-                                    exception_handlers={
-                                        ApiError: api_error_handler,
-                                        ClientDisconnect: client_gone_handler,
-                                        StoreUnavailable: store_unavailable_handler,
-                                        404: not_found_handler,
-                                        HTTPException: http_exception_handler,
-                                        Exception: server_error_handler,
-                                    },
-                                ),
-                                self._requester,
-                                settings.http_limits,
+        http_stack = ObserveHttp(
+            SecurityHeaders(
+                AnswerHttpInTime(
+                    ResolveKeys(
+                        HttpLimits(
+                            Starlette(
+                                routes=routes,
+                                lifespan=self._lifespan,
+                                exception_handlers={
+                                    ApiError: api_error_handler,
+                                    ClientDisconnect: client_gone_handler,
+                                    StoreUnavailable: store_unavailable_handler,
+                                    404: not_found_handler,
+                                    HTTPException: http_exception_handler,
+                                    Exception: server_error_handler,
+                                },
                             ),
-                            credentials,
+                            self._requester,
+                            settings.http_limits,
                         ),
-                        settings.sockets.answer_deadline,
-                    )
-                ),
-                routes,
-                metrics,
-            )
+                        credentials,
+                    ),
+                    settings.sockets.answer_deadline,
+                )
+            ),
+            routes,
+            metrics,
         )
+        # A socket goes past all of it (chatd.web.entry): what it passes, it keeps
+        # suspended for its whole life.
+        self.app = Entry(http_stack, SOCKET_PATH, self.sockets.serve)
 
     async def _requester(self, request: Request) -> Actor | None:
         """Who a request is, by the credentials the routes read, for its rate limit."""

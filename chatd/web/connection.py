@@ -23,7 +23,7 @@ from chatd.hub.base import Outgoing
 from chatd.render import View
 from chatd.web.lifecycle import Lifecycle
 from chatd.web.metrics import Metrics
-from chatd.web.wire import Wire, wire_of
+from chatd.web.wire import Wire, take_wire
 from protocol.codec import Codec
 from protocol.codes import CloseCode
 
@@ -47,7 +47,7 @@ class Connection:
         codec: Codec = life.codec
         self.codec = codec
         self.view: View = "seller"
-        self.wire: Wire | None = wire_of(websocket.scope)
+        self.wire: Wire | None = take_wire(websocket.scope)
         self._binary = codec.binary
         self._loop = asyncio.get_running_loop()
         # Made when first needed: an idle connection keeps no backlog, and an empty deque

@@ -8,9 +8,9 @@ writes frames into that protocol object itself and flushes what it wrote once pe
 the event loop: an `ack` and the sender's own copy of the event, or every event of one
 group commit for one reader, leave in one system call.
 
-`ExposeWire`, at the root of the app (where `send` is still uvicorn's own method), puts the
-`Wire` into the scope while the app serves the socket. Under any other server there is none,
-and connections use ASGI.
+The app's entry (`chatd.web.entry`), where `send` is still uvicorn's own method, puts the
+`Wire` into the socket's scope, and the connection takes it out. Under any other server there
+is none, and connections use ASGI.
 """
 
 from __future__ import annotations
@@ -93,27 +93,15 @@ def _wire_of(send: Any) -> Wire | None:
     return Wire(protocol)
 
 
-class ExposeWire:
-    """ASGI middleware at the root of the app: `scope["chatd.wire"]` for a WebSocket served
-    by uvicorn's sans-I/O protocol."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        wire = _wire_of(send) if scope["type"] == "websocket" else None
-        if wire is None:
-            await self.app(scope, receive, send)
-            return
+def expose_wire(scope: Any, send: Any) -> None:
+    """Puts the socket's `Wire` into its scope, when `send` is uvicorn's sans-I/O protocol."""
+    wire = _wire_of(send)
+    if wire is not None:
         scope[WIRE_SCOPE_KEY] = wire
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            # Only while the app serves the socket: uvicorn's protocol holds the scope and
-            # the wire holds the protocol, a cycle that only the garbage collector would end.
-            del scope[WIRE_SCOPE_KEY]
 
 
-def wire_of(scope: Any) -> Wire | None:
-    wire = scope.get(WIRE_SCOPE_KEY)
+def take_wire(scope: Any) -> Wire | None:
+    """The `Wire` of a socket's scope, taken out of it: uvicorn's protocol holds the scope
+    and the wire holds the protocol, a cycle that only the garbage collector would end."""
+    wire = scope.pop(WIRE_SCOPE_KEY, None)
     return wire if isinstance(wire, Wire) else None
