@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatd import cursor
@@ -181,7 +182,9 @@ class Session:
         self._frame_id: str | None = None
         self._generation = 0
         self._reader: asyncio.Task[None] | None = None  # the one reading now, if not the first
-        self._readers: set[asyncio.Task[None]] = set()  # held until they end
+        # Readers after a frame was given up on, held until they end: made when the first
+        # is (an empty set is 216 bytes, and most sockets never need one).
+        self._readers: set[asyncio.Task[None]] | None = None
         self._frames_over: asyncio.Future[None] | None = None
 
     def ended(self) -> None:
@@ -235,6 +238,7 @@ class Session:
         if hello is None:
             return
         identity, frame = hello
+        hello_id = frame.id
         actor = identity.actor
         self.actor = actor  # for its closing line, a refusal for too many connections too
         user_bucket = self.sockets.join(actor)
@@ -278,13 +282,16 @@ class Session:
             self.view = SocketView(self.service, self.sockets.watching, self.connection, actor)
             self.view.arrive()
             await self._welcome(actor, frame)
+            # The socket may stay open for hours: its hello (the token, the decoded frame)
+            # is not kept that long; `hello_id` is what is needed of it.
+            del hello, frame
             await self._frames(websocket, actor)
         except WebSocketDisconnect:
             pass
         except (TooLate, StoreUnavailable):
             # Its log or a store look-up did not answer in time: try again later.
             message = "the server cannot reach its log now: try again later"
-            await self.connection.send_now(self._error(ErrorCode.UNAVAILABLE, message, frame.id))
+            await self.connection.send_now(self._error(ErrorCode.UNAVAILABLE, message, hello_id))
             self.connection.close(CloseCode.TRY_AGAIN_LATER, "unavailable")
         finally:
             if expiry is not None:
@@ -297,8 +304,9 @@ class Session:
             self.sockets.leave(actor)
             await self.connection.finish()
 
-    async def _receive(self, websocket: WebSocket) -> bytes | str | None:
-        message = await websocket.receive()
+    def _data_of(self, message: Message) -> bytes | str | None:
+        """A received message's data; None when the socket ended. Not a coroutine: a reader
+        idle in `await websocket.receive()` keeps one frame fewer suspended."""
         if message["type"] == "websocket.disconnect":
             if not self.life.closing:  # else chatd closed first, and its code stands
                 self.peer_close = message.get("code", CloseCode.NORMAL)
@@ -320,7 +328,7 @@ class Session:
         websocket = self.connection.websocket
         try:
             async with asyncio.timeout(self.sockets.settings.hello_timeout):
-                data = await self._receive(websocket)
+                data = self._data_of(await websocket.receive())
         except TimeoutError:
             await self._refuse(self.life.refuse("no hello within the time allowed"))
             return None
@@ -437,6 +445,8 @@ class Session:
             self._frames_over = asyncio.get_running_loop().create_future()
         assert self.actor is not None
         reader = self._reader = asyncio.create_task(self._read_on(self.actor, self._generation))
+        if self._readers is None:
+            self._readers = set()
         self._readers.add(reader)
         reader.add_done_callback(self._readers.discard)
 
@@ -464,7 +474,7 @@ class Session:
         watch = self.sockets.frames
         while not life.closing:
             try:
-                data = await self._receive(websocket)
+                data = self._data_of(await websocket.receive())
             except WebSocketDisconnect:
                 return
             if data is None:
