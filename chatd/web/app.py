@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from chatd.auth import PublicKey
@@ -99,10 +99,7 @@ class ChatApp:
         http = self.integrators
         self.wb = WbCompat(self.api, http)
         self.probes = Probes(self.api, service.store, service.hub)
-        routes: list[Route | Mount | WebSocketRoute] = [
-            # Reached through the entry below; listed for the API documents and for a
-            # server that calls the HTTP stack itself.
-            WebSocketRoute(SOCKET_PATH, self.sockets.serve),
+        routes: list[Route | Mount] = [
             Route("/healthz", self.api.healthz),
             # For an orchestrator: the process answers; the store and the hub answer now.
             Route("/livez", self.probes.livez),

@@ -6,10 +6,12 @@ HTTP middleware (ObserveHttp, SecurityHeaders, AnswerHttpInTime, ResolveKeys, Ht
 Starlette's own layers (its error and exception middleware, the router, the route's session
 wrapper) an idle socket kept about fifteen coroutine frames, ~4-5 KiB of the ~31 KiB it
 costs. None of them does anything for the socket: the HTTP middleware pass WebSockets
-through untouched, and the socket's handler answers every failure of its own (close codes,
-`error` frames). So the entry hands the socket's scope to the handler directly, in a plain
-function call that returns the handler's coroutine and keeps no frame of its own. Everything
-else (HTTP, the lifespan, a WebSocket on any other path) goes through the whole stack.
+through untouched, and the socket's handler answers its failures itself (close codes,
+`error` frames); one it does not foresee is logged by uvicorn, which closes the socket with
+1011. So the entry hands the socket's scope to the handler directly, in a plain function
+call that returns the handler's coroutine and keeps no frame of its own. Everything else
+(HTTP, the lifespan, a WebSocket on any other path) goes through the whole stack; the
+router has no route for the socket path.
 
 uvicorn cannot tell the ASGI version of an app whose `__call__` is not a coroutine
 function: it is told ASGI 3 (`chatd.process.server.uvicorn_config`).

@@ -183,10 +183,17 @@ def _tag(frame_type: type) -> str:
 
 
 def _app_paths() -> set[str]:
-    """The paths of the routes chatd/web/app.py declares, without their converters."""
+    """The paths of the routes chatd/web/app.py declares, without their converters, and the
+    socket's path (`SOCKET_PATH`, which the app's entry serves before any route)."""
     paths = set()
     nodes = [node for module in ROUTE_MODULES for node in ast.walk(ast.parse(module.read_text()))]
     for node in nodes:
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(target, "id", None) for target in node.targets] == ["SOCKET_PATH"]
+            and isinstance(node.value, ast.Constant)
+        ):
+            paths.add(str(node.value.value))
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
