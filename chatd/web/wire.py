@@ -85,19 +85,12 @@ class Wire:
         self._transport.abort()
 
 
-def _wire_of(send: Any) -> Wire | None:
-    protocol = getattr(send, "__self__", None)
-    needed = ("conn", "transport", "writable", "disconnected", "close_sent")
-    if protocol is None or not all(hasattr(protocol, name) for name in needed):
-        return None
-    return Wire(protocol)
-
-
 def expose_wire(scope: Any, send: Any) -> None:
     """Puts the socket's `Wire` into its scope, when `send` is uvicorn's sans-I/O protocol."""
-    wire = _wire_of(send)
-    if wire is not None:
-        scope[WIRE_SCOPE_KEY] = wire
+    protocol = getattr(send, "__self__", None)
+    needed = ("conn", "transport", "writable", "disconnected", "close_sent")
+    if protocol is not None and all(hasattr(protocol, name) for name in needed):
+        scope[WIRE_SCOPE_KEY] = Wire(protocol)
 
 
 def take_wire(scope: Any) -> Wire | None:
