@@ -21,7 +21,10 @@ index's pages for the phase's texts are written before its WAL is read, and coun
 
 A second table names the owners of those frames: each frame's page number, from its header
 in the WAL, looked up in SQLite's `dbstat` table (the table or index a page belongs to), per
-message. A page written twice in one phase counts twice, as the WAL holds it twice.
+message. A page written twice in one phase counts twice, as the WAL holds it twice. Pages
+change owners: indexing the queued texts empties the queue's pages onto the free list, and
+later commits take them for other tables. So the frames the commits wrote are looked up
+before that indexing, and the indexing's own frames after it.
 """
 
 from __future__ import annotations
@@ -140,21 +143,24 @@ class Phase:
         self.per_commit = per_commit
         self.messages = messages
         self.held = 0.0  # messages a commit held
-        self.pages: list[int] = []
+        # Each frame's page and the table or index that page belonged to when it was written.
+        self.frames_by_owner: Counter[str] = Counter()
+        self.frame_count = 0
         self.page_size = 4096
         self.cpu_user = 0.0
         self.cpu_system = 0.0
 
     @property
     def frames(self) -> float:
-        return len(self.pages) / self.messages
+        return self.frame_count / self.messages
 
     @property
     def kib(self) -> float:
         return self.frames * self.page_size / 1024
 
-    def by_owner(self, owners: dict[int, str]) -> Counter[str]:
-        return Counter(owners.get(page, "(free or new)") for page in self.pages)
+    def count(self, pages: list[int], owners: dict[int, str]) -> None:
+        self.frame_count += len(pages)
+        self.frames_by_owner.update(owners.get(page, "(free or new)") for page in pages)
 
 
 async def measure(
@@ -201,26 +207,28 @@ async def measure(
                     )
                 )
                 sent += per_commit
+            committed = _wal_pages(path, phase.page_size)
+            phase.count(committed, _page_owners(path))
             # What the queue's indexing will write for these texts, counted now.
             await store._writer.run(index_queued_search)
             user_after, system_after = await store._writer.run(_writer_cpu)
             phase.cpu_user = (user_after - user) / phase.messages
             phase.cpu_system = (system_after - system) / phase.messages
-            phase.pages = _wal_pages(path, phase.page_size)
+            indexed = _wal_pages(path, phase.page_size)[len(committed) :]
+            phase.count(indexed, _page_owners(path))
             # The first of the messages sent together commits alone, the others wait for
             # it and share the next commit: the mean is what the commits held.
             phase.held = sum(batches.sizes) / len(batches.sizes)
             phases.append(phase)
-        owners = _page_owners(path)
+        # Without `dbstat` no page has an owner.
+        known = bool(_page_owners(path))
     finally:
         await store.close()
-    _report(chats, history, sync, phases, owners)
+    _report(chats, history, sync, phases, known)
     return phases
 
 
-def _report(
-    chats: int, history: int, sync: str, phases: list[Phase], owners: dict[int, str]
-) -> None:
+def _report(chats: int, history: int, sync: str, phases: list[Phase], owners_known: bool) -> None:
     print(
         f"chatd wal_pages: {chats} chats, {chats * history} messages before,"
         f" {phases[0].page_size // 1024} KiB pages, synchronous={sync}"
@@ -235,10 +243,10 @@ def _report(
             f"{phase.per_commit:>14} {phase.held:>18.1f} {phase.frames:>21.1f}"
             f" {phase.kib:>14.1f} {cpu:>24.0f} {phase.cpu_system * 1e6:>13.0f}"
         )
-    if not owners:
+    if not owners_known:
         print("(this SQLite has no dbstat table: the frames' owners are not known)")
         return
-    counts = [phase.by_owner(owners) for phase in phases]
+    counts = [phase.frames_by_owner for phase in phases]
     names = sorted(set().union(*counts), key=lambda name: -counts[0][name])
     print()
     print("WAL frames a message, by the table or index the page belongs to")
