@@ -269,6 +269,17 @@ def _v4_operators(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# ---- version 5: a buyer's chats indexed without their activity -----------------------------------
+
+# Every message moved its chat in two indexes of activity (`last_pos`), the buyer's and the
+# shop's: a page each. A buyer's few chats are sorted when their list is read instead.
+
+
+def _v5_buyer_chats(db: sqlite3.Connection) -> None:
+    db.execute("DROP INDEX IF EXISTS chats_by_buyer")
+    db.execute("CREATE INDEX chats_by_buyer ON chats (buyer_id)")
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One step: `apply` runs inside the step's transaction and must not end it."""
@@ -282,6 +293,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("search texts queued for the index instead of a second index", _v2_search_queue),
     Migration("the shops' canned replies", _v3_templates),
     Migration("the operators each shop is known to have", _v4_operators),
+    Migration("a buyer's chats indexed without their activity", _v5_buyer_chats),
 )
 
 

@@ -10,7 +10,7 @@ import sys
 def test_the_wal_pages_program_prints_a_row_per_commit_size() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "chatd.proof.wal_pages", "--chats", "40", "--history", "2",
-         "--messages", "60"],
+         "--messages", "300"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -28,11 +28,13 @@ def test_the_wal_pages_program_prints_a_row_per_commit_size() -> None:
         assert 1 <= per_commit <= together
         assert 0.5 < frames < 40
         assert abs(kib - frames * 4) < 0.25  # both printed to one decimal
-        # The writer's own clock: every message costs it some CPU, part of it in the kernel.
-        assert 0 < system <= cpu
+        # The writer's own clock, which the kernel advances a tick (a few ms) at a time: a
+        # phase of few commits may read no system time at all.
+        assert 0 <= system <= cpu
     assert rows[0][2] > rows[2][2], done.stdout
-    # A commit's fixed costs (the fsync, the statements' set-up) shared by more messages.
-    assert rows[0][4] > rows[2][4], done.stdout
+    # A commit's fixed costs (the fsync, the statements' set-up) shared by more messages:
+    # at 300 messages the phases differ by many ticks.
+    assert rows[0][4] > rows[2][4] > 0, done.stdout
 
 
 def test_the_wal_pages_program_names_the_owner_of_each_frame() -> None:
@@ -54,6 +56,10 @@ def test_the_wal_pages_program_names_the_owner_of_each_frame() -> None:
     for name in ("events", "events (stream, seq)", "feed", "nonces", "chats"):
         assert name in owners, done.stdout
         assert all(share > 0 for share in owners[name]), (name, done.stdout)
+    # A message moves its chat in the shop's index of activity, not in the buyer's, whose few
+    # chats are sorted when read: no frame of that index is written for a message.
+    assert "chats_by_seller" in owners, done.stdout
+    assert "chats_by_buyer" not in owners, done.stdout
     # The shares add up to the frames a message of the first table.
     frames = [
         float(line.split()[2])
