@@ -30,6 +30,7 @@ from chatd.store.base import StoreError, StoreUnavailable
 from chatd.web import socket_log
 from chatd.web.answer_deadline import ANSWER_DEADLINE, AnswerDeadline, TooLate
 from chatd.web.connection import Connection
+from chatd.web.expiries import Expiries
 from chatd.web.frame_watch import FrameWatch
 from chatd.web.key_sockets import KeySockets
 from chatd.web.lifecycle import Answer, CheckHello, Lifecycle, Refusal, Request
@@ -91,6 +92,8 @@ class Sockets:
         # steps of a hello, the `frames` watch for the frames after it.
         self.in_time = AnswerDeadline(settings.answer_deadline).run
         self.frames = FrameWatch(settings.answer_deadline)
+        # Tokens that expire while their socket is open: 4001 (one timer for all sockets).
+        self.expiries = Expiries()
 
     def join(self, actor: Actor) -> TokenBucket | None:
         """Counts a user's new connection; None when the user has too many open."""
@@ -252,16 +255,9 @@ class Session:
         keys = keys_of(actor)
         hub = self.service.hub
         # An API key does not expire: it ends when revoked (`Sockets.keys`).
-        expiry = (
-            asyncio.get_running_loop().call_later(
-                max(0.0, identity.expires_at - time.time()),
-                self.connection.close,
-                CloseCode.UNAUTHORIZED,
-                "token expired",
-            )
-            if math.isfinite(identity.expires_at)
-            else None
-        )
+        expires = math.isfinite(identity.expires_at)
+        if expires:
+            self.sockets.expiries.add(self.connection, identity.expires_at)
         if identity.key is not None:
             self.sockets.keys.add(identity.key, self.connection)
         try:
@@ -294,8 +290,8 @@ class Session:
             await self.connection.send_now(self._error(ErrorCode.UNAVAILABLE, message, hello_id))
             self.connection.close(CloseCode.TRY_AGAIN_LATER, "unavailable")
         finally:
-            if expiry is not None:
-                expiry.cancel()
+            if expires:
+                self.sockets.expiries.remove(self.connection)
             if identity.key is not None:
                 self.sockets.keys.remove(identity.key, self.connection)
             hub.unsubscribe(keys, self.connection)
