@@ -49,6 +49,8 @@ from chatd.store.stats import StoreStats
 
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
+# A page `dbstat` names no table or index for: free by the time it is looked up, or new.
+_NO_OWNER = "(free or new)"
 
 
 def _wal_pages(path: Path, page_size: int) -> list[int]:
@@ -160,7 +162,7 @@ class Phase:
 
     def count(self, pages: list[int], owners: dict[int, str]) -> None:
         self.frame_count += len(pages)
-        self.frames_by_owner.update(owners.get(page, "(free or new)") for page in pages)
+        self.frames_by_owner.update(owners.get(page, _NO_OWNER) for page in pages)
 
 
 async def measure(
@@ -220,15 +222,13 @@ async def measure(
             # it and share the next commit: the mean is what the commits held.
             phase.held = sum(batches.sizes) / len(batches.sizes)
             phases.append(phase)
-        # Without `dbstat` no page has an owner.
-        known = bool(_page_owners(path))
     finally:
         await store.close()
-    _report(chats, history, sync, phases, known)
+    _report(chats, history, sync, phases)
     return phases
 
 
-def _report(chats: int, history: int, sync: str, phases: list[Phase], owners_known: bool) -> None:
+def _report(chats: int, history: int, sync: str, phases: list[Phase]) -> None:
     print(
         f"chatd wal_pages: {chats} chats, {chats * history} messages before,"
         f" {phases[0].page_size // 1024} KiB pages, synchronous={sync}"
@@ -243,10 +243,11 @@ def _report(chats: int, history: int, sync: str, phases: list[Phase], owners_kno
             f"{phase.per_commit:>14} {phase.held:>18.1f} {phase.frames:>21.1f}"
             f" {phase.kib:>14.1f} {cpu:>24.0f} {phase.cpu_system * 1e6:>13.0f}"
         )
-    if not owners_known:
+    counts = [phase.frames_by_owner for phase in phases]
+    if all(set(count) <= {_NO_OWNER} for count in counts):
+        # Without `dbstat` no page has an owner.
         print("(this SQLite has no dbstat table: the frames' owners are not known)")
         return
-    counts = [phase.frames_by_owner for phase in phases]
     names = sorted(set().union(*counts), key=lambda name: -counts[0][name])
     print()
     print("WAL frames a message, by the table or index the page belongs to")

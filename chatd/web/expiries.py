@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 from protocol.codes import CloseCode
@@ -28,8 +28,7 @@ class Closable(Protocol):
 
 
 class Expiries:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+    def __init__(self) -> None:
         # The sockets by the moment (Unix seconds) their token expires, and each socket's.
         self._due: dict[float, set[Closable]] = {}
         self._moment_of: dict[Closable, float] = {}
@@ -44,7 +43,10 @@ class Expiries:
         return len(self._moment_of)
 
     def add(self, socket: Closable, expires_at: float) -> None:
-        """Closes `socket` with 4001 when `expires_at` (Unix seconds) comes."""
+        """Closes `socket` with 4001 when `expires_at` (Unix seconds) comes; never, when it
+        is not finite (an API key does not expire: it ends when revoked)."""
+        if not math.isfinite(expires_at):
+            return
         self._moment_of[socket] = expires_at
         sockets = self._due.get(expires_at)
         if sockets is None:
@@ -55,7 +57,7 @@ class Expiries:
             self._arm(expires_at)
 
     def remove(self, socket: Closable) -> None:
-        """Forgets `socket` (it closed before its token expired)."""
+        """Forgets `socket` (it closed before its token expired, or never had one to)."""
         moment = self._moment_of.pop(socket, None)
         if moment is None:
             return
@@ -64,13 +66,13 @@ class Expiries:
     def _arm(self, moment: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        delay = max(0.0, moment - self._clock())
+        delay = max(0.0, moment - time.time())
         self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
         self._timer_moment = moment
 
     def _expire(self) -> None:
         self._timer = self._timer_moment = None
-        now = self._clock()
+        now = time.time()
         moments = self._moments
         while moments and moments[0] <= now:
             sockets = self._due.pop(heapq.heappop(moments), set())

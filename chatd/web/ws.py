@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import secrets
 import time
 from collections import Counter
@@ -254,10 +253,9 @@ class Session:
         self.connection.view = view_of(actor.role)
         keys = keys_of(actor)
         hub = self.service.hub
-        # An API key does not expire: it ends when revoked (`Sockets.keys`).
-        expires = math.isfinite(identity.expires_at)
-        if expires:
-            self.sockets.expiries.add(self.connection, identity.expires_at)
+        # An API key does not expire (`expiries` leaves it be): it ends when revoked
+        # (`Sockets.keys`).
+        self.sockets.expiries.add(self.connection, identity.expires_at)
         if identity.key is not None:
             self.sockets.keys.add(identity.key, self.connection)
         try:
@@ -290,8 +288,7 @@ class Session:
             await self.connection.send_now(self._error(ErrorCode.UNAVAILABLE, message, hello_id))
             self.connection.close(CloseCode.TRY_AGAIN_LATER, "unavailable")
         finally:
-            if expires:
-                self.sockets.expiries.remove(self.connection)
+            self.sockets.expiries.remove(self.connection)
             if identity.key is not None:
                 self.sockets.keys.remove(identity.key, self.connection)
             hub.unsubscribe(keys, self.connection)

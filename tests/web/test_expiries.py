@@ -113,3 +113,16 @@ async def test_an_already_expired_token_closes_its_socket_at_once() -> None:
     await asyncio.sleep(0.05)
 
     assert len(socket.closed) == 1
+
+
+async def test_a_key_that_never_expires_is_not_kept() -> None:
+    # An API key's socket: its identity expires at infinity, and ends only when revoked.
+    expiries = Expiries()
+    socket = Socket("key")
+    expiries.add(socket, float("inf"))
+    assert len(expiries) == 0
+    expiries.remove(socket)
+
+    await asyncio.sleep(0.05)
+
+    assert socket.closed == []
