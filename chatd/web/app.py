@@ -198,11 +198,13 @@ class ChatApp:
             await hook()
         self.api.ready = True
         log.info("store open (log %s)", self.service.store.log_id)
+        self.metrics.pauses.start()
         try:
             yield
         finally:
             self.api.ready = False
             await self.sockets.close_all()
+            await self.metrics.pauses.stop()
             await self.service.hub.stop()
             await self.service.store.close()
 

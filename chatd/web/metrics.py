@@ -32,6 +32,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from chatd.hub.base import Hub
+from chatd.observability.pauses import Pauses
 from chatd.store.stats import StoreStats
 from protocol import PROTOCOL_REVISION
 from protocol.codes import CloseCode
@@ -139,6 +140,9 @@ class Metrics(StoreStats):
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
             registry=self.registry,
         )
+        # The event loop's lateness and the collector's passes (chatd.observability.pauses),
+        # sampled while the app runs (its lifespan starts and stops them).
+        self.pauses = Pauses(self.registry)
         info = Gauge(
             "chatd_build_info",
             "Always 1: the chatd version and the protocol revision it speaks",

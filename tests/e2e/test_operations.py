@@ -234,6 +234,8 @@ async def test_the_metrics_move_under_a_scenario(ops: ServerProcess) -> None:
     assert moved("chatd_append_batch_size_count") >= 1
     assert moved("chatd_append_batch_size_sum") >= 4  # the open and three sends
     assert moved("chatd_sqlite_checkpoint_seconds_count") >= 1
+    # The loop's lateness is sampled every half second, so the 1.5 s above hold samples.
+    assert moved("chatd_event_loop_lag_seconds_count") >= 2
     assert value(after, "chatd_sqlite_wal_bytes") >= 0
     assert ("chatd_sqlite_wal_bytes", frozenset()) in after
     assert value(after, "chatd_hub_up") == 1

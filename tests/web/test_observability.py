@@ -179,5 +179,6 @@ def test_a_server_exports_its_families_before_anything_happened(tmp_path: Path) 
         "python_info", "chatd_errors", "chatd_ws_closes", "chatd_http_requests",
         "chatd_http_request_seconds", "chatd_append_batch_size", "chatd_sqlite_wal_bytes",
         "chatd_sqlite_checkpoint_seconds", "chatd_hub_up", "chatd_hub_lag_seconds",
-        "chatd_webhook_deliveries", "chatd_build_info",
+        "chatd_webhook_deliveries", "chatd_build_info", "chatd_event_loop_lag_seconds",
+        "chatd_gc_pause_seconds",
     } <= names  # fmt: skip
