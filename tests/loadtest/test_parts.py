@@ -58,6 +58,27 @@ def test_latencies_report_percentiles_in_ms_and_merge() -> None:
     assert Latencies().summary()["p99"] == 0.0
 
 
+def test_the_mean_is_the_recorded_values_own_until_an_encoding_is_merged_in() -> None:
+    first, second = Latencies(), Latencies()
+    # 1.234567 s and 2.345678 s: the histogram keeps 3 significant figures of each, so its
+    # own mean is off by more than a microsecond, and an exact mean is the running sum's.
+    first.record(1.234567)
+    second.record(2.345678)
+    first.merge(second)
+    assert first.mean_ms() == (1_234_567 + 2_345_678) / 2 / 1000
+    assert first.summary()["mean"] == round((1_234_567 + 2_345_678) / 2 / 1000, 3)
+    # An encoding carries no sum: from then on the mean is the histogram's, near the same.
+    first.merge(Latencies().encode())
+    assert first.mean_ms() == (1_234_567 + 2_345_678) / 2 / 1000  # an empty one changes nothing
+    third = Latencies()
+    third.record(0.5)
+    first.merge(third.encode())
+    exact = (1_234_567 + 2_345_678 + 500_000) / 3 / 1000
+    assert first.mean_ms() != exact
+    assert abs(first.mean_ms() - exact) < exact * 0.001
+    assert Latencies().mean_ms() == 0.0
+
+
 def test_the_timeline_groups_by_due_time_and_the_chart_draws_it() -> None:
     at = [0.1, 0.5, 1.2, 3.9]
     latency = [0.001, 0.003, 0.010, 0.002]
