@@ -84,13 +84,8 @@ SEARCH_INDEX_SLICE = 250
 # FTS5 merges its index's segments itself after each write ('automerge'), and now and then
 # one such merge took 30-40 ms, a stall for every commit behind it. The index is kept with
 # automerge off, and the writer merges a bounded step at a time between two batches, for as
-# long as a step finds work. A step of 32 pages usually takes 2-4 ms, but one that merges
-# large segments took 12-17 ms, several in a row: ~230 ms of commits held 20-35 ms each
-# (the long run). So a step's pages follow its time: halved after a step over
-# SEARCH_MERGE_STEP_SECONDS, doubled back after one under a quarter of it.
+# long as a step finds work (a step of 32 pages took under 11 ms).
 SEARCH_MERGE_PAGES = 32
-SEARCH_MERGE_MIN_PAGES = 4
-SEARCH_MERGE_STEP_SECONDS = 0.004
 _INDEX_QUEUED = "INSERT INTO search (rowid, text, chat) SELECT pos, text, chat FROM search_queue"
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
@@ -201,10 +196,8 @@ class WriterThread:
         # Whether `search_queue` may hold texts, as the writer last saw it: read on the event
         # loop's thread by a search, which indexes the queue first when it does.
         self.search_queued = True
-        # Whether the search index may have segments to merge, and the pages of the next
-        # merge step (see SEARCH_MERGE_PAGES).
+        # Whether the search index may have segments to merge (see SEARCH_MERGE_PAGES).
         self._merge_owed = True
-        self.merge_pages = SEARCH_MERGE_PAGES
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Runs `work(connection, *args)` on the writer's thread."""
@@ -233,9 +226,7 @@ class WriterThread:
         it: a merge step while the last one found work, else the oldest slice of the queue
         once the queue spans a batch."""
         if self._merge_owed:
-            started = time.perf_counter()
-            self._merge_owed = merge_search_segments(db, self.merge_pages)
-            self.merge_pages = next_merge_pages(self.merge_pages, time.perf_counter() - started)
+            self._merge_owed = merge_search_segments(db)
             # The batch just written may have queued texts: until the queue is looked at
             # again, a search must index it first.
             self.search_queued = True
@@ -488,15 +479,6 @@ def merge_search_segments(db: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGE
     db.execute("INSERT INTO search (search, rank) VALUES ('merge', ?)", (pages,))
     # The command itself counts as one change; the rows FTS5 rewrote are the rest.
     return db.total_changes - before > 1
-
-
-def next_merge_pages(pages: int, took: float) -> int:
-    """The pages of the next merge step, after a step of `pages` took `took` seconds."""
-    if took > SEARCH_MERGE_STEP_SECONDS:
-        return max(SEARCH_MERGE_MIN_PAGES, pages // 2)
-    if took < SEARCH_MERGE_STEP_SECONDS / 4:
-        return min(SEARCH_MERGE_PAGES, pages * 2)
-    return pages
 
 
 def keep_search_merges_to_the_writer(db: sqlite3.Connection) -> None:

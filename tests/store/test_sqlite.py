@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -564,54 +563,6 @@ async def test_the_writer_merges_the_index_a_step_at_a_time(
 
     assert config["automerge"] == 0
     assert merged <= 4 and unmerged >= 12
-
-
-def test_a_merge_step_shrinks_after_a_slow_step_and_grows_back_after_quick_ones() -> None:
-    pages = sqlite_writer.SEARCH_MERGE_PAGES
-    slow = sqlite_writer.SEARCH_MERGE_STEP_SECONDS * 3
-    quick = sqlite_writer.SEARCH_MERGE_STEP_SECONDS / 10
-    usual = sqlite_writer.SEARCH_MERGE_STEP_SECONDS / 2
-    after_slow = [pages := sqlite_writer.next_merge_pages(pages, slow) for _ in range(6)]
-    assert after_slow == [16, 8, 4, 4, 4, 4]
-    assert sqlite_writer.next_merge_pages(8, usual) == 8
-    after_quick = [pages := sqlite_writer.next_merge_pages(pages, quick) for _ in range(5)]
-    assert after_quick == [8, 16, 32, 32, 32]
-
-
-async def test_the_writer_takes_smaller_merge_steps_while_steps_are_slow(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A step that merges large segments holds every commit behind it: its pages follow its
-    # time, so the next steps hold them less.
-    asked: list[int] = []
-    delay = sqlite_writer.SEARCH_MERGE_STEP_SECONDS * 3
-
-    def merge(db: sqlite3.Connection, pages: int = 0) -> bool:
-        asked.append(pages)
-        time.sleep(delay)
-        return True  # more to merge: a step follows every batch
-
-    monkeypatch.setattr(sqlite_writer, "merge_search_segments", merge)
-    store = SqliteStore(tmp_path / "merge.db")
-    await store.open()
-    try:
-        for n in range(6):
-            await store.append(plain_request(f"slow{n}", 0))
-        slow = list(asked)
-        delay = 0.0
-        for n in range(6):
-            await store.append(plain_request(f"quick{n}", 0))
-    finally:
-        await store.close()
-    start = sqlite_writer.SEARCH_MERGE_PAGES
-    assert slow[:5] == [
-        start,
-        start // 2,
-        start // 4,
-        start // 8,
-        sqlite_writer.SEARCH_MERGE_MIN_PAGES,
-    ]
-    assert asked[-1] == start
 
 
 async def test_a_database_with_the_older_second_index_keeps_every_text(tmp_path: Path) -> None:
