@@ -86,6 +86,14 @@ SEARCH_INDEX_SLICE = 250
 # automerge off, and the writer merges a bounded step at a time between two batches, for as
 # long as a step finds work (a step of 32 pages took under 11 ms).
 SEARCH_MERGE_PAGES = 32
+# FTS5 ends a merge step only where a new term begins, so a step that reaches a term nearly
+# every text holds merges that term's whole doclist, whatever the pages asked: 12-16 ms, and
+# several such terms make as many such steps in a row, each after one batch, so that the
+# commits queued behind one wait behind the next as well (~230 ms of batches held 20-35 ms in
+# the long run). After a step that long, the writer lets SEARCH_MERGE_PAUSE_SECONDS of
+# batches go by before the next step: the queue is written first.
+SEARCH_MERGE_SLOW_STEP_SECONDS = 0.005
+SEARCH_MERGE_PAUSE_SECONDS = 0.1
 _INDEX_QUEUED = "INSERT INTO search (rowid, text, chat) SELECT pos, text, chat FROM search_queue"
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
@@ -196,8 +204,10 @@ class WriterThread:
         # Whether `search_queue` may hold texts, as the writer last saw it: read on the event
         # loop's thread by a search, which indexes the queue first when it does.
         self.search_queued = True
-        # Whether the search index may have segments to merge (see SEARCH_MERGE_PAGES).
+        # Whether the search index may have segments to merge (see SEARCH_MERGE_PAGES), and
+        # when the next step may run (see SEARCH_MERGE_PAUSE_SECONDS).
         self._merge_owed = True
+        self._merge_resumes = 0.0
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Runs `work(connection, *args)` on the writer's thread."""
@@ -225,8 +235,12 @@ class WriterThread:
         """One bounded step of the search index's work, so that no commit waits long behind
         it: a merge step while the last one found work, else the oldest slice of the queue
         once the queue spans a batch."""
-        if self._merge_owed:
+        if self._merge_owed and time.monotonic() >= self._merge_resumes:
+            started = time.monotonic()
             self._merge_owed = merge_search_segments(db)
+            ended = time.monotonic()
+            if ended - started > SEARCH_MERGE_SLOW_STEP_SECONDS:
+                self._merge_resumes = ended + SEARCH_MERGE_PAUSE_SECONDS
             # The batch just written may have queued texts: until the queue is looked at
             # again, a search must index it first.
             self.search_queued = True
@@ -234,7 +248,7 @@ class WriterThread:
         indexed, self.search_queued = index_queued_search(
             db, at_least=self._search_index_batch, most=self._search_index_slice
         )
-        self._merge_owed = indexed > 0
+        self._merge_owed = self._merge_owed or indexed > 0
 
     def _index_whole_queue(self, db: sqlite3.Connection) -> None:
         indexed, self.search_queued = index_queued_search(db)

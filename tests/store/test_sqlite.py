@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -563,6 +564,42 @@ async def test_the_writer_merges_the_index_a_step_at_a_time(
 
     assert config["automerge"] == 0
     assert merged <= 4 and unmerged >= 12
+
+
+async def test_after_a_long_merge_step_the_writer_writes_batches_before_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A step that merges the doclist of a word nearly every text holds takes 12-16 ms, and a
+    # few such words make as many steps: one after every batch, commits queued behind each
+    # would wait behind the next too. After a long step, batches go first for a while.
+    pause = sqlite_writer.SEARCH_MERGE_PAUSE_SECONDS
+    steps: list[float] = []
+    took = sqlite_writer.SEARCH_MERGE_SLOW_STEP_SECONDS * 2
+
+    def merge(db: sqlite3.Connection, pages: int = 0) -> bool:
+        steps.append(time.monotonic())
+        time.sleep(took)
+        return True  # more to merge
+
+    monkeypatch.setattr(sqlite_writer, "merge_search_segments", merge)
+    store = SqliteStore(tmp_path / "merge.db")
+    await store.open()
+    try:
+        batches = 0
+        until = time.monotonic() + 3.5 * pause
+        while time.monotonic() < until:
+            await store.append(plain_request(f"slow{batches}", 0))
+            batches += 1
+        slow = list(steps)
+        took = 0.0  # short steps: once the last pause is over, one after every batch
+        await asyncio.sleep(1.5 * pause)
+        for n in range(4):
+            await store.append(plain_request(f"quick{n}", 0))
+    finally:
+        await store.close()
+    assert 2 <= len(slow) < batches
+    assert all(later - earlier >= pause for earlier, later in pairwise(slow))
+    assert len(steps) == len(slow) + 4
 
 
 async def test_a_database_with_the_older_second_index_keeps_every_text(tmp_path: Path) -> None:
