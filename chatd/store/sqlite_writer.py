@@ -84,7 +84,7 @@ SEARCH_INDEX_SLICE = 250
 # FTS5 merges its index's segments itself after each write ('automerge'), and now and then
 # one such merge took 30-40 ms, a stall for every commit behind it. The index is kept with
 # automerge off, and the writer merges a bounded step at a time between two batches, for as
-# long as a step finds work (a step of 32 pages took under 11 ms).
+# long as a step finds work (a step of 32 pages usually takes 2-4 ms).
 SEARCH_MERGE_PAGES = 32
 # FTS5 ends a merge step only where a new term begins, so a step that reaches a term nearly
 # every text holds merges that term's whole doclist, whatever the pages asked: 12-16 ms, and
