@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from chatd.search_text import query_words
+from chatd.search_text import found_in, query_words
+from chatd.store import sqlite as sqlite_store_module
 from chatd.store import sqlite_schema, sqlite_writer
 from chatd.store.base import EventStore, SearchTooBroad, Stored
 from chatd.store.group_commit import MarkWrite
@@ -657,6 +658,46 @@ async def _talk(store: EventStore, chat: ChatScript, text: str, count: int) -> N
     await chat.append(store, chat.opened())
     for start in range(0, count, 500):
         await chat.append(store, *(chat.from_buyer(text) for _ in range(min(500, count - start))))
+
+
+async def test_a_search_in_a_long_chat_lets_other_work_run_while_it_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Matching is Python on the event loop: 2 000 texts in one go held every socket ~10 ms.
+    store = SqliteStore(tmp_path / "search.db")
+    await store.open()
+    turns = 0
+    seen_at: list[int] = []  # the other task's turns, as each text was matched
+    real_found_in = found_in
+
+    def counting_found_in(query: list[list[str]], text: str) -> bool:
+        seen_at.append(turns)
+        return real_found_in(query, text)
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(sqlite_store_module, "found_in", counting_found_in)
+    try:
+        chat = ChatScript(party("u1"), party("s1"))
+        await _talk(store, chat, "куртка порвалась", 1_000)
+        ticking = asyncio.create_task(other_work())
+        try:
+            found = await store.search("s:s1", ["свитер"], chat.stream, 50)
+        finally:
+            ticking.cancel()
+    finally:
+        await store.close()
+    assert found == []
+    assert len(seen_at) == 1_000  # every text read, none found
+    size = sqlite_store_module.MATCH_SLICE
+    slices = [seen_at[n : n + size] for n in range(0, len(seen_at), size)]
+    assert all(len(set(part)) == 1 for part in slices)  # a slice runs in one go
+    assert len(slices) >= 5
+    assert len({part[0] for part in slices}) == len(slices)  # other work ran between them
 
 
 async def test_a_search_by_a_user_without_chats_never_reaches_the_index(tmp_path: Path) -> None:
