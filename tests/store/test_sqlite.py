@@ -573,9 +573,12 @@ async def test_after_a_long_merge_step_the_writer_writes_batches_before_the_next
     # A step that merges the doclist of a word nearly every text holds takes 12-16 ms, and a
     # few such words make as many steps: one after every batch, commits queued behind each
     # would wait behind the next too. After a long step, batches go first for a while.
-    pause = sqlite_writer.SEARCH_MERGE_PAUSE_SECONDS
+    # Longer than in the writer, so that a busy machine cannot make a quick step a slow one.
+    slow_step, pause = 0.05, 0.2
+    monkeypatch.setattr(sqlite_writer, "SEARCH_MERGE_SLOW_STEP_SECONDS", slow_step)
+    monkeypatch.setattr(sqlite_writer, "SEARCH_MERGE_PAUSE_SECONDS", pause)
     steps: list[float] = []
-    took = sqlite_writer.SEARCH_MERGE_SLOW_STEP_SECONDS * 2
+    took = slow_step * 1.2
 
     def merge(db: sqlite3.Connection, pages: int = 0) -> bool:
         steps.append(time.monotonic())
