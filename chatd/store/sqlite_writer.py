@@ -235,8 +235,8 @@ class WriterThread:
         """One bounded step of the search index's work, so that no commit waits long behind
         it: a merge step while the last one found work, else the oldest slice of the queue
         once the queue spans a batch."""
-        if self._merge_owed and time.monotonic() >= self._merge_resumes:
-            started = time.monotonic()
+        started = time.monotonic()
+        if self._merge_owed and started >= self._merge_resumes:
             self._merge_owed = merge_search_segments(db)
             ended = time.monotonic()
             if ended - started > SEARCH_MERGE_SLOW_STEP_SECONDS:
