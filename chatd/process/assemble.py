@@ -165,10 +165,12 @@ def assemble(
 
             if await load_demo(store, rules, files):
                 print("chatd: demo data loaded into", db, flush=True)
-            if announce is not None:
-                print_links(secret, *announce, db=db)
 
         chat_app.on_ready.append(dev_ready)
+        if announce is not None:
+            # Once the port listens: a link opened at once must find the server.
+            host, port = announce
+            chat_app.on_listening.append(lambda: print_links(secret, host, port, db=db))
     return chat_app
 
 

@@ -41,6 +41,9 @@ class ChatServer(ExitsCleanlyOnSignal):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         settle_garbage_collector()
+        if self.started:
+            for listening in self.chat_app.on_listening:
+                listening()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

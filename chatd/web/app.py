@@ -91,6 +91,8 @@ class ChatApp:
         self.sockets = Sockets(service, settings.sockets, metrics, credentials)
         # Run once the store is open, before the server reports ready (demo data, say).
         self.on_ready: list[Callable[[], Awaitable[None]]] = []
+        # Run once the server listens (chatd.process.server): what tells a person to connect.
+        self.on_listening: list[Callable[[], None]] = []
         self.api = Api(
             service, settings.sockets.secret, metrics, settings.metrics_allow, credentials
         )
