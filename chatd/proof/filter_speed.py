@@ -4,11 +4,15 @@
 
 Ordinary clean messages of about 20, 100 and 1000 characters (Russian chat text, none of
 which holds anything the filter looks for), two in Latin script, then messages that each
-set off one detector. Every figure is the median over ``--repeat`` timeit runs of the time
+set off one detector, and ordinary messages written after a message of the same side that
+ended in a number (the chat reads them a second time, after that number: a phone may be split
+over messages). Every figure is the median over ``--repeat`` timeit runs of the time
 per call; each run makes as many calls as take about ``--min-time`` seconds. The "full
 rules" column is the filter without its pre-screen (``_find_contacts_fully``), when the
-module has one; "found" is what the filter reports, a check that each row is what it
-claims to be (the program exits with 1 when a clean message is flagged).
+module has one (for the messages after a number: without the pre-screen of that second
+reading, ``_continued_contacts_fully``); "found" is what the filter reports, a check that
+each row is what it claims to be (the program exits with 1 when a clean message is
+flagged).
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from functools import partial
 from typing import NamedTuple
 
 from chatd.domain import moderation
-from chatd.domain.moderation import ContactFinding, find_contacts
+from chatd.domain.moderation import (
+    ContactFinding,
+    continued_contacts,
+    find_contacts,
+    number_tail,
+)
 
 # Ordinary messages, grouped by length: buyers and shops talking about goods and orders.
 SHORT = (
@@ -108,8 +117,19 @@ TRIGGERS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Ordinary messages after the same side's message that ended in a number (what the side's
+# tail keeps); the first pair is the load generator's own text after itself.
+_BENCH_TEXT = "Здравствуйте! Подскажите, пожалуйста, когда будет отправка заказа? #{}"
+AFTER_NUMBER: tuple[tuple[str, str, str], ...] = (
+    ("bench text", _BENCH_TEXT.format(41), _BENCH_TEXT.format(42)),
+    ("after an order", "Мой заказ № 170589710", MEDIUM[0]),
+    ("after a price", "Цена 2 990", SHORT[0]),
+    ("after a size", "Размер 42", MEDIUM[1]),
+)
+
+
 class Row(NamedTuple):
-    group: str  # a key of CLEAN, or "trigger"
+    group: str  # a key of CLEAN, "trigger" or "after number"
     name: str
     chars: int
     screened: float  # µs per call of find_contacts
@@ -138,6 +158,15 @@ def _cases() -> list[tuple[str, str, str]]:
     return cases
 
 
+def _read_after(tail: str, text: str) -> list[ContactFinding]:
+    """What a chat checks a message with when its side's last one ended in a number."""
+    return find_contacts(text) or continued_contacts(tail, text)
+
+
+def _read_after_fully(tail: str, text: str) -> list[ContactFinding]:
+    return find_contacts(text) or moderation._continued_contacts_fully(tail, text)
+
+
 def measure(repeat: int, min_time: float) -> list[Row]:
     full: Callable[[str], list[ContactFinding]] | None = getattr(
         moderation, "_find_contacts_fully", None
@@ -149,6 +178,12 @@ def measure(repeat: int, min_time: float) -> list[Row]:
         if full is not None:
             unscreened = _per_call_us(partial(full, text), repeat, min_time)
         rows.append(Row(group, name, len(text), screened, unscreened, _found(find_contacts(text))))
+    for name, before, text in AFTER_NUMBER:
+        tail = number_tail("", before)
+        screened = _per_call_us(partial(_read_after, tail, text), repeat, min_time)
+        unscreened = _per_call_us(partial(_read_after_fully, tail, text), repeat, min_time)
+        found = _found(_read_after(tail, text))
+        rows.append(Row("after number", name, len(text), screened, unscreened, found))
     return rows
 
 
@@ -170,10 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  {row.found}"
         )
     print()
-    for group in CLEAN:
+    for group in (*CLEAN, "after number"):
         figures = [row.screened for row in rows if row.group == group]
         print(f"{group + ':':<13} median {statistics.median(figures):7.2f} µs/call")
-    wrong = [f"{row.group} {row.name}" for row in rows if row.group in CLEAN and row.found != "-"]
+    clean = (*CLEAN, "after number")
+    wrong = [f"{row.group} {row.name}" for row in rows if row.group in clean and row.found != "-"]
     if wrong:
         print("flagged, so not clean after all: " + ", ".join(wrong), file=sys.stderr)
         return 1

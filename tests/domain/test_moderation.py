@@ -588,6 +588,90 @@ def test_prescreen_never_hides_a_phone(text: str) -> None:
     assert find_contacts(text) == moderation._find_contacts_fully(text)
 
 
+# A message read after its side's tail (the end of its last messages, kept while they end
+# in a number): the tail from one or two messages of pieces, the second ending in a number
+# of the phone tokens, and a text that often starts with a plain word.
+_TAILS = st.tuples(
+    st.lists(_piece(), max_size=6).map("".join),
+    st.lists(_piece(), max_size=6).map("".join),
+    st.lists(
+        st.tuples(st.sampled_from(_GLUE + _EXOTIC_GLUE), _PHONE_TOKENS).map("".join),
+        min_size=1,
+        max_size=4,
+    ).map("".join),
+).map(
+    lambda drawn: moderation.number_tail(moderation.number_tail("", drawn[0]), drawn[1] + drawn[2])
+)
+_NEXT_TEXTS = st.one_of(
+    st.lists(_piece(), min_size=1, max_size=8).map("".join),
+    st.tuples(
+        st.sampled_from((*_PIECES["words"], *_PIECES["platforms"], *_PIECES["numbers"])),
+        st.sampled_from(_CASINGS),
+        st.lists(_piece(), max_size=8).map("".join),
+    ).map(lambda drawn: drawn[1](drawn[0]) + drawn[2]),
+)
+
+
+# Contacts split in two at any point: the end of one message and the start of the next.
+_SPLIT_CONTACTS = (
+    "8 916 123 45 67",
+    "+7 (916) 123-45-67",
+    "89161234567",
+    "375 29 123 45 67",
+    "восемь девятьсот шестнадцать сто двадцать три сорок пять шестьдесят семь",
+    "плюс семь девять один шесть один два три четыре пять шесть семь",
+    "8 9I6 I23 45 67",
+    "8 916 1з4 5б 78",
+    "т е л е + г р а м",
+    "в т + г",
+)
+
+
+@st.composite
+def _split_contact(draw: st.DrawFn) -> tuple[str, str]:
+    contact = draw(st.sampled_from(_SPLIT_CONTACTS))
+    cut = draw(st.integers(min_value=1, max_value=len(contact) - 1))
+    before = draw(st.lists(_piece(), max_size=4).map("".join))
+    after = draw(st.lists(_piece(), max_size=4).map("".join))
+    casing = draw(st.sampled_from(_CASINGS))
+    text = casing(contact[cut:].lstrip()) + after
+    return moderation.number_tail("", before + contact[:cut]), text
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.tuples(_TAILS, _NEXT_TEXTS), _split_contact()))
+def test_the_continuation_prescreen_never_hides_what_the_full_rules_find(
+    tail_and_text: tuple[str, str],
+) -> None:
+    tail, text = tail_and_text
+    assert moderation.continued_contacts(tail, text) == moderation._continued_contacts_fully(
+        tail, text
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "new_thought"),
+    [
+        ("Здравствуйте! Подскажите, пожалуйста, когда будет отправка заказа? №12", True),
+        ("Спасибо", True),
+        ("ok, thanks", True),
+        ("Ёлка", True),
+        ("один два три", False),  # a number word may go on with the tail's number
+        ("плюс", False),
+        ("45-67, звоните", False),
+        ("г р а м", False),  # a single letter may be a spaced name's
+        ("оо12", False),  # letters read as digits next to digits
+        ("oдин", False),  # two scripts in one word
+        ("(916) 123", False),
+        ("ааааааааааааааааааааааааааааа", False),  # longer than the window: the full rules
+    ],
+)
+def test_a_text_starting_with_a_plain_word_is_not_read_after_the_tail(
+    text: str, new_thought: bool
+) -> None:
+    assert moderation._starts_a_new_thought(text) is new_thought
+
+
 # What a chat's tail keeps is decided by whether a message ends in a number: read from the
 # end with plain string tests (it runs for every message). Its meaning is this regex.
 _NUMBER_ENDINGS = "|".join(
