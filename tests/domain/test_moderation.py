@@ -701,3 +701,23 @@ def _ends_in_number_by_regex(text: str) -> bool:
 def test_a_tail_is_kept_exactly_when_the_text_ends_in_a_number(text: str) -> None:
     kept = moderation.number_tail("", text) != ""
     assert kept == _ends_in_number_by_regex(text)
+
+
+# Words of digits and letters, some of them letters read as digits next to a digit («5б» is
+# 56, «1з4» 134, «9I6» 916), at the end of a text, with what may stand after them.
+_GLUED_WORDS = ("5б", "1з4", "9I6", "I23", "6o", "o1", "42шт", "12ab", "3з", "2x", "l0", "4і")
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(_piece(), max_size=6).map("".join),
+    st.sampled_from(_GLUED_WORDS),
+    st.sampled_from(("", ".", "!", " ", " )", "_", "\n", " +", "...", "\u00a0")),
+    st.sampled_from(_CASINGS),
+)
+def test_a_tail_is_kept_exactly_when_the_text_ends_in_a_word_of_digits_and_letters(
+    before: str, word: str, after: str, casing: Callable[[str], str]
+) -> None:
+    text = before + " " + casing(word) + after
+    kept = moderation.number_tail("", text) != ""
+    assert kept == _ends_in_number_by_regex(text)
