@@ -935,7 +935,10 @@ def _certainly_clean(text: str) -> bool:
         return False
     # Single letters in a row are common in clean text ("S, M, L", "и т.д."), so instead of
     # a trigger the detector itself runs: with no trigger, the full rules read one view,
-    # which has the same letters and separators as this one.
+    # which has the same letters and separators as this one. Most texts have no such run
+    # at all, which its two patterns say without the detector's generators (~1 µs less).
+    if _SPACED_AT_START.match(view) is None and _SPACED_LETTERS.search(view) is None:
+        return True
     return next(_find_spaced_names(view), None) is None
 
 
