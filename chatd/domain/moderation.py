@@ -1023,10 +1023,8 @@ def _ends_in_number(text: str) -> bool:
         # are extra views. (Texts with a number inside and words at the end, «Размер 42
         # подошёл, спасибо.», took the whole `_normalise`: ~11 µs a message.)
         word = _last_word(window)
-        if word is None or word[-1:] in _DIGIT_CHARS:
-            return True
-        if _ANY_DIGIT.search(word) is None:
-            return word.lower().replace("ё", "е") in _NUMBER_ENDINGS
+        if word is None or word[-1:] in _DIGIT_CHARS or _ANY_DIGIT.search(word) is None:
+            return _ends_a_number(None if word is None else word.lower().replace("ё", "е"))
     normalised = _normalise(window)
     return _view_ends_in_number(normalised.digits or normalised.views[0])
 
@@ -1038,10 +1036,12 @@ _ANY_DIGIT: Final[re.Pattern[str]] = re.compile("[0-9]")
 def _view_ends_in_number(view: str) -> bool:
     """Whether `view` ends in a digit, a plus or a number word, then only separators
     (``[\\W_]``); read from the end, not searched for from the start."""
-    word = _last_word(view)
-    if word is None:
-        return True
-    return word[-1:] in _DIGIT_CHARS or word in _NUMBER_ENDINGS
+    return _ends_a_number(_last_word(view))
+
+
+def _ends_a_number(word: str | None) -> bool:
+    """Whether a view whose last word is `word` (see `_last_word`) ends in a number."""
+    return word is None or word[-1:] in _DIGIT_CHARS or word in _NUMBER_ENDINGS
 
 
 _DIGIT_CHARS: Final = frozenset("0123456789")

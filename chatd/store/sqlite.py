@@ -515,11 +515,10 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
         `chatd.search_text.found_in` finds what the index's query would.
         """
         hidden, kinds = _without_kinds("e.kind", hide_kinds)
-        async with self._reading() as db:
-            head = await db.execute_fetchall(
-                f"SELECT (SELECT max(seq) FROM events WHERE stream = ?) FROM chats c WHERE {who}",
-                (chat, *whose),
-            )
+        head = await self._fetch(
+            f"SELECT (SELECT max(seq) FROM events WHERE stream = ?) FROM chats c WHERE {who}",
+            (chat, *whose),
+        )
         if not head:
             return []  # not a chat of this user's
         ((last,),) = head
@@ -566,12 +565,11 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
                 below = page[-1][0]
         if not hits:
             return []
-        async with self._reading() as db:
-            rows = await db.execute_fetchall(
-                f"SELECT pos, body FROM events WHERE pos IN ({','.join('?' * len(hits))})"
-                " ORDER BY pos DESC",
-                list(hits),
-            )
+        rows = await self._fetch(
+            f"SELECT pos, body FROM events WHERE pos IN ({','.join('?' * len(hits))})"
+            " ORDER BY pos DESC",
+            hits,
+        )
         return self._stored(rows)
 
     @contextlib.asynccontextmanager
