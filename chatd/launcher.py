@@ -37,6 +37,15 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def disk_written_bytes(pid: int) -> int:
+    """What a process has had written to storage so far (`write_bytes` of /proc/PID/io): for
+    a server, its WAL, the checkpoints' copies into the database file, its files."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no write_bytes for process {pid}")
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process and all its threads so far."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -123,6 +132,9 @@ class Server:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
+
+    def disk_written(self) -> int:
+        return disk_written_bytes(self.pid)
 
     def kill(self) -> None:
         """kill -9: no flushing, no goodbye."""

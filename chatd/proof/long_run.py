@@ -346,6 +346,7 @@ class Marks:
     at: float
     server_cpu: float
     client_cpu: float
+    server_disk_written: int
 
 
 def open_files(pid: int) -> int:
@@ -528,7 +529,14 @@ class Traffic:
     def begin(self, period: int) -> None:
         """Period `period` begins (== minutes: the run ends); the clocks are read."""
         while len(self.marks) <= period:
-            self.marks.append(Marks(time.monotonic(), self.server.cpu(), self_cpu_seconds()))
+            self.marks.append(
+                Marks(
+                    time.monotonic(),
+                    self.server.cpu(),
+                    self_cpu_seconds(),
+                    self.server.disk_written(),
+                )
+            )
             if len(self.marks) >= 2:
                 self.ended[len(self.marks) - 2].set()
 
@@ -1129,6 +1137,7 @@ def minute_of(k: int, traffic: Traffic, watch: WalWatch, db: Path) -> Minute:
         wal_max_bytes=wal_max,
         db_bytes=file_size(db),
         rss_bytes=traffic.server.rss(),
+        disk_bytes=ended.server_disk_written - begun.server_disk_written,
         server_cpu=(ended.server_cpu - begun.server_cpu) / elapsed,
         client_cpu=(ended.client_cpu - begun.client_cpu) / elapsed,
         errors=messages.errors,

@@ -93,6 +93,7 @@ class Period:
     wal_max_bytes: int  # the largest of the readings during the period
     db_bytes: int
     rss_bytes: int
+    disk_bytes: int  # what the server had written to storage in the period
     server_cpu: float
     client_cpu: float
     errors: dict[str, int]
@@ -192,6 +193,7 @@ class WalWatch:
 HEADER = (
     f"{'period':>6} {'elapsed':>8} {'sent':>9} {'delivered':>9} {'undelivered':>11}"
     f" {'p50 ms':>8} {'p99 ms':>8} {'WAL MiB':>8} {'DB MiB':>8} {'RSS MiB':>8} {'CPU':>5}"
+    f" {'disk KiB/msg':>12}"
 )
 
 
@@ -205,6 +207,7 @@ def period_line(p: Period) -> str:
         f"{p.period:>6} {_clock(p.elapsed_s):>8} {p.sent:>9} {p.delivered:>9}"
         f" {p.undelivered:>11} {p.p50_ms:>8.1f} {p.p99_ms:>8.1f} {p.wal_bytes / MIB:>8.2f}"
         f" {p.db_bytes / MIB:>8.2f} {p.rss_bytes / MIB:>8.1f} {100 * p.server_cpu:>4.0f}%"
+        f" {p.disk_bytes / 1024 / max(p.sent, 1):>12.1f}"
     )
 
 
@@ -281,8 +284,27 @@ def say(text: str) -> None:
 # ---- the run ----------------------------------------------------------------------------------
 
 
+class DiskMeter:
+    """What the server has written to storage since the last `take`."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._last = server.disk_written()
+
+    def take(self) -> int:
+        now = self._server.disk_written()
+        written, self._last = now - self._last, now
+        return written
+
+
 def _period(
-    k: int, result: LoadResult, config: SoakConfig, server: Server, db: Path, watch: WalWatch
+    k: int,
+    result: LoadResult,
+    config: SoakConfig,
+    server: Server,
+    db: Path,
+    watch: WalWatch,
+    disk: DiskMeter,
 ) -> Period:
     wal, wal_max = watch.take()
     return Period(
@@ -297,6 +319,7 @@ def _period(
         wal_max_bytes=wal_max,
         db_bytes=file_size(db),
         rss_bytes=server.rss(),
+        disk_bytes=disk.take(),
         server_cpu=result.server_cpu,
         client_cpu=result.client_cpu,
         errors=result.errors,
@@ -334,9 +357,10 @@ async def _soak(config: SoakConfig, server: Server, db: Path, report: SoakReport
             flush=True,
         )
         print(HEADER, flush=True)
+        disk = DiskMeter(server)
 
         def on_period(k: int, result: LoadResult) -> None:
-            figures = _period(k, result, config, server, db, watch)
+            figures = _period(k, result, config, server, db, watch, disk)
             report.periods.append(figures)
             print(period_line(figures), flush=True)
 

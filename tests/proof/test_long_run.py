@@ -60,6 +60,7 @@ def test_three_short_periods_run_every_kind_and_report_the_real_figures(tmp_path
         # Every socket is a file of the server's, besides its database and log.
         assert p["open_files"] > 2 * CHATS, p
         assert p["wal_bytes"] > 0 and p["db_bytes"] > 0 and p["rss_bytes"] > 0, p
+        assert p["disk_bytes"] >= 4096, p
 
     final = report["final"]
     assert final["delivered"] == final["sent"] > 0 and final["undelivered"] == 0
@@ -98,7 +99,8 @@ def test_three_short_periods_run_every_kind_and_report_the_real_figures(tmp_path
         assert cells[0] == str(p["period"]) and cells[2:5] == [
             str(p["sent"]), str(p["delivered"]), "0"
         ], line  # fmt: skip
-        assert cells[11] == str(p["open_files"]), line
+        assert cells[11] == f"{p['disk_bytes'] / 1024 / p['sent']:.1f}", line
+        assert cells[12] == str(p["open_files"]), line
     assert "every request answered" in done.stdout
 
 

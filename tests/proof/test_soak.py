@@ -40,6 +40,8 @@ def test_two_short_periods_report_every_message_and_the_real_file_sizes(tmp_path
         assert 0 < p["p50_ms"] <= p["p99_ms"], p
         assert p["wal_bytes"] > 0 and p["wal_max_bytes"] >= p["wal_bytes"], p
         assert p["db_bytes"] > 0 and p["rss_bytes"] > 0, p
+        # Every message is written: the WAL's pages, and the checkpoints' copies of them.
+        assert p["disk_bytes"] >= 4096, p
         assert 0 < p["server_cpu"] < 1.5, p
     final = report["final"]
     assert final["undelivered"] == 0 and final["delivered"] == final["sent"] > 0
@@ -59,4 +61,5 @@ def test_two_short_periods_report_every_message_and_the_real_file_sizes(tmp_path
             str(p["sent"]), str(p["delivered"]), "0"
         ], line  # fmt: skip
         assert f"{p['rss_bytes'] / 2**20:.1f}" == cells[9], line
+        assert f"{p['disk_bytes'] / 1024 / p['sent']:.1f}" == cells[11], line
     assert "verdict" in out and "everything delivered" in out
