@@ -153,6 +153,16 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
         """Time the writer spent in them (no commit lands meanwhile)."""
         return self._writer.wal_checkpoint_seconds
 
+    @property
+    def wal_copies(self) -> int:
+        """How many PASSIVE checkpoints the writer had run beside the commits."""
+        return self._writer.copier.copies
+
+    @property
+    def wal_copy_seconds(self) -> float:
+        """Time they took (commits go on meanwhile)."""
+        return self._writer.copier.seconds
+
     def wal_bytes(self) -> int:
         """The WAL file's size now (0 when there is none), for /metrics."""
         try:

@@ -71,6 +71,12 @@ class WalStats(Protocol):
     @property
     def wal_checkpoint_seconds(self) -> float: ...
 
+    @property
+    def wal_copies(self) -> int: ...
+
+    @property
+    def wal_copy_seconds(self) -> float: ...
+
 
 class DeliveryStats(Protocol):
     """What the webhook dispatcher counts (chatd.webhooks.delivery.WebhookDispatcher)."""
@@ -280,6 +286,17 @@ class _Parts:
                 "chatd_sqlite_writer_checkpoint_seconds",
                 "Time the writer spent in its PASSIVE checkpoints (no commit lands meanwhile)",
                 value=self.wal.wal_checkpoint_seconds,
+            )
+            yield CounterMetricFamily(
+                "chatd_sqlite_wal_copies",
+                "PASSIVE checkpoints beside the commits, which copy the bulk of the WAL into"
+                " the database before the writer copies the rest",
+                value=self.wal.wal_copies,
+            )
+            yield CounterMetricFamily(
+                "chatd_sqlite_wal_copy_seconds",
+                "Time those checkpoints took (commits go on meanwhile)",
+                value=self.wal.wal_copy_seconds,
             )
             yield CounterMetricFamily(
                 "chatd_sqlite_wal_restarts",

@@ -132,6 +132,14 @@ class _Wal:
     def wal_checkpoint_seconds(self) -> float:
         return 0.5
 
+    @property
+    def wal_copies(self) -> int:
+        return 7
+
+    @property
+    def wal_copy_seconds(self) -> float:
+        return 1.5
+
 
 class _LaggingHub(LocalHub):
     def stats(self) -> HubStats:
@@ -158,6 +166,8 @@ def test_what_the_store_hub_and_webhooks_report_is_read_at_scrape_time() -> None
     assert got["chatd_sqlite_writer_checkpoint_seconds"] == {
         "chatd_sqlite_writer_checkpoint_seconds_total{}": 0.5
     }
+    assert got["chatd_sqlite_wal_copies"] == {"chatd_sqlite_wal_copies_total{}": 7}
+    assert got["chatd_sqlite_wal_copy_seconds"] == {"chatd_sqlite_wal_copy_seconds_total{}": 1.5}
     assert got["chatd_hub_up"] == {"chatd_hub_up{}": 0}
     assert got["chatd_hub_reconnections"] == {"chatd_hub_reconnections_total{}": 3}
     assert got["chatd_hub_lag_seconds"]["chatd_hub_lag_seconds{}"] > 0
