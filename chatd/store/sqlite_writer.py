@@ -346,12 +346,10 @@ class WriterThread:
             # of this one.
             self.copier.finished()
             return
-        if self.copier.running:
-            # Commits go on while it copies; the writer looks again after the next batch.
-            return
         now = time.monotonic()
         if size < self._wal_restart_bytes or now < self._restart_after:
-            if now >= self._checkpoint_after:
+            # While a copy runs, commits go on; the writer looks again after the next batch.
+            if now >= self._checkpoint_after and not self.copier.running:
                 self._copy_then_catch_up(db, size, now)
             return
         # RESTART waits for readers still on an old snapshot; every commit waits behind it, so
