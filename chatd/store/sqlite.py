@@ -158,7 +158,7 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
 
     @property
     def wal_copies(self) -> int:
-        """How many PASSIVE checkpoints the writer had run beside the commits."""
+        """How many PASSIVE checkpoints the copier ran beside the commits (`WalCopier`)."""
         return self._writer.copier.copies
 
     @property
