@@ -14,7 +14,7 @@ checkpoint ends with the database file's fsync, and while the writer checkpoints
 lands: on a busy disk that fsync took seconds now and then. So first the copier
 (`WalCopier`: a connection and a thread of its own) copies the bulk beside the commits,
 PASSIVE. Then, between two batches, the writer checkpoints what came since (at most
-`wal_tail_bytes`; more, and the copier copies again), PASSIVE too: no commit can land
+WAL_TAIL_BYTES; more, and the copier copies again), PASSIVE too: no commit can land
 meanwhile (it is the only writer), so the checkpoint catches the end unless a reader still
 needs some of the WAL, and the next batch writes from the WAL's start; `journal_size_limit`
 trims the file back. Should readers keep it from starting over until it passes
@@ -258,12 +258,10 @@ class WriterThread:
         *,
         wal_checkpoint_bytes: int = WAL_CHECKPOINT_BYTES,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
-        wal_tail_bytes: int = WAL_TAIL_BYTES,
         search_index_batch: int = SEARCH_INDEX_BATCH,
         search_index_slice: int = SEARCH_INDEX_SLICE,
     ) -> None:
         self._path = path
-        self._wal_tail_bytes = wal_tail_bytes
         self.copier = WalCopier(path)
         self._search_index_batch = search_index_batch
         self._search_index_slice = search_index_slice
@@ -391,7 +389,7 @@ class WriterThread:
                 # A reader still needs the rest: wait for it a little (see below).
                 self._checkpoint_after = now + RESTART_FIRST_RETRY_SECONDS
                 return
-            caught_up = size - began_at <= self._wal_tail_bytes
+            caught_up = size - began_at <= WAL_TAIL_BYTES
             if caught_up or size >= WAL_CATCH_UP_FACTOR * self._wal_checkpoint_bytes:
                 self._checkpoint_passively(db, now)
                 return
