@@ -264,6 +264,13 @@ class ChatService:
         state = await self.states.visible(actor, chat, "read")
         if isinstance(state, Rejection):
             return state
+        if seq > state.seq and self._locks.held(chat):
+            # A command on the chat may have committed events it has not yet put in the cache:
+            # a reconnecting socket's replay reads the log itself and can show them first, and
+            # its client marks them read. Once the command lets go of the chat they are there.
+            state = await self._locks.run(chat, lambda: self.states.visible(actor, chat, "read"))
+            if isinstance(state, Rejection):
+                return state
         side = side_of(state, actor)
         assert side is not None, "the policy lets only the chat's two sides keep read marks"
         if seq > state.seq:
