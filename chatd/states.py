@@ -37,15 +37,13 @@ class ChatStates:
                 if newer:
                     for stored in newer:
                         state = evolve(state, stored.event)
-                    self.remember(state)
+                    state = self._keep(state)
             return state
         events = await self._store.read_stream(chat)
         if not events or events[0].event.kind != Kind.CHAT_OPENED:
             return None
         state = fold([s.event for s in events])
-        if state is not None:
-            self.remember(state)
-        return state
+        return None if state is None else self._keep(state)
 
     async def parties(self, chat: str) -> tuple[str, str] | None:
         """The chat's buyer and shop ids; None for no such chat. They never change, so a
@@ -72,6 +70,16 @@ class ChatStates:
         self._cache.move_to_end(state.chat)
         while len(self._cache) > self._size:
             self._cache.popitem(last=False)
+
+    def _keep(self, state: ChatState) -> ChatState:
+        """Keeps a state read from the log, unless the cache holds a later one: a command may
+        have committed and remembered its state while the read was on its way, and the slower
+        read must not undo it. The state kept."""
+        cached = self._cache.get(state.chat)
+        if cached is not None and cached.seq >= state.seq:
+            return cached
+        self.remember(state)
+        return state
 
     def forget(self, chat: str) -> None:
         """Drops a state another process has moved past."""

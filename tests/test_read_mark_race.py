@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from chatd.domain.ids import chat_id
 from chatd.domain.rules import Rules
 from chatd.hub.local import LocalHub
 from chatd.service import ChatService, Outcome
-from chatd.store.base import Appended, AppendRequest
+from chatd.store.base import Appended, AppendRequest, Stored
 from chatd.store.sqlite import SqliteStore
 from protocol.codes import ErrorCode
 
@@ -91,3 +92,32 @@ async def test_a_read_mark_past_the_log_is_refused_even_while_the_chat_is_busy(
     assert "past the chat's last event (2)" in refused.message
     assert not isinstance(await sending, Rejection)
     assert (await store.read_marks(CHAT)).get("seller", 0) == 0
+
+
+async def test_a_state_read_on_a_cache_miss_never_replaces_a_newer_one(store: SqliteStore) -> None:
+    """A chat out of the cache (evicted, in a server with more chats than it keeps) is read
+    from the log by whoever asks first; a command that read it too, committed and remembered
+    its new state meanwhile, must not be undone by the slower read."""
+    service = ChatService(store, LocalHub(), Rules())
+    assert not isinstance(await service.open_chat(BUYER, "shop-1", None), Rejection)
+    service.states.forget(CHAT)
+    read_stream = store.read_stream
+    first_read, release = asyncio.Event(), asyncio.Event()
+
+    async def first_read_held(chat: str, *args: Any, **kwargs: Any) -> list[Stored]:
+        events = await read_stream(chat, *args, **kwargs)
+        if not first_read.is_set():
+            first_read.set()
+            await release.wait()
+        return events
+
+    store.read_stream = first_read_held  # type: ignore[method-assign, assignment]
+    reading = asyncio.create_task(service.states.get(CHAT))
+    await first_read.wait()
+    assert not isinstance(await service.send(BUYER, CHAT, "Где мой заказ?", [], None), Rejection)
+    release.set()
+    state = await reading
+    assert state is not None and state.seq == 2
+    cached = await service.states.get(CHAT)
+    assert cached is not None and cached.seq == 2
+    assert await service.mark_read(SHOP, CHAT, 2) is None
