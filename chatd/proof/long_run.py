@@ -99,6 +99,7 @@ from chatd.loadtest.histogram import Latencies
 from chatd.loadtest.servers import ServerSpec
 from chatd.loadtest.system import pin, raise_open_files, self_cpu_seconds
 from chatd.loadtest.wire import Lean, Socket, open_session
+from chatd.proof.server_pauses import PauseWatch, in_ms, stopped
 from chatd.proof.soak import (
     CAPACITY_SECONDS,
     CAPACITY_WARMUP,
@@ -1118,11 +1119,12 @@ def soak_view(report: LongRunReport) -> SoakReport:
 # ---- the run ----------------------------------------------------------------------------------
 
 
-def minute_of(k: int, traffic: Traffic, watch: WalWatch, db: Path) -> Minute:
+def minute_of(k: int, traffic: Traffic, watch: WalWatch, pauses: PauseWatch, db: Path) -> Minute:
     tally, config = traffic.tallies[k], traffic.config
     begun, ended = traffic.marks[k], traffic.marks[k + 1]
     elapsed = max(ended.at - begun.at, 1e-6)
     wal, wal_max = watch.take()
+    worst = pauses.take()
     kinds = {kind: tally.kinds[kind].figures() for kind in KINDS}
     messages = kinds[MESSAGE]
     period = Period(
@@ -1141,6 +1143,9 @@ def minute_of(k: int, traffic: Traffic, watch: WalWatch, db: Path) -> Minute:
         server_cpu=(ended.server_cpu - begun.server_cpu) / elapsed,
         client_cpu=(ended.client_cpu - begun.client_cpu) / elapsed,
         errors=messages.errors,
+        loop_lag_ms=in_ms(worst.loop_lag_s),
+        gc_ms=in_ms(worst.gc_s),
+        commit_ms=in_ms(worst.commit_s),
     )
     return Minute(
         messages=period,
@@ -1208,7 +1213,9 @@ async def long_run(config: LongRunConfig, server: Server, db: Path, report: Long
     rates = report.rates = rates_for(config, report.capacity_per_s)
     traffic = Traffic(server, f"long-{secrets.token_hex(3)}", rates, config)
     watch = WalWatch(db)
+    pauses = PauseWatch(server.http)
     sampler: asyncio.Task[None] | None = None
+    scraper: asyncio.Task[None] | None = None
     try:
         say(f"opening {config.chats} chats ({2 * config.chats} sockets)")
         await traffic.open_chats(config.chats)
@@ -1216,11 +1223,12 @@ async def long_run(config: LongRunConfig, server: Server, db: Path, report: Long
         print(HEADER + EXTRA_HEADER, flush=True)
 
         def on_period(k: int) -> None:
-            minute = minute_of(k, traffic, watch, db)
+            minute = minute_of(k, traffic, watch, pauses, db)
             report.minutes.append(minute)
             print(minute_line(minute), flush=True)
 
         sampler = asyncio.create_task(watch.run())
+        scraper = asyncio.create_task(pauses.run())
         await traffic.run(on_period)
         watch.read()
         report.wal_max_bytes = watch.run_max
@@ -1228,6 +1236,7 @@ async def long_run(config: LongRunConfig, server: Server, db: Path, report: Long
     finally:
         if sampler is not None:
             sampler.cancel()
+        await stopped(scraper)
         await traffic.close()
 
 

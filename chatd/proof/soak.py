@@ -57,6 +57,7 @@ from chatd.launcher import Server
 from chatd.loadtest.fleet import Fleet, LoadResult
 from chatd.loadtest.servers import ServerSpec
 from chatd.loadtest.system import pin, raise_open_files
+from chatd.proof.server_pauses import PauseWatch, in_ms, shown, stopped
 
 MIB = 1024 * 1024
 WAL_LIMIT = 64 * MIB
@@ -97,6 +98,11 @@ class Period:
     server_cpu: float
     client_cpu: float
     errors: dict[str, int]
+    # The server's worst pauses of the period, from its /metrics (chatd.proof.server_pauses):
+    # the bucket bound in ms, 0.0 for none, None past the histogram's last bound.
+    loop_lag_ms: float | None = 0.0
+    gc_ms: float | None = 0.0
+    commit_ms: float | None = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +199,7 @@ class WalWatch:
 HEADER = (
     f"{'period':>6} {'elapsed':>8} {'sent':>9} {'delivered':>9} {'undelivered':>11}"
     f" {'p50 ms':>8} {'p99 ms':>8} {'WAL MiB':>8} {'DB MiB':>8} {'RSS MiB':>8} {'CPU':>5}"
-    f" {'disk KiB/msg':>12}"
+    f" {'disk KiB/msg':>12} {'lag≤ms':>7} {'gc≤ms':>6} {'commit≤ms':>10}"
 )
 
 
@@ -207,7 +213,8 @@ def period_line(p: Period) -> str:
         f"{p.period:>6} {_clock(p.elapsed_s):>8} {p.sent:>9} {p.delivered:>9}"
         f" {p.undelivered:>11} {p.p50_ms:>8.1f} {p.p99_ms:>8.1f} {p.wal_bytes / MIB:>8.2f}"
         f" {p.db_bytes / MIB:>8.2f} {p.rss_bytes / MIB:>8.1f} {100 * p.server_cpu:>4.0f}%"
-        f" {p.disk_bytes / 1024 / max(p.sent, 1):>12.1f}"
+        f" {p.disk_bytes / 1024 / max(p.sent, 1):>12.1f} {shown(p.loop_lag_ms):>7}"
+        f" {shown(p.gc_ms):>6} {shown(p.commit_ms):>10}"
     )
 
 
@@ -305,8 +312,10 @@ def _period(
     db: Path,
     watch: WalWatch,
     disk: DiskMeter,
+    pauses: PauseWatch,
 ) -> Period:
     wal, wal_max = watch.take()
+    worst = pauses.take()
     return Period(
         period=k + 1,
         elapsed_s=(k + 1) * config.minute_seconds,
@@ -323,6 +332,9 @@ def _period(
         server_cpu=result.server_cpu,
         client_cpu=result.client_cpu,
         errors=result.errors,
+        loop_lag_ms=in_ms(worst.loop_lag_s),
+        gc_ms=in_ms(worst.gc_s),
+        commit_ms=in_ms(worst.commit_s),
     )
 
 
@@ -331,7 +343,9 @@ async def _soak(config: SoakConfig, server: Server, db: Path, report: SoakReport
     say(f"opening {config.chats} chats ({2 * config.chats} sockets)")
     await fleet.open_chats(config.chats)
     watch = WalWatch(db)
+    pauses = PauseWatch(server.http)
     sampler: asyncio.Task[None] | None = None
+    scraper: asyncio.Task[None] | None = None
     try:
         if config.rate is None:
             say(f"capacity: closed loop for {CAPACITY_SECONDS:g} s")
@@ -360,11 +374,12 @@ async def _soak(config: SoakConfig, server: Server, db: Path, report: SoakReport
         disk = DiskMeter(server)
 
         def on_period(k: int, result: LoadResult) -> None:
-            figures = _period(k, result, config, server, db, watch, disk)
+            figures = _period(k, result, config, server, db, watch, disk, pauses)
             report.periods.append(figures)
             print(period_line(figures), flush=True)
 
         sampler = asyncio.create_task(watch.run())
+        scraper = asyncio.create_task(pauses.run())
         final = await fleet.open_loop_periods(
             report.rate_per_s, config.minute_seconds, config.minutes, on_period
         )
@@ -380,6 +395,7 @@ async def _soak(config: SoakConfig, server: Server, db: Path, report: SoakReport
     finally:
         if sampler is not None:
             sampler.cancel()
+        await stopped(scraper)
         await fleet.close()
 
 

@@ -19,6 +19,7 @@ from chatd.proof.long_run import (
     at_most_above,
     sparse_p99,
 )
+from chatd.proof.server_pauses import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 CHATS, RATE, PERIODS, SECONDS = 20, 100, 3, 3
@@ -61,6 +62,8 @@ def test_three_short_periods_run_every_kind_and_report_the_real_figures(tmp_path
         assert p["open_files"] > 2 * CHATS, p
         assert p["wal_bytes"] > 0 and p["db_bytes"] > 0 and p["rss_bytes"] > 0, p
         assert p["disk_bytes"] >= 4096, p
+        assert p["loop_lag_ms"] is None or p["loop_lag_ms"] >= 1, p
+        assert p["commit_ms"] is None or p["commit_ms"] >= 0.5, p
 
     final = report["final"]
     assert final["delivered"] == final["sent"] > 0 and final["undelivered"] == 0
@@ -100,7 +103,8 @@ def test_three_short_periods_run_every_kind_and_report_the_real_figures(tmp_path
             str(p["sent"]), str(p["delivered"]), "0"
         ], line  # fmt: skip
         assert cells[11] == f"{p['disk_bytes'] / 1024 / p['sent']:.1f}", line
-        assert cells[12] == str(p["open_files"]), line
+        assert cells[12:15] == [shown(p["loop_lag_ms"]), shown(p["gc_ms"]), shown(p["commit_ms"])]
+        assert cells[15] == str(p["open_files"]), line
     assert "every request answered" in done.stdout
 
 

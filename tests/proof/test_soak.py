@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chatd.proof.server_pauses import shown
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,6 +45,10 @@ def test_two_short_periods_report_every_message_and_the_real_file_sizes(tmp_path
         # Every message is written: the WAL's pages, and the checkpoints' copies of them.
         assert p["disk_bytes"] >= 4096, p
         assert 0 < p["server_cpu"] < 1.5, p
+        # The server's own pauses, from its /metrics: its loop's lateness is sampled twice a
+        # second, and every period commits messages.
+        assert p["loop_lag_ms"] is None or p["loop_lag_ms"] >= 1, p
+        assert p["commit_ms"] is None or p["commit_ms"] >= 0.5, p
     final = report["final"]
     assert final["undelivered"] == 0 and final["delivered"] == final["sent"] > 0
     verdicts = {v["name"]: v["ok"] for v in report["verdicts"]}
@@ -62,4 +68,5 @@ def test_two_short_periods_report_every_message_and_the_real_file_sizes(tmp_path
         ], line  # fmt: skip
         assert f"{p['rss_bytes'] / 2**20:.1f}" == cells[9], line
         assert f"{p['disk_bytes'] / 1024 / p['sent']:.1f}" == cells[11], line
+        assert cells[12:15] == [shown(p["loop_lag_ms"]), shown(p["gc_ms"]), shown(p["commit_ms"])]
     assert "verdict" in out and "everything delivered" in out
