@@ -39,7 +39,8 @@ reconnects come on top: they are few, and reads and rare writes of another kind.
 
 Each period prints the soak's line (messages due in it, delivered, p50 and p99 from a
 message's due time to its arrival, the WAL's and the database's sizes, the server's RSS and
-CPU), then the server's open files (`/proc/PID/fd`), the p99 of each other kind of request
+CPU, its disk writes per message, and its worst loop lag, collector pass and commit), then
+the server's open files (`/proc/PID/fd`), the p99 of each other kind of request
 (the `read` frame, the `history` and `results` answers, the return steps' answers, a
 reconnect's `hello` to `synced`), and how many of those requests were answered. A message
 delivered in a replay counts as delivered, but its latency (the half second away in it) is
@@ -1213,7 +1214,7 @@ async def long_run(config: LongRunConfig, server: Server, db: Path, report: Long
     rates = report.rates = rates_for(config, report.capacity_per_s)
     traffic = Traffic(server, f"long-{secrets.token_hex(3)}", rates, config)
     watch = WalWatch(db)
-    pauses = PauseWatch(server.http)
+    pauses = PauseWatch(server.http, config.minute_seconds)
     sampler: asyncio.Task[None] | None = None
     scraper: asyncio.Task[None] | None = None
     try:

@@ -21,8 +21,14 @@ latency that grows anyway is the server's doing.
 Each period prints one line: the messages due in it, how many reached the other side, the
 p50 and p99 latency (from a message's due time to its arrival, so a late server cannot hide
 it), the `-wal` file's and the database file's sizes, the server's resident memory and the
-share of its CPU it used. The sizes and memory are read when the period's last messages
-arrived; the WAL is also read every second, for its largest size. At the end, verdicts:
+share of its CPU it used, what it wrote to the disk per message, and its own worst pauses
+of the period from its /metrics (chatd.proof.server_pauses): how late its event loop ran,
+its longest garbage-collector pass and its longest group commit, each as the bound of the
+histogram bucket reached. A p99 that jumps with the loop's lateness was the whole process
+held up; one that jumps with the commits was the writer (the disk, most often); one that
+jumps with neither was the load itself. The sizes and memory are read when the period's
+last messages arrived; the WAL is also read every second, for its largest size. At the end,
+verdicts:
 
 - the WAL was never above 64 MiB;
 - RSS and p99 are flat: every period from the second on within 10% (either way) of the
@@ -343,7 +349,7 @@ async def _soak(config: SoakConfig, server: Server, db: Path, report: SoakReport
     say(f"opening {config.chats} chats ({2 * config.chats} sockets)")
     await fleet.open_chats(config.chats)
     watch = WalWatch(db)
-    pauses = PauseWatch(server.http)
+    pauses = PauseWatch(server.http, config.minute_seconds)
     sampler: asyncio.Task[None] | None = None
     scraper: asyncio.Task[None] | None = None
     try:
