@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import time
 from typing import Any
 
@@ -21,6 +22,11 @@ from prometheus_client import CollectorRegistry, Histogram
 # How often the loop's lateness is sampled. A pause shorter than this may fall between two
 # samples; one as long always shows.
 LAG_PERIOD = 0.5
+# A collector pass longer than this is also logged, with the objects it had to look at: the
+# histogram says that such a pass happened, the log line when and how big the heap was.
+SLOW_GC_SECONDS = 0.1
+
+log = logging.getLogger(__name__)
 
 
 class Pauses:
@@ -68,7 +74,18 @@ class Pauses:
         started, self._gc_started = self._gc_started, None
         generation = info.get("generation")
         if started is not None and isinstance(generation, int) and 0 <= generation < 3:
-            self._gc_pause[generation].observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            self._gc_pause[generation].observe(took)
+            if took > SLOW_GC_SECONDS:
+                log.warning(
+                    "slow garbage-collector pass: generation %d took %.0f ms, collected %s;"
+                    " %d objects frozen, counts now %s",
+                    generation,
+                    1000 * took,
+                    info.get("collected"),
+                    gc.get_freeze_count(),
+                    gc.get_count(),
+                )
 
     async def _sample_lag(self) -> None:
         loop = asyncio.get_running_loop()

@@ -109,6 +109,10 @@ SEARCH_MERGE_PAGES = 32
 # batches go by before the next step: the queue is written first.
 SEARCH_MERGE_SLOW_STEP_SECONDS = 0.005
 SEARCH_MERGE_PAUSE_SECONDS = 0.1
+# A step of the writer's longer than this is logged, with what it was: every commit behind it
+# waited, and neither a latency percentile nor the commits' histogram can say why (a long run
+# saw three commits of 0.25-1 s in half an hour, each the worst of its minute).
+SLOW_STEP_SECONDS = 0.1
 _INDEX_QUEUED = "INSERT INTO search (rowid, text, chat) SELECT pos, text, chat FROM search_queue"
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
@@ -321,6 +325,7 @@ class WriterThread:
             ended = time.monotonic()
             if ended - started > SEARCH_MERGE_SLOW_STEP_SECONDS:
                 self._merge_resumes = ended + SEARCH_MERGE_PAUSE_SECONDS
+            _log_if_slow("a merge step of the search index", ended - started)
             # The batch just written may have queued texts: until the queue is looked at
             # again, a search must index it first.
             self.search_queued = True
@@ -329,6 +334,8 @@ class WriterThread:
             db, at_least=self._search_index_batch, most=self._search_index_slice
         )
         self._merge_owed = self._merge_owed or indexed > 0
+        if indexed:
+            _log_if_slow(f"indexing {indexed} texts for search", time.monotonic() - started)
 
     def _index_whole_queue(self, db: sqlite3.Connection) -> None:
         indexed, self.search_queued = index_queued_search(db)
@@ -358,7 +365,9 @@ class WriterThread:
             busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.wal_restart_seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.wal_restart_seconds += took
+        _log_if_slow(f"a RESTART checkpoint of a WAL of {size} bytes", took)
         if busy:
             # A reader held on to an old snapshot past the busy timeout: try again a little
             # later. The WAL only grows meanwhile, it loses nothing.
@@ -398,8 +407,10 @@ class WriterThread:
     def _checkpoint_passively(self, db: sqlite3.Connection, now: float) -> None:
         started = time.perf_counter()
         _, in_wal, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        took = time.perf_counter() - started
         self.wal_checkpoints += 1
-        self.wal_checkpoint_seconds += time.perf_counter() - started
+        self.wal_checkpoint_seconds += took
+        _log_if_slow(f"the writer's checkpoint of {copied} of {in_wal} WAL pages", took)
         # A reader still needs the rest: copying again after every batch would copy only
         # what that batch wrote, with a database fsync each time. Wait for it a little.
         if copied < in_wal:
@@ -459,18 +470,40 @@ class WriterThread:
 # ---- what runs on the writer's thread ----------------------------------------------------------
 
 
+def _log_if_slow(step: str, seconds: float) -> None:
+    if seconds > SLOW_STEP_SECONDS:
+        log.warning(
+            "slow step of the writer between batches: %s took %.0f ms", step, 1000 * seconds
+        )
+
+
 def write_batch(
     db: sqlite3.Connection, requests: Sequence[AppendRequest], marks: Sequence[MarkWrite]
 ) -> tuple[Outcomes, list[int]]:
     """One group-commit batch in one transaction."""
+    began = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
     try:
+        locked = time.perf_counter()
         outcomes = _write_appends(db, requests) if requests else []
         values = _write_marks(db, marks) if marks else []
+        written = time.perf_counter()
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    ended = time.perf_counter()
+    if ended - began > SLOW_STEP_SECONDS:
+        log.warning(
+            "slow commit: %d appends and %d read marks took %.0f ms"
+            " (the write lock %.0f, the statements %.0f, COMMIT %.0f)",
+            len(requests),
+            len(marks),
+            1000 * (ended - began),
+            1000 * (locked - began),
+            1000 * (written - locked),
+            1000 * (ended - written),
+        )
     return outcomes, values
 
 

@@ -999,3 +999,46 @@ async def test_a_search_in_one_chat_reads_the_queued_texts_without_indexing_them
         await store.close()
     assert before == after == (2, 3)
     assert [s.event.text for s in found] == [f"посылка{n} пришла" for n in reversed(range(5))]
+
+
+async def test_a_slow_commit_is_logged_with_where_its_time_went(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "chatd.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.append(plain_request("warm", 0))
+        # Another process holds the database's write lock for 0.3 s: the batch waits for it.
+        other = sqlite3.connect(path, timeout=5)
+        other.execute("BEGIN IMMEDIATE")
+        releasing = asyncio.get_running_loop().call_later(0.3, other.rollback)
+        with caplog.at_level("WARNING", logger=sqlite_writer.__name__):
+            await store.append(plain_request("late", 0))
+        releasing.cancel()
+        other.close()
+        quick = len(caplog.records)
+        await store.append(plain_request("quick", 0))
+    finally:
+        await store.close()
+    slow = [r.getMessage() for r in caplog.records if "slow commit" in r.getMessage()]
+    assert len(slow) == 1, slow
+    assert slow[0].startswith("slow commit: 1 appends and 0 read marks took "), slow
+    waited = int(slow[0].split("(the write lock ")[1].split(",")[0])
+    assert waited >= 250, slow
+    assert len(caplog.records) == quick, "a quick commit is not logged"
+
+
+async def test_a_slow_step_between_batches_is_logged_with_what_it_was(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every step counts as slow here: the writer's checkpoints name themselves in the log.
+    monkeypatch.setattr(sqlite_writer, "SLOW_STEP_SECONDS", 0.0)
+    with caplog.at_level("WARNING", logger=sqlite_writer.__name__):
+        await _wal_sizes_under_steady_commits(tmp_path / "steps.db", 2**62, 128 * 1024)
+    steps = [r.getMessage() for r in caplog.records]
+    assert any(
+        m.startswith("slow step of the writer between batches: the writer's checkpoint of ")
+        for m in steps
+    ), steps[:5]
+    assert any("slow commit: 100 appends" in m for m in steps), steps[:5]

@@ -6,8 +6,10 @@ import asyncio
 import gc
 import time
 
+import pytest
 from prometheus_client import CollectorRegistry
 
+from chatd.observability import pauses as pauses_module
 from chatd.observability.pauses import Pauses
 
 
@@ -62,3 +64,21 @@ async def test_start_twice_and_stop_twice_leave_one_callback_then_none() -> None
     await pauses.stop()
     await pauses.stop()
     assert pauses._on_gc not in gc.callbacks
+
+
+async def test_a_slow_collector_pass_is_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = Pauses(CollectorRegistry())
+    pauses.start()
+    try:
+        with caplog.at_level("WARNING", logger=pauses_module.__name__):
+            gc.collect(2)  # not slow: nothing logged
+            quick = len(caplog.records)
+            monkeypatch.setattr(pauses_module, "SLOW_GC_SECONDS", 0.0)
+            gc.collect(2)
+    finally:
+        await pauses.stop()
+    assert quick == 0, caplog.records
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("slow garbage-collector pass: generation 2 took ") for m in logged)
