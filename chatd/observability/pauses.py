@@ -19,6 +19,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 
+from chatd.observability.logs import fields
+
 # How often the loop's lateness is sampled. A pause shorter than this may fall between two
 # samples; one as long always shows.
 LAG_PERIOD = 0.5
@@ -85,6 +87,7 @@ class Pauses:
                     info.get("collected"),
                     gc.get_freeze_count(),
                     gc.get_count(),
+                    extra=fields(event="slow_gc", generation=generation, ms=round(1000 * took)),
                 )
 
     async def _sample_lag(self) -> None:

@@ -35,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from chatd.observability.logs import fields
 from chatd.store import sqlite_migrations
 from chatd.store import sqlite_schema as schema
 from chatd.store.base import AppendRequest, StoreClosed, Stored
@@ -473,7 +474,10 @@ class WriterThread:
 def _log_if_slow(step: str, seconds: float) -> None:
     if seconds > SLOW_STEP_SECONDS:
         log.warning(
-            "slow step of the writer between batches: %s took %.0f ms", step, 1000 * seconds
+            "slow step of the writer between batches: %s took %.0f ms",
+            step,
+            1000 * seconds,
+            extra=fields(event="slow_writer_step", step=step, ms=round(1000 * seconds)),
         )
 
 
@@ -503,6 +507,15 @@ def write_batch(
             1000 * (locked - began),
             1000 * (written - locked),
             1000 * (ended - written),
+            extra=fields(
+                event="slow_commit",
+                appends=len(requests),
+                marks=len(marks),
+                ms=round(1000 * (ended - began)),
+                lock_ms=round(1000 * (locked - began)),
+                statements_ms=round(1000 * (written - locked)),
+                commit_ms=round(1000 * (ended - written)),
+            ),
         )
     return outcomes, values
 
