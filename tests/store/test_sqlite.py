@@ -25,7 +25,7 @@ from chatd.store import sqlite as sqlite_store_module
 from chatd.store import sqlite_schema, sqlite_writer
 from chatd.store.base import EventStore, SearchTooBroad, Stored
 from chatd.store.group_commit import MarkWrite
-from chatd.store.rows import LedgerRow, Row
+from chatd.store.rows import ChatActivityRow, ChatRow, LedgerRow, Row, SearchRow
 from chatd.store.sqlite import READERS, SqliteStore
 from chatd.store.stats import StoreStats
 from tests.store.contract import (
@@ -1042,3 +1042,66 @@ async def test_a_slow_step_between_batches_is_logged_with_what_it_was(
         for m in steps
     ), steps[:5]
     assert any("slow commit: 100 appends" in m for m in steps), steps[:5]
+
+
+async def test_a_batch_writes_every_row_and_a_chat_written_twice_keeps_its_later_activity(
+    tmp_path: Path,
+) -> None:
+    """Every row of a large batch is written, and a chat appended to twice in one batch ends
+    with its later activity (the rows are written in the order of the appends)."""
+
+    class Batches(StoreStats):
+        def __init__(self) -> None:
+            self.sizes: list[int] = []
+
+        def observe_commit(self, seconds: float, batch_size: int) -> None:
+            self.sizes.append(batch_size)
+
+    path = tmp_path / "chatd.db"
+    batches = Batches()
+    store = SqliteStore(path, stats=batches)
+    await store.open()
+    since = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+    def opening(chat: str) -> list[Row]:
+        return [
+            ChatRow(chat, f"b-{chat}", "Анна", "shop", "Магазин"),
+            ChatActivityRow(chat, 1, since, None),
+            SearchRow(1, chat, f"первое {chat}"),
+        ]
+
+    try:
+        # 77 chats opened in one batch, and one of them written to again in the same batch,
+        # after its first append.
+        chats = [f"c{n}" for n in range(77)]
+        appends = [
+            store.append(plain_request(chat, 0, keys=(f"k-{chat}",), rows=opening(chat)))
+            for chat in chats
+        ]
+        again = plain_request("c5", 1, keys=("k-c5",), rows=[ChatActivityRow("c5", 2, None, 2)])
+        done = await asyncio.gather(*appends, store.append(again))
+        assert done[-1].seq == 2
+        assert 78 in batches.sizes, batches.sizes  # one batch: both of c5's appends in it
+    finally:
+        await store.close()
+    db = sqlite3.connect(path)
+    try:
+        rows = dict(
+            (chat, (seq, since_, managers))
+            for chat, seq, since_, managers in db.execute(
+                "SELECT chat, last_seq, waiting_since, managers_from FROM chats"
+            )
+        )
+        assert len(rows) == 77
+        assert rows["c5"] == (2, None, 2)
+        assert rows["c6"] == (1, since.isoformat(), None)
+        assert db.execute("SELECT count(*) FROM feed").fetchone() == (78,)
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (78,)
+        queued = db.execute("SELECT count(*) FROM search_queue").fetchone()[0]
+        indexed = db.execute("SELECT count(*) FROM search").fetchone()[0]
+        assert queued + indexed == 77
+        (last_pos,) = db.execute("SELECT last_pos FROM chats WHERE chat = 'c5'").fetchone()
+        (newest,) = db.execute("SELECT max(pos) FROM events WHERE stream = 'c5'").fetchone()
+        assert last_pos == newest
+    finally:
+        db.close()
