@@ -24,8 +24,8 @@ from chatd.observability.logs import fields
 # How often the loop's lateness is sampled. A pause shorter than this may fall between two
 # samples; one as long always shows.
 LAG_PERIOD = 0.5
-# A collector pass longer than this is also logged, with the objects it had to look at: the
-# histogram says that such a pass happened, the log line when and how big the heap was.
+# A collector pass longer than this is also logged, with its generation and the collector's
+# counts: the histogram says that such a pass happened, the log line when, and which.
 SLOW_GC_SECONDS = 0.1
 
 log = logging.getLogger(__name__)
