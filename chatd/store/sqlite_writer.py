@@ -114,6 +114,9 @@ SEARCH_MERGE_PAUSE_SECONDS = 0.1
 # waited, and neither a latency percentile nor the commits' histogram can say why (a long run
 # saw three commits of 0.25-1 s in half an hour, each the worst of its minute).
 SLOW_STEP_SECONDS = 0.1
+# At most one such line a second: on a saturated server every batch is large and slow, and a
+# line each would flood the log. The next line counts those held back.
+SLOW_LINE_EVERY_SECONDS = 1.0
 _INDEX_QUEUED = "INSERT INTO search (rowid, text, chat) SELECT pos, text, chat FROM search_queue"
 
 # Projection rows: the SQL that writes each type, in the order they are written within a
@@ -471,14 +474,38 @@ class WriterThread:
 # ---- what runs on the writer's thread ----------------------------------------------------------
 
 
+class _SlowLines:
+    """Lets a slow step's line through at most every SLOW_LINE_EVERY_SECONDS. Used on the
+    writer's thread only."""
+
+    def __init__(self) -> None:
+        self._next = 0.0
+        self._held = 0
+
+    def let_through(self) -> int | None:
+        """The lines held back since the last one let through; None: hold this one back."""
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return None
+        self._next = now + SLOW_LINE_EVERY_SECONDS
+        held, self._held = self._held, 0
+        return held
+
+
+_slow_lines = _SlowLines()
+
+
 def _log_if_slow(step: str, seconds: float) -> None:
-    if seconds > SLOW_STEP_SECONDS:
-        log.warning(
-            "slow step of the writer between batches: %s took %.0f ms",
-            step,
-            1000 * seconds,
-            extra=fields(event="slow_writer_step", step=step, ms=round(1000 * seconds)),
-        )
+    if seconds <= SLOW_STEP_SECONDS or (held := _slow_lines.let_through()) is None:
+        return
+    log.warning(
+        "slow step of the writer between batches: %s took %.0f ms (%d more held back)",
+        step,
+        1000 * seconds,
+        held,
+        extra=fields(event="slow_writer_step", step=step, ms=round(1000 * seconds), held=held),
+    )
 
 
 def write_batch(
@@ -497,16 +524,17 @@ def write_batch(
         db.execute("ROLLBACK")
         raise
     ended = time.perf_counter()
-    if ended - began > SLOW_STEP_SECONDS:
+    if ended - began > SLOW_STEP_SECONDS and (held := _slow_lines.let_through()) is not None:
         log.warning(
             "slow commit: %d appends and %d read marks took %.0f ms"
-            " (the write lock %.0f, the statements %.0f, COMMIT %.0f)",
+            " (the write lock %.0f, the statements %.0f, COMMIT %.0f; %d more held back)",
             len(requests),
             len(marks),
             1000 * (ended - began),
             1000 * (locked - began),
             1000 * (written - locked),
             1000 * (ended - written),
+            held,
             extra=fields(
                 event="slow_commit",
                 appends=len(requests),
@@ -515,6 +543,7 @@ def write_batch(
                 lock_ms=round(1000 * (locked - began)),
                 statements_ms=round(1000 * (written - locked)),
                 commit_ms=round(1000 * (ended - written)),
+                held=held,
             ),
         )
     return outcomes, values

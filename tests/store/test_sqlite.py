@@ -1002,8 +1002,9 @@ async def test_a_search_in_one_chat_reads_the_queued_texts_without_indexing_them
 
 
 async def test_a_slow_commit_is_logged_with_where_its_time_went(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sqlite_writer, "_slow_lines", sqlite_writer._SlowLines())
     path = tmp_path / "chatd.db"
     store = SqliteStore(path)
     await store.open()
@@ -1032,8 +1033,10 @@ async def test_a_slow_commit_is_logged_with_where_its_time_went(
 async def test_a_slow_step_between_batches_is_logged_with_what_it_was(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Every step counts as slow here: the writer's checkpoints name themselves in the log.
+    # Every step counts as slow here, and none is held back: the writer's checkpoints name
+    # themselves in the log.
     monkeypatch.setattr(sqlite_writer, "SLOW_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_writer, "SLOW_LINE_EVERY_SECONDS", 0.0)
     with caplog.at_level("WARNING", logger=sqlite_writer.__name__):
         await _wal_sizes_under_steady_commits(tmp_path / "steps.db", 2**62, 128 * 1024)
     steps = [r.getMessage() for r in caplog.records]
@@ -1105,3 +1108,30 @@ async def test_a_batch_writes_every_row_and_a_chat_written_twice_keeps_its_later
         assert last_pos == newest
     finally:
         db.close()
+
+
+async def test_slow_lines_come_at_most_once_a_period_and_count_those_held_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A saturated server's batches are all slow: one line a period, not one a commit.
+    monkeypatch.setattr(sqlite_writer, "SLOW_STEP_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_writer, "SLOW_LINE_EVERY_SECONDS", 1.5)
+    monkeypatch.setattr(sqlite_writer, "_slow_lines", sqlite_writer._SlowLines())
+    store = SqliteStore(tmp_path / "chatd.db")
+    await store.open()
+    try:
+        with caplog.at_level("WARNING", logger=sqlite_writer.__name__):
+            for n in range(5):
+                await store.append(plain_request(f"c{n}", 0))
+            first = len(caplog.records)
+            await asyncio.sleep(1.6)
+            await store.append(plain_request("after", 0))
+    finally:
+        await store.close()
+    lines = [r.getMessage() for r in caplog.records if "slow" in r.getMessage()]
+    assert first == 1, lines
+    assert "(the write lock" in lines[0] and "0 more held back)" in lines[0], lines
+    # Five commits, each with a step after it, in the first period: all but the first line
+    # held back, and counted in the next.
+    held = int(lines[1].rsplit("; ", 1)[-1].split()[0].lstrip("("))
+    assert held >= 4, lines
