@@ -100,7 +100,7 @@ from chatd.loadtest.histogram import Latencies
 from chatd.loadtest.servers import ServerSpec
 from chatd.loadtest.system import pin, raise_open_files, self_cpu_seconds
 from chatd.loadtest.wire import Lean, Socket, open_session
-from chatd.proof.server_pauses import PauseWatch, in_ms, stopped
+from chatd.proof.server_pauses import PauseWatch, stopped
 from chatd.proof.soak import (
     CAPACITY_SECONDS,
     CAPACITY_WARMUP,
@@ -1144,9 +1144,9 @@ def minute_of(k: int, traffic: Traffic, watch: WalWatch, pauses: PauseWatch, db:
         server_cpu=(ended.server_cpu - begun.server_cpu) / elapsed,
         client_cpu=(ended.client_cpu - begun.client_cpu) / elapsed,
         errors=messages.errors,
-        loop_lag_ms=in_ms(worst.loop_lag_s),
-        gc_ms=in_ms(worst.gc_s),
-        commit_ms=in_ms(worst.commit_s),
+        loop_lag_ms=worst.loop_lag_ms,
+        gc_ms=worst.gc_ms,
+        commit_ms=worst.commit_ms,
     )
     return Minute(
         messages=period,

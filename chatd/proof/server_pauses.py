@@ -37,12 +37,12 @@ Buckets = dict[float, float]
 
 @dataclass(frozen=True, slots=True)
 class Pauses:
-    """The worst of each kind in one period, in seconds, as the upper bound of the highest
-    bucket reached (math.inf: past the last bound); 0.0 when none was observed."""
+    """The worst of each kind in one period, in ms, as the upper bound of the highest bucket
+    reached (`in_ms`: None past the last bound); 0.0 when none was observed."""
 
-    loop_lag_s: float = 0.0
-    gc_s: float = 0.0
-    commit_s: float = 0.0
+    loop_lag_ms: float | None = 0.0
+    gc_ms: float | None = 0.0
+    commit_ms: float | None = 0.0
 
 
 def read_buckets(page: str) -> dict[str, Buckets]:
@@ -88,15 +88,13 @@ class PauseWatch:
         self._every = min(EVERY, period_s / 4)
         self._latest: dict[str, Buckets] = {name: {} for name in FAMILIES}
         self._taken = self._latest
-        self.failures = 0
 
     async def read(self, client: httpx.AsyncClient) -> None:
         try:
             answer = await client.get(self._url)
             answer.raise_for_status()
         except httpx.HTTPError:
-            self.failures += 1  # the period then shows what the last good reading saw
-            return
+            return  # the period then shows what the last good reading saw
         self._latest = read_buckets(answer.text)
 
     async def run(self) -> None:
@@ -112,9 +110,9 @@ class PauseWatch:
         latest, before = self._latest, self._taken
         self._taken = latest
         return Pauses(
-            loop_lag_s=worst(before[LOOP_LAG], latest[LOOP_LAG]),
-            gc_s=worst(before[GC_PAUSE], latest[GC_PAUSE]),
-            commit_s=worst(before[COMMIT], latest[COMMIT]),
+            loop_lag_ms=in_ms(worst(before[LOOP_LAG], latest[LOOP_LAG])),
+            gc_ms=in_ms(worst(before[GC_PAUSE], latest[GC_PAUSE])),
+            commit_ms=in_ms(worst(before[COMMIT], latest[COMMIT])),
         )
 
 

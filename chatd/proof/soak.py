@@ -63,7 +63,7 @@ from chatd.launcher import Server
 from chatd.loadtest.fleet import Fleet, LoadResult
 from chatd.loadtest.servers import ServerSpec
 from chatd.loadtest.system import pin, raise_open_files
-from chatd.proof.server_pauses import PauseWatch, in_ms, shown, stopped
+from chatd.proof.server_pauses import PauseWatch, shown, stopped
 
 MIB = 1024 * 1024
 WAL_LIMIT = 64 * MIB
@@ -338,9 +338,9 @@ def _period(
         server_cpu=result.server_cpu,
         client_cpu=result.client_cpu,
         errors=result.errors,
-        loop_lag_ms=in_ms(worst.loop_lag_s),
-        gc_ms=in_ms(worst.gc_s),
-        commit_ms=in_ms(worst.commit_s),
+        loop_lag_ms=worst.loop_lag_ms,
+        gc_ms=worst.gc_ms,
+        commit_ms=worst.commit_ms,
     )
 
 
