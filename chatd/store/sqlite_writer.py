@@ -75,7 +75,9 @@ WAL_SIZE_LIMIT = 1024 * 1024
 WAL_TAIL_BYTES = 256 * 1024
 # Should the copies not keep up (more committed while one copies than the tail allows, time
 # after time), the writer copies the rest itself once the WAL has passed this many times
-# `wal_checkpoint_bytes`: the WAL stays bounded whatever the copier's pace.
+# `wal_checkpoint_bytes`, at its first look after the copy under way ends. A copy is never
+# waited for (a slow fsync must not hold the commits), so while one runs only
+# WAL_RESTART_BYTES bounds the WAL.
 WAL_CATCH_UP_FACTOR = 4
 # A reader on an old snapshot keeps the WAL from starting over, and it grows. Past this size
 # the writer runs a RESTART checkpoint instead, which waits for such readers.
