@@ -48,6 +48,7 @@ from chatd.store.sqlite_writer import (
     SEARCH_INDEX_BATCH,
     SEARCH_INDEX_SLICE,
     WAL_CHECKPOINT_BYTES,
+    WAL_HOLD_BYTES,
     WAL_RESTART_BYTES,
     Synchronous,
     WriterThread,
@@ -93,6 +94,7 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
         checkpoint_interval: float = 1.0,
         wal_checkpoint_bytes: int = WAL_CHECKPOINT_BYTES,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
+        wal_hold_bytes: int = WAL_HOLD_BYTES,
         search_index_batch: int = SEARCH_INDEX_BATCH,
         search_index_slice: int = SEARCH_INDEX_SLICE,
         readers: int = READERS,
@@ -106,6 +108,7 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
             self._path,
             wal_checkpoint_bytes=wal_checkpoint_bytes,
             wal_restart_bytes=wal_restart_bytes,
+            wal_hold_bytes=wal_hold_bytes,
             search_index_batch=search_index_batch,
             search_index_slice=search_index_slice,
         )
@@ -165,6 +168,16 @@ class SqliteStore(SqliteWebhooks, SqliteTemplates, SqliteOperators, EventStore):
     def wal_copy_seconds(self) -> float:
         """Time they took (commits go on meanwhile)."""
         return self._writer.copier.seconds
+
+    @property
+    def wal_copy_waits(self) -> int:
+        """How many times the writer waited for a copy (the WAL past `wal_hold_bytes`)."""
+        return self._writer.wal_copy_waits
+
+    @property
+    def wal_copy_wait_seconds(self) -> float:
+        """Time it waited (no commit lands meanwhile)."""
+        return self._writer.wal_copy_wait_seconds
 
     def wal_bytes(self) -> int:
         """The WAL file's size now (0 when there is none), for /metrics."""

@@ -17,7 +17,8 @@ PASSIVE. Then, between two batches, the writer checkpoints what came since (at m
 WAL_TAIL_BYTES; more, and the copier copies again), PASSIVE too: no commit can land
 meanwhile (it is the only writer), so the checkpoint catches the end unless a reader still
 needs some of the WAL, and the next batch writes from the WAL's start; `journal_size_limit`
-trims the file back. Should readers keep it from starting over until it passes
+trims the file back. Only a copy held up until the WAL passes `wal_hold_bytes` is waited
+for: a disk that slow cannot be outrun. Should readers keep it from starting over until it passes
 `wal_restart_bytes`, the writer runs a RESTART checkpoint, which waits for them (briefly,
 then again later: see RESTART_WAIT_MS).
 """
@@ -31,7 +32,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -75,10 +76,13 @@ WAL_SIZE_LIMIT = 1024 * 1024
 WAL_TAIL_BYTES = 256 * 1024
 # Should the copies not keep up (more committed while one copies than the tail allows, time
 # after time), the writer copies the rest itself once the WAL has passed this many times
-# `wal_checkpoint_bytes`, at its first look after the copy under way ends. A copy is never
-# waited for (a slow fsync must not hold the commits), so while one runs only
-# WAL_RESTART_BYTES bounds the WAL.
+# `wal_checkpoint_bytes`, at its first look after the copy under way ends.
 WAL_CATCH_UP_FACTOR = 4
+# A copy is not waited for (a slow fsync must not hold the commits) until the WAL passes
+# this size: a disk slower than the commits for that long cannot be outrun, and the commits
+# wait for the copy rather than let the WAL grow without bound. (At 1 500 msg/s the WAL
+# grows ~2 MB a second: 32 MiB is a copy held up for some 15 s.)
+WAL_HOLD_BYTES = 32 * 1024 * 1024
 # A reader on an old snapshot keeps the WAL from starting over, and it grows. Past this size
 # the writer runs a RESTART checkpoint instead, which waits for such readers.
 WAL_RESTART_BYTES = 16 * 1024 * 1024
@@ -228,6 +232,12 @@ class WalCopier:
         self._began_at = wal_size
         self._copy = self._executor.submit(self._run)
 
+    def wait(self) -> None:
+        """Until the copy under way (if any) has ended; `finished` then tells how."""
+        copy = self._copy
+        if copy is not None:
+            wait([copy])
+
     def finished(self) -> tuple[int, bool] | None:
         """For a copy that has finished since the last call: the WAL's size when it began,
         and whether it copied all that was committed then (a reader on an older snapshot
@@ -268,6 +278,7 @@ class WriterThread:
         *,
         wal_checkpoint_bytes: int = WAL_CHECKPOINT_BYTES,
         wal_restart_bytes: int = WAL_RESTART_BYTES,
+        wal_hold_bytes: int = WAL_HOLD_BYTES,
         search_index_batch: int = SEARCH_INDEX_BATCH,
         search_index_slice: int = SEARCH_INDEX_SLICE,
     ) -> None:
@@ -278,6 +289,7 @@ class WriterThread:
         self._wal_path = path + "-wal"
         self._wal_checkpoint_bytes = wal_checkpoint_bytes
         self._wal_restart_bytes = wal_restart_bytes
+        self._wal_hold_bytes = wal_hold_bytes
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._db: sqlite3.Connection | None = None
         self.wal_restarts = 0
@@ -291,6 +303,9 @@ class WriterThread:
         self.wal_restart_seconds = 0.0
         self.wal_checkpoints = 0
         self.wal_checkpoint_seconds = 0.0
+        # Times the writer waited for a copy (the WAL past `wal_hold_bytes`), and how long.
+        self.wal_copy_waits = 0
+        self.wal_copy_wait_seconds = 0.0
         # Whether `search_queue` may hold texts, as the writer last saw it: read on the event
         # loop's thread by a search, which indexes the queue first when it does.
         self.search_queued = True
@@ -357,6 +372,8 @@ class WriterThread:
             # of this one.
             self.copier.finished()
             return
+        if size >= self._wal_hold_bytes and self.copier.running:
+            self._wait_for_the_copy(size)
         now = time.monotonic()
         if size < self._wal_restart_bytes or now < self._restart_after:
             # While a copy runs, commits go on; the writer looks again after the next batch.
@@ -393,6 +410,14 @@ class WriterThread:
                     "the WAL started over after a reader held it %.1f s", now - self._held_since
                 )
                 self._held_since = None
+
+    def _wait_for_the_copy(self, size: int) -> None:
+        started = time.perf_counter()
+        self.copier.wait()
+        took = time.perf_counter() - started
+        self.wal_copy_waits += 1
+        self.wal_copy_wait_seconds += took
+        _log_if_slow(f"waiting for a copy of the WAL ({size} bytes) into the database", took)
 
     def _copy_then_catch_up(self, db: sqlite3.Connection, size: int, now: float) -> None:
         """Once the copier has copied all but a short tail of the WAL, the writer copies

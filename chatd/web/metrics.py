@@ -77,6 +77,12 @@ class WalStats(Protocol):
     @property
     def wal_copy_seconds(self) -> float: ...
 
+    @property
+    def wal_copy_waits(self) -> int: ...
+
+    @property
+    def wal_copy_wait_seconds(self) -> float: ...
+
 
 class DeliveryStats(Protocol):
     """What the webhook dispatcher counts (chatd.webhooks.delivery.WebhookDispatcher)."""
@@ -297,6 +303,17 @@ class _Parts:
                 "chatd_sqlite_wal_copy_seconds",
                 "Time those checkpoints took (commits go on meanwhile)",
                 value=self.wal.wal_copy_seconds,
+            )
+            yield CounterMetricFamily(
+                "chatd_sqlite_wal_copy_waits",
+                "Times the writer waited for such a copy, the WAL having passed 32 MiB while"
+                " it ran (no commit lands meanwhile)",
+                value=self.wal.wal_copy_waits,
+            )
+            yield CounterMetricFamily(
+                "chatd_sqlite_wal_copy_wait_seconds",
+                "Time the writer waited for those copies",
+                value=self.wal.wal_copy_wait_seconds,
             )
             yield CounterMetricFamily(
                 "chatd_sqlite_wal_restarts",

@@ -140,7 +140,7 @@ async def test_the_wal_is_checkpointed_beside_the_writer_and_stays_small(
 
 
 async def _wal_sizes_under_steady_commits(
-    path: Path, restart_bytes: int, checkpoint_bytes: int = 2**62
+    path: Path, restart_bytes: int, checkpoint_bytes: int = 2**62, hold_bytes: int = 2**62
 ) -> tuple[list[int], int]:
     """The WAL's size after each of 60 bursts of appends that follow each other with no
     pause at all, while the background checkpoint runs as often as it can: a load that never
@@ -151,6 +151,7 @@ async def _wal_sizes_under_steady_commits(
         checkpoint_interval=0.01,
         wal_restart_bytes=restart_bytes,
         wal_checkpoint_bytes=checkpoint_bytes,
+        wal_hold_bytes=hold_bytes,
     )
     await store.open()
     wal = path.with_name(path.name + "-wal")
@@ -189,13 +190,16 @@ async def test_the_writers_passive_checkpoints_start_the_wal_over_without_restar
     # whole WAL, and the next batch starts it over: bounded with no RESTART, which would
     # wait for readers.
     bound = 128 * 1024
+    hold = 1024 * 1024
     sizes, restarts = await _wal_sizes_under_steady_commits(
-        tmp_path / "passive.db", 2**62, checkpoint_bytes=bound
+        tmp_path / "passive.db", 2**62, checkpoint_bytes=bound, hold_bytes=hold
     )
     # Without them it grew to ~3 MiB here (less on a busy machine: see the test above). The
     # copier copies beside the commits, which go on meanwhile; should it fall behind, the
-    # writer copies what is left once the WAL passes WAL_CATCH_UP_FACTOR times the bound.
-    assert max(sizes) < sqlite_writer.WAL_CATCH_UP_FACTOR * bound + 512 * 1024, sizes
+    # writer copies what is left once the WAL passes WAL_CATCH_UP_FACTOR times the bound,
+    # and should a copy be slow (a busy disk), it waits for it past `hold`. Nothing else
+    # bounds the WAL here: no burst's commits (well under 512 KiB) may take it further.
+    assert max(sizes) < hold + 512 * 1024, sizes
     assert restarts == 0
     assert len(await read_log(tmp_path / "passive.db")) == 6000
 
@@ -259,6 +263,63 @@ async def test_a_slow_copy_of_the_wal_into_the_database_holds_up_no_commit(
     # (the WAL being past WAL_CATCH_UP_FACTOR times the bound by then).
     assert sizes[-1] <= sqlite_writer.WAL_SIZE_LIMIT + 256 * 1024, sizes
     assert store.wal_checkpoints > checkpoints_before and store.wal_copies >= 1
+    assert len(await read_log(path)) == 100 * burst
+
+
+async def test_a_copy_held_up_past_the_hold_bound_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A disk slower than the commits cannot be outrun: once the WAL passes the hold bound
+    # while a copy runs, the writer waits for the copy, and the WAL stays bounded.
+    release = threading.Event()
+    copy = sqlite_writer.WalCopier._run
+
+    def slow_copy(copier: sqlite_writer.WalCopier) -> bool:
+        release.wait(20)
+        return copy(copier)
+
+    monkeypatch.setattr(sqlite_writer.WalCopier, "_run", slow_copy)
+    path = tmp_path / "held.db"
+    wal = path.with_name(path.name + "-wal")
+    hold = 1024 * 1024
+    store = SqliteStore(
+        path, checkpoint_interval=3600, wal_checkpoint_bytes=128 * 1024, wal_hold_bytes=hold
+    )
+    await store.open()
+    try:
+        burst = 0
+
+        async def commit_a_burst() -> None:
+            nonlocal burst
+            burst += 1
+            await asyncio.gather(
+                *(store.append(plain_request(f"c{burst}-{n}", 0)) for n in range(100))
+            )
+
+        # Bursts are answered while the WAL is short of the bound; the first to take it
+        # past is answered only once the copy is let go (the writer waits for it after the
+        # batch, before it answers).
+        while True:
+            waiting = asyncio.ensure_future(commit_a_burst())
+            done, _ = await asyncio.wait([waiting], timeout=2)
+            if not done:
+                break
+            assert wal.stat().st_size < hold
+            assert burst < 200, "the WAL never passed the bound"
+        assert wal.stat().st_size >= hold
+        assert store.wal_copy_waits == 0
+        release.set()
+        await waiting
+        sizes = []
+        for _ in range(20):
+            await commit_a_burst()
+            sizes.append(wal.stat().st_size)
+    finally:
+        release.set()
+        await store.close()
+
+    assert store.wal_copy_waits >= 1 and store.wal_copy_wait_seconds >= 0.4
+    assert max(sizes) < hold + 512 * 1024, sizes
     assert len(await read_log(path)) == 100 * burst
 
 

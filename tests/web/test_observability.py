@@ -140,6 +140,14 @@ class _Wal:
     def wal_copy_seconds(self) -> float:
         return 1.5
 
+    @property
+    def wal_copy_waits(self) -> int:
+        return 3
+
+    @property
+    def wal_copy_wait_seconds(self) -> float:
+        return 0.75
+
 
 class _LaggingHub(LocalHub):
     def stats(self) -> HubStats:
@@ -168,6 +176,10 @@ def test_what_the_store_hub_and_webhooks_report_is_read_at_scrape_time() -> None
     }
     assert got["chatd_sqlite_wal_copies"] == {"chatd_sqlite_wal_copies_total{}": 7}
     assert got["chatd_sqlite_wal_copy_seconds"] == {"chatd_sqlite_wal_copy_seconds_total{}": 1.5}
+    assert got["chatd_sqlite_wal_copy_waits"] == {"chatd_sqlite_wal_copy_waits_total{}": 3}
+    assert got["chatd_sqlite_wal_copy_wait_seconds"] == {
+        "chatd_sqlite_wal_copy_wait_seconds_total{}": 0.75
+    }
     assert got["chatd_hub_up"] == {"chatd_hub_up{}": 0}
     assert got["chatd_hub_reconnections"] == {"chatd_hub_reconnections_total{}": 3}
     assert got["chatd_hub_lag_seconds"]["chatd_hub_lag_seconds{}"] > 0
