@@ -80,9 +80,9 @@ WAL_TAIL_BYTES = 256 * 1024
 WAL_CATCH_UP_FACTOR = 4
 # A copy is not waited for (a slow fsync must not hold the commits) until the WAL passes
 # this size: a disk slower than the commits for that long cannot be outrun, and the commits
-# wait for the copy rather than let the WAL grow without bound. (At 1 500 msg/s the WAL
-# grows ~2 MB a second: 32 MiB is a copy held up for some 15 s.)
-WAL_HOLD_BYTES = 32 * 1024 * 1024
+# wait for the copy rather than let the WAL grow without bound. 48 MiB leaves room below the
+# 64 MiB the WAL must never pass for the batches written meanwhile.
+WAL_HOLD_BYTES = 48 * 1024 * 1024
 # A reader on an old snapshot keeps the WAL from starting over, and it grows. Past this size
 # the writer runs a RESTART checkpoint instead, which waits for such readers.
 WAL_RESTART_BYTES = 16 * 1024 * 1024

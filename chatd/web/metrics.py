@@ -306,7 +306,7 @@ class _Parts:
             )
             yield CounterMetricFamily(
                 "chatd_sqlite_wal_copy_waits",
-                "Times the writer waited for such a copy, the WAL having passed 32 MiB while"
+                "Times the writer waited for such a copy, the WAL having passed 48 MiB while"
                 " it ran (no commit lands meanwhile)",
                 value=self.wal.wal_copy_waits,
             )
