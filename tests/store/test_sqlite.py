@@ -204,6 +204,23 @@ async def test_the_writers_passive_checkpoints_start_the_wal_over_without_restar
     assert len(await read_log(tmp_path / "passive.db")) == 6000
 
 
+class _Bursts:
+    """Bursts of 100 appends at once, each to a chat of its own: a batch or two each."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.count = 0
+
+    async def commit(self) -> float:
+        """The seconds until the whole burst was answered."""
+        self.count += 1
+        started = time.monotonic()
+        await asyncio.gather(
+            *(self._store.append(plain_request(f"c{self.count}-{n}", 0)) for n in range(100))
+        )
+        return time.monotonic() - started
+
+
 async def test_a_slow_copy_of_the_wal_into_the_database_holds_up_no_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,23 +243,13 @@ async def test_a_slow_copy_of_the_wal_into_the_database_holds_up_no_commit(
     wal = path.with_name(path.name + "-wal")
     store = SqliteStore(path, checkpoint_interval=3600, wal_checkpoint_bytes=128 * 1024)
     await store.open()
+    bursts = _Bursts(store)
     try:
-        burst = 0
-
-        async def commit_a_burst() -> float:
-            nonlocal burst
-            burst += 1
-            started = time.monotonic()
-            await asyncio.gather(
-                *(store.append(plain_request(f"c{burst}-{n}", 0)) for n in range(100))
-            )
-            return time.monotonic() - started
-
-        while not held.is_set() and burst < 200:
-            await commit_a_burst()
+        while not held.is_set() and bursts.count < 200:
+            await bursts.commit()
         assert held.is_set(), "no copy began"
         checkpoints_before = store.wal_checkpoints
-        while_held = [await commit_a_burst() for _ in range(40)]
+        while_held = [await bursts.commit() for _ in range(40)]
         grown = wal.stat().st_size
         # Nothing waited for the copy, and the writer did not copy the WAL itself meanwhile.
         assert max(while_held) < 2.0, while_held
@@ -250,7 +257,7 @@ async def test_a_slow_copy_of_the_wal_into_the_database_holds_up_no_commit(
         release.set()
         sizes = [grown]
         for _ in range(100):
-            await commit_a_burst()
+            await bursts.commit()
             sizes.append(wal.stat().st_size)
             if sizes[-1] < grown:
                 break
@@ -263,7 +270,7 @@ async def test_a_slow_copy_of_the_wal_into_the_database_holds_up_no_commit(
     # (the WAL being past WAL_CATCH_UP_FACTOR times the bound by then).
     assert sizes[-1] <= sqlite_writer.WAL_SIZE_LIMIT + 256 * 1024, sizes
     assert store.wal_checkpoints > checkpoints_before and store.wal_copies >= 1
-    assert len(await read_log(path)) == 100 * burst
+    assert len(await read_log(path)) == 100 * bursts.count
 
 
 async def test_a_copy_held_up_past_the_hold_bound_is_waited_for(
@@ -286,33 +293,25 @@ async def test_a_copy_held_up_past_the_hold_bound_is_waited_for(
         path, checkpoint_interval=3600, wal_checkpoint_bytes=128 * 1024, wal_hold_bytes=hold
     )
     await store.open()
+    bursts = _Bursts(store)
     try:
-        burst = 0
-
-        async def commit_a_burst() -> None:
-            nonlocal burst
-            burst += 1
-            await asyncio.gather(
-                *(store.append(plain_request(f"c{burst}-{n}", 0)) for n in range(100))
-            )
-
         # Bursts are answered while the WAL is short of the bound; the first to take it
         # past is answered only once the copy is let go (the writer waits for it after the
         # batch, before it answers).
         while True:
-            waiting = asyncio.ensure_future(commit_a_burst())
+            waiting = asyncio.ensure_future(bursts.commit())
             done, _ = await asyncio.wait([waiting], timeout=2)
             if not done:
                 break
             assert wal.stat().st_size < hold
-            assert burst < 200, "the WAL never passed the bound"
+            assert bursts.count < 200, "the WAL never passed the bound"
         assert wal.stat().st_size >= hold
         assert store.wal_copy_waits == 0
         release.set()
         await waiting
         sizes = []
         for _ in range(20):
-            await commit_a_burst()
+            await bursts.commit()
             sizes.append(wal.stat().st_size)
     finally:
         release.set()
@@ -320,7 +319,7 @@ async def test_a_copy_held_up_past_the_hold_bound_is_waited_for(
 
     assert store.wal_copy_waits >= 1 and store.wal_copy_wait_seconds >= 0.4
     assert max(sizes) < hold + 512 * 1024, sizes
-    assert len(await read_log(path)) == 100 * burst
+    assert len(await read_log(path)) == 100 * bursts.count
 
 
 async def test_a_reader_holding_the_wal_does_not_slow_every_commit(
