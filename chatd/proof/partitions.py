@@ -65,6 +65,8 @@ and loss are made per packet by a relay on a TUN device (chatd.proof.impair), be
 
 The exit status is 0 when every scenario passes, 1 when one fails, 2 when the run itself
 could not be made (no namespaces here, a service that did not start), 130 when interrupted.
+SIGTERM, SIGHUP and Ctrl-C end it with everything it made undone; SIGUSR1 prints every
+thread's stack and lets it go on (a run that seems stuck says where).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ import argparse
 import asyncio
 import atexit
 import contextlib
+import faulthandler
 import glob
 import itertools
 import json
@@ -672,7 +675,11 @@ class Cluster:
 
     async def close(self) -> None:
         if self._db is not None:
-            await self._db.close()
+            # Bounded: this runs on the way out, maybe while a fault still stands.
+            try:
+                await self._db.close(timeout=5)
+            except TimeoutError:
+                self._db.terminate()
 
     async def log_of(self, chats: list[str]) -> list[tuple[int, str, int, str, str | None]]:
         """(pos, chat, seq, kind, text) of the events of these chats, by position."""
@@ -1360,6 +1367,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import asyncpg
 
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     started = time.monotonic()
     try:
         with signals_unwind():

@@ -52,6 +52,23 @@ def _left_over(prefix: str, marks: list[str]) -> list[str]:
     return left
 
 
+def _fail_with_the_stacks_of(program: subprocess.Popen[str], out: str) -> None:
+    """A program that did not end in time: where each of its threads was (it prints them
+    on SIGUSR1), then it is killed and what it left is removed."""
+    program.send_signal(signal.SIGUSR1)
+    time.sleep(1.0)
+    program.kill()
+    rest, _ = program.communicate()
+    out += rest
+    found = re.search(r"namespaces (chatdp-\d+-[0-9a-f]+-)", out)
+    if found:
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+        for line in listed.stdout.splitlines():
+            if line.startswith(found.group(1)):
+                subprocess.run(["ip", "netns", "del", line.split()[0]], capture_output=True)
+    pytest.fail("it did not end within 60 s of SIGTERM; its output and stacks:\n" + out[-8000:])
+
+
 @pytest.mark.timeout(150)
 def test_every_fault_loses_nothing_doubles_nothing_and_heals_within_5_s(tmp_path: Path) -> None:
     _require_lab()
@@ -133,12 +150,19 @@ def test_sigterm_mid_run_removes_every_namespace_and_process(tmp_path: Path) -> 
             break
     out = "".join(lines)
     assert "-- postgres" in out, out
-    time.sleep(2.0)  # into the scenario: clients writing, node a about to be cut
+    time.sleep(1.0)  # into the scenario: clients writing, node a about to be cut
+    # SIGUSR1 asks for every thread's stack, and the run goes on.
+    program.send_signal(signal.SIGUSR1)
+    time.sleep(1.0)
     program.send_signal(signal.SIGTERM)
-    rest, _ = program.communicate(timeout=60)
+    try:
+        rest, _ = program.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        _fail_with_the_stacks_of(program, out)
     out += rest
     assert program.returncode == 130, out[-3000:]
     assert "interrupted" in out
+    assert "Current thread" in out and "in main" in out, out[-3000:]
     data = re.search(r"\(data in (\S+)\)", out)
     assert data, out
     assert _left_over(_prefix(out), [data.group(1), str(workdir)]) == []
