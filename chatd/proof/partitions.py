@@ -1201,7 +1201,8 @@ class Teardown:
             try:
                 step()
             except Exception as exc:  # one failed step must not leave the rest undone
-                print(f"cleanup: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                with contextlib.suppress(OSError):  # nor a closed pipe where this is written
+                    print(f"cleanup: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
