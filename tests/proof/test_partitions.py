@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -52,7 +53,7 @@ def _left_over(prefix: str, marks: list[str]) -> list[str]:
     return left
 
 
-def _fail_with_the_stacks_of(program: subprocess.Popen[str], out: str) -> None:
+def _fail_with_the_stacks_of(program: subprocess.Popen[str], out: str) -> NoReturn:
     """A program that did not end in time: where each of its threads was (it prints them
     on SIGUSR1), then it is killed and what it left is removed."""
     program.send_signal(signal.SIGUSR1)
