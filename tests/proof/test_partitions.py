@@ -5,6 +5,7 @@ the heal, and nothing of the lab outlives the program, however it ends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,10 +32,16 @@ def _require_lab() -> None:
         pytest.fail("the partitions proof needs network namespaces: " + "; ".join(problems))
 
 
-def _prefix(out: str) -> str:
+def _prefix_in(out: str) -> str | None:
+    """The prefix of the run's namespaces, as its first line names them."""
     found = re.search(r"namespaces (chatdp-\d+-[0-9a-f]+-)", out)
-    assert found, out[-3000:]
-    return found.group(1)
+    return found.group(1) if found else None
+
+
+def _prefix(out: str) -> str:
+    prefix = _prefix_in(out)
+    assert prefix is not None, out[-3000:]
+    return prefix
 
 
 def _left_over(prefix: str, marks: list[str]) -> list[str]:
@@ -61,12 +68,16 @@ def _fail_with_the_stacks_of(program: subprocess.Popen[str], out: str) -> NoRetu
     program.kill()
     rest, _ = program.communicate()
     out += rest
-    found = re.search(r"namespaces (chatdp-\d+-[0-9a-f]+-)", out)
-    if found:
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-        for line in listed.stdout.splitlines():
-            if line.startswith(found.group(1)):
-                subprocess.run(["ip", "netns", "del", line.split()[0]], capture_output=True)
+    prefix = _prefix_in(out)
+    if prefix is not None:
+        for left in _left_over(prefix, []):
+            name = left.split()[0]
+            # Its services first: deleting a namespace ends none of the processes in it.
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+            for pid in pids.stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
     pytest.fail("it did not end within 60 s of SIGTERM; its output and stacks:\n" + out[-8000:])
 
 

@@ -139,6 +139,23 @@ async def test_the_wal_is_checkpointed_beside_the_writer_and_stays_small(
     assert len(await read_log(path)) == 12 * 150
 
 
+class _Bursts:
+    """Bursts of 100 appends at once, each to a chat of its own: a batch or two each."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.count = 0
+
+    async def commit(self) -> float:
+        """The seconds until the whole burst was answered."""
+        self.count += 1
+        started = time.monotonic()
+        await asyncio.gather(
+            *(self._store.append(plain_request(f"c{self.count}-{n}", 0)) for n in range(100))
+        )
+        return time.monotonic() - started
+
+
 async def _wal_sizes_under_steady_commits(
     path: Path, restart_bytes: int, checkpoint_bytes: int = 2**62, hold_bytes: int = 2**62
 ) -> tuple[list[int], int]:
@@ -155,12 +172,11 @@ async def _wal_sizes_under_steady_commits(
     )
     await store.open()
     wal = path.with_name(path.name + "-wal")
+    bursts = _Bursts(store)
     sizes = []
     try:
-        for burst in range(60):
-            await asyncio.gather(
-                *(store.append(plain_request(f"c{burst}-{n}", 0)) for n in range(100))
-            )
+        for _ in range(60):
+            await bursts.commit()
             sizes.append(wal.stat().st_size)
         assert len(await store.read_all(0, 10_000)) == 6000
     finally:
@@ -202,23 +218,6 @@ async def test_the_writers_passive_checkpoints_start_the_wal_over_without_restar
     assert max(sizes) < hold + 512 * 1024, sizes
     assert restarts == 0
     assert len(await read_log(tmp_path / "passive.db")) == 6000
-
-
-class _Bursts:
-    """Bursts of 100 appends at once, each to a chat of its own: a batch or two each."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-        self.count = 0
-
-    async def commit(self) -> float:
-        """The seconds until the whole burst was answered."""
-        self.count += 1
-        started = time.monotonic()
-        await asyncio.gather(
-            *(self._store.append(plain_request(f"c{self.count}-{n}", 0)) for n in range(100))
-        )
-        return time.monotonic() - started
 
 
 async def test_a_slow_copy_of_the_wal_into_the_database_holds_up_no_commit(
